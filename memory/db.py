@@ -1,0 +1,158 @@
+"""Opening the SQLite file: driver, extensions, pragmas, permissions, errors.
+
+The stock ``sqlite3`` module here cannot load extensions, so the connection
+comes from ``sqlean`` (a drop-in sqlite3 with FTS5 and extension loading), and
+sqlite-vec's loadable library is located with ``importlib.util.find_spec`` and
+loaded directly: ``import sqlite_vec`` would import numpy (~200 ms of start-up).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlean
+
+from .errors import (
+    CorruptDatabaseError,
+    DatabaseBusyError,
+    DatabaseError,
+    DiskFullError,
+    ReadOnlyError,
+)
+
+Connection = Any  # sqlean.Connection: untyped C extension
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def vec_extension_path() -> str:
+    """Path of sqlite-vec's loadable library, without importing the package."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatabaseError("sqlite-vec is not installed: run `pip install sqlite-vec`.")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not SQLite before SQLite half-opens it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except PermissionError:
+        raise ReadOnlyError(
+            f"Cannot read {path}: check its permissions or pass --db with another path."
+        ) from None
+    if head and head != SQLITE_HEADER:
+        raise CorruptDatabaseError(
+            f"{path} is not a mem database (not SQLite, or encrypted): "
+            "move it away or pass --db with another path."
+        )
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file with mode 0600 before SQLite opens it, so that
+    the journal files SQLite derives from it inherit private permissions."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except PermissionError:
+        raise ReadOnlyError(
+            f"Cannot create {path}: the folder is not writable; set MEM_HOME or pass --db "
+            "to a writable place."
+        ) from None
+    except OSError as err:
+        raise DatabaseError(f"Cannot create {path}: {err.strerror}; pass --db elsewhere.") from None
+
+
+def connect(path: Path, *, create: bool = True) -> Connection:
+    """Open (creating if asked) the database with every pragma mem relies on."""
+    if not path.exists():
+        if not create:
+            raise DatabaseError(f"No database at {path}: run a mem command to create one.")
+        _create_private_file(path)
+    else:
+        _check_header(path)
+    try:
+        conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    except sqlean.Error as err:
+        raise translate(err, path) from None
+    try:
+        conn.enable_load_extension(True)
+        conn.load_extension(vec_extension_path())
+        conn.enable_load_extension(False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+    except sqlean.Error as err:
+        conn.close()
+        raise translate(err, path) from None
+    return conn
+
+
+def translate(err: Exception, path: Path | str = "the database") -> DatabaseError:
+    """Map a driver error to a named error whose message says the fix."""
+    text = str(err).lower()
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return CorruptDatabaseError(
+            f"{path} is damaged or not a mem database: restore a backup, or move it away "
+            "and start a new one."
+        )
+    if "locked" in text or "busy" in text:
+        return DatabaseBusyError(
+            f"{path} stayed locked by another mem process for {BUSY_TIMEOUT_MS // 1000} s: "
+            "close the other process and retry."
+        )
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
+        return ReadOnlyError(
+            f"Cannot write {path}: make the file and its folder writable, or set MEM_HOME "
+            "to a writable folder."
+        )
+    if "disk is full" in text or "database or disk is full" in text:
+        return DiskFullError(
+            f"The disk holding {path} is full: free some space; nothing stored was lost."
+        )
+    return DatabaseError(f"Database error on {path}: {err}")
+
+
+@contextlib.contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or a savepoint when nested.
+
+    IMMEDIATE takes the write lock up front, so a second process waits on the
+    busy timeout instead of failing a lock upgrade with "database is locked".
+    """
+    if conn.in_transaction:
+        name = f"mem_{secrets.token_hex(6)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

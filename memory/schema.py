@@ -1,0 +1,167 @@
+"""The schema, as ``sqlite_utils.Migrations``.
+
+Never edit a released migration: add a new one. ``ensure_schema`` first asks
+``_sqlite_migrations`` with one plain query, so a process whose database is
+current never imports sqlite-utils (about 130 ms of start-up) on its read path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .db import Connection, transaction
+from .errors import SchemaTooNewError
+
+MIGRATION_SET = "mem"
+
+
+def _migrations() -> Any:
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(MIGRATION_SET)
+
+    @migrations(name="m001_initial")
+    def m001_initial(db: Any) -> None:
+        db.execute(
+            """
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+            """
+        )
+        db.execute(
+            """
+            CREATE TABLE conversations (
+                id TEXT PRIMARY KEY,
+                profile TEXT NOT NULL DEFAULT 'default',
+                title TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                summary TEXT,
+                summary_upto INTEGER,
+                metadata TEXT NOT NULL DEFAULT '{}'
+            )
+            """
+        )
+        db.execute("CREATE INDEX conversations_profile ON conversations(profile, updated_at)")
+        db.execute(
+            """
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+                profile TEXT NOT NULL DEFAULT 'default',
+                role TEXT NOT NULL,
+                speaker TEXT,
+                content TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                external_id TEXT,
+                import_key TEXT UNIQUE,
+                metadata TEXT NOT NULL DEFAULT '{}'
+            )
+            """
+        )
+        db.execute("CREATE INDEX messages_conversation ON messages(conversation_id, id)")
+        db.execute(
+            """
+            CREATE TABLE memories (
+                id INTEGER PRIMARY KEY,
+                profile TEXT NOT NULL DEFAULT 'default',
+                kind TEXT NOT NULL CHECK (kind IN
+                    ('fact', 'instruction', 'message', 'episode', 'document', 'summary')),
+                content TEXT NOT NULL,
+                source TEXT NOT NULL,
+                source_message_id INTEGER REFERENCES messages(id) ON DELETE SET NULL,
+                conversation_id TEXT REFERENCES conversations(id) ON DELETE SET NULL,
+                external_id TEXT,
+                speaker TEXT,
+                importance REAL NOT NULL DEFAULT 0.5,
+                confidence REAL NOT NULL DEFAULT 1.0,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                last_used_at TEXT,
+                use_count INTEGER NOT NULL DEFAULT 0,
+                valid_from TEXT,
+                valid_until TEXT,
+                superseded_by INTEGER REFERENCES memories(id) ON DELETE SET NULL,
+                expires_at TEXT,
+                metadata TEXT NOT NULL DEFAULT '{}'
+            )
+            """
+        )
+        db.execute("CREATE INDEX memories_profile_kind ON memories(profile, kind, created_at)")
+        db.execute("CREATE INDEX memories_conversation ON memories(conversation_id)")
+        db.execute("CREATE INDEX memories_source ON memories(source_message_id)")
+        db.execute("CREATE INDEX memories_created ON memories(created_at)")
+        db.execute(
+            """
+            CREATE VIRTUAL TABLE memories_fts USING fts5(
+                content, speaker,
+                content='', contentless_delete=1,
+                tokenize='porter unicode61 remove_diacritics 2'
+            )
+            """
+        )
+        db.execute("INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1)")
+        db.execute(
+            """
+            CREATE TABLE memory_events (
+                id INTEGER PRIMARY KEY,
+                memory_id INTEGER,
+                event TEXT NOT NULL,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL DEFAULT 'user',
+                before TEXT,
+                after TEXT,
+                detail TEXT NOT NULL DEFAULT '{}'
+            )
+            """
+        )
+        db.execute("CREATE INDEX memory_events_memory ON memory_events(memory_id, id)")
+
+    return migrations
+
+
+def _known_names() -> list[str]:
+    return ["m001_initial"]
+
+
+def applied_names(conn: Connection) -> list[str] | None:
+    """Migration names recorded in the file, or None for a brand-new file."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='_sqlite_migrations'"
+    ).fetchone()
+    if not exists:
+        return None
+    rows = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ? ORDER BY rowid",
+        [MIGRATION_SET],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def schema_version() -> int:
+    return len(_known_names())
+
+
+def ensure_schema(conn: Connection) -> None:
+    """Bring the file up to date; refuse one written by a newer mem."""
+    applied = applied_names(conn)
+    known = _known_names()
+    if applied is not None:
+        unknown = [name for name in applied if name not in known]
+        if unknown:
+            raise SchemaTooNewError(
+                f"This database was written by a newer mem (schema {len(applied)} > "
+                f"{len(known)}): upgrade mem with `pip install -U mem`."
+            )
+        if applied == known:
+            return
+    from sqlite_utils import Database
+
+    # One write transaction around the whole upgrade: a second process that
+    # opens the same new file waits, then finds the migrations applied.
+    with transaction(conn):
+        _migrations().apply(Database(conn))
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [str(len(known))],
+        )

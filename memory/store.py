@@ -1,0 +1,684 @@
+"""MemoryStore: the one SQLite file and every write to it.
+
+Each memory lives in three places that must agree: the ``memories`` row, its
+FTS5 entry (same rowid) and its vectors (``memory_vectors`` floats for exact
+scoring, ``memories_vec`` bits for a fast first pass). All three are written
+and deleted together inside one transaction, and every change leaves a row in
+``memory_events`` (the audit trail).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from . import timeutil
+from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
+from .db import Connection, connect, transaction, translate
+from .embed import Embedder, get_embedder, pack
+from .errors import (
+    DatabaseError,
+    EmbedderMismatchError,
+    NotFoundError,
+    UsageError,
+)
+from .models import KINDS, MEMORY_COLUMNS, Event, Memory, Message, memory_from_row
+from .schema import ensure_schema, schema_version
+
+if TYPE_CHECKING:
+    from .forgetting import ForgetReport
+    from .models import Hit
+    from .transfer import ImportReport, Progress
+
+
+class MemoryStore:
+    """The engine's storage API. Open with :meth:`open`; close when done."""
+
+    def __init__(self, conn: Connection, path: Path, embedder: Embedder, profile: str) -> None:
+        self.conn = conn
+        self.path = path
+        self.embedder = embedder
+        self.profile = profile
+        self._sqlite_utils_db: Any = None
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: str | None = None,
+        profile: str | None = None,
+        allow_embedder_change: bool = False,
+    ) -> MemoryStore:
+        """Open (creating) the database and check its embedder.
+
+        ``embedder`` None means "whatever the database was built with" (the
+        default embedder for a new file); naming a different one is an error
+        that points at ``mem reindex`` unless ``allow_embedder_change``.
+        """
+        from .config import db_path
+
+        target = db_path(path)
+        conn = connect(target)
+        try:
+            ensure_schema(conn)
+            stored = dict(
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('embedder', 'embedder_dim')"
+                ).fetchall()
+            )
+            stored_name = stored.get("embedder")
+            stored_dim = int(stored["embedder_dim"]) if "embedder_dim" in stored else None
+            if embedder is None:
+                chosen = get_embedder(stored_name, dim=stored_dim)
+            else:
+                chosen = get_embedder(embedder)
+                if stored_name and chosen.name != stored_name and not allow_embedder_change:
+                    raise EmbedderMismatchError(
+                        f"This database's vectors were built with {stored_name}, not "
+                        f"{chosen.name}: run `mem reindex --embedder {embedder}` to rebuild them, "
+                        "or drop the embedder setting."
+                    )
+            store = cls(conn, target, chosen, profile or DEFAULT_PROFILE)
+            if stored_name is None:
+                store._create_vector_tables()
+        except BaseException as err:
+            conn.close()
+            if isinstance(err, DatabaseError | UsageError):
+                raise
+            if isinstance(err, Exception) and type(err).__module__.startswith("sqlean"):
+                raise translate(err, target) from None
+            raise
+        return store
+
+    def _create_vector_tables(self) -> None:
+        dim = self.embedder.dim
+        with transaction(self.conn):
+            self.conn.execute("DROP TABLE IF EXISTS memories_vec")
+            self.conn.execute("DROP TABLE IF EXISTS memory_vectors")
+            self.conn.execute(
+                "CREATE TABLE memory_vectors (id INTEGER PRIMARY KEY "
+                "REFERENCES memories(id) ON DELETE CASCADE, vector BLOB NOT NULL)"
+            )
+            self.conn.execute(
+                f"CREATE VIRTUAL TABLE memories_vec USING vec0("
+                f"id INTEGER PRIMARY KEY, embedding bit[{dim}])"
+            )
+            self._set_meta("embedder", self.embedder.name)
+            self._set_meta("embedder_dim", str(dim))
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:  # closing twice is harmless
+            pass
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> Any:
+        """The same connection as a ``sqlite_utils.Database`` (imported lazily)."""
+        if self._sqlite_utils_db is None:
+            from sqlite_utils import Database
+
+            self._sqlite_utils_db = Database(self.conn)
+        return self._sqlite_utils_db
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def readable_profiles(self) -> tuple[str, ...]:
+        """A profile reads its own rows and the shared ``system`` namespace."""
+        if self.profile == SYSTEM_PROFILE:
+            return (SYSTEM_PROFILE,)
+        return (self.profile, SYSTEM_PROFILE)
+
+    # ------------------------------------------------------------------ audit
+    def _event(
+        self,
+        memory_id: int | None,
+        event: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        actor: str = "user",
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO memory_events(memory_id, event, at, actor, before, after, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                memory_id,
+                event,
+                timeutil.now_iso(),
+                actor,
+                None if before is None else json.dumps(before),
+                None if after is None else json.dumps(after),
+                json.dumps(detail or {}),
+            ],
+        )
+
+    def history(self, memory_id: int) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT id, memory_id, event, at, actor, before, after, detail FROM memory_events "
+            "WHERE memory_id = ? ORDER BY id",
+            [memory_id],
+        ).fetchall()
+        return [
+            Event(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                json.loads(r[5]) if r[5] else None,
+                json.loads(r[6]) if r[6] else None,
+                json.loads(r[7] or "{}"),
+            )
+            for r in rows
+        ]
+
+    def last_change(self) -> Event | None:
+        """The newest undoable event of this profile (for ``/undo``)."""
+        row = self.conn.execute(
+            "SELECT e.id FROM memory_events e JOIN memories m ON m.id = e.memory_id "
+            "WHERE m.profile = ? AND e.event IN ('add', 'update', 'supersede') "
+            "AND json_extract(e.detail, '$.undone') IS NULL ORDER BY e.id DESC LIMIT 1",
+            [self.profile],
+        ).fetchone()
+        if row is None:
+            return None
+        return self.event(int(row[0]))
+
+    def event(self, event_id: int) -> Event | None:
+        row = self.conn.execute(
+            "SELECT memory_id FROM memory_events WHERE id = ?", [event_id]
+        ).fetchone()
+        if row is None:
+            return None
+        return next((e for e in self.history(row[0]) if e.id == event_id), None)
+
+    # ---------------------------------------------------------------- writing
+    def _index(
+        self, memory_id: int, content: str, speaker: str | None, vector: list[float]
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
+            [memory_id, content, speaker or ""],
+        )
+        blob = pack(vector)
+        self.conn.execute("INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [memory_id, blob])
+        self.conn.execute(
+            "INSERT INTO memories_vec(id, embedding) VALUES (?, vec_quantize_binary(vec_f32(?)))",
+            [memory_id, blob],
+        )
+
+    def _unindex(self, memory_id: int) -> None:
+        self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
+        self.conn.execute("DELETE FROM memories_vec WHERE id = ?", [memory_id])
+        self.conn.execute("DELETE FROM memory_vectors WHERE id = ?", [memory_id])
+
+    def add_memory(
+        self,
+        content: str,
+        *,
+        kind: str = "fact",
+        source: str = "user",
+        importance: float = 0.5,
+        confidence: float = 1.0,
+        profile: str | None = None,
+        source_message_id: int | None = None,
+        conversation: str | None = None,
+        external_id: str | None = None,
+        speaker: str | None = None,
+        created_at: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        vector: list[float] | None = None,
+        actor: str = "user",
+        audit: bool = True,
+    ) -> int:
+        """Insert one memory with its FTS and vector entries; returns its id."""
+        content = content.strip()
+        if not content:
+            raise UsageError("Nothing to remember: give some text.")
+        if kind not in KINDS:
+            raise UsageError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
+        for label, value in (("importance", importance), ("confidence", confidence)):
+            if not 0.0 <= value <= 1.0:
+                raise UsageError(f"Invalid {label} {value}: use a number from 0 to 1.")
+        stamp = created_at or timeutil.now_iso()
+        now = timeutil.now_iso()
+        vec = vector if vector is not None else self.embedder.embed([content])[0]
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT INTO memories(profile, kind, content, source, source_message_id, "
+                "conversation_id, external_id, speaker, importance, confidence, created_at, "
+                "updated_at, valid_from, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    profile or self.profile,
+                    kind,
+                    content,
+                    source,
+                    source_message_id,
+                    conversation,
+                    external_id,
+                    speaker,
+                    importance,
+                    confidence,
+                    stamp,
+                    now,
+                    stamp,
+                    json.dumps(metadata or {}),
+                ],
+            )
+            memory_id = int(cur.lastrowid)
+            self._index(memory_id, content, speaker, vec)
+            if audit:
+                self._event(
+                    memory_id,
+                    "add",
+                    after={"content": content, "kind": kind},
+                    detail={"source": source},
+                    actor=actor,
+                )
+        return memory_id
+
+    def remember(
+        self,
+        content: str,
+        *,
+        kind: str = "fact",
+        importance: float = 0.5,
+        tags: Sequence[str] = (),
+        source: str = "user",
+        confidence: float = 1.0,
+        source_message_id: int | None = None,
+        conversation: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Memory:
+        """Explicit formation (``mem remember``): a memory, not a message."""
+        if kind not in ("fact", "instruction"):
+            raise UsageError(f"Unknown kind {kind!r} for remember: use fact or instruction.")
+        meta = dict(metadata or {})
+        if tags:
+            meta["tags"] = sorted({t.strip() for t in tags if t.strip()})
+        memory_id = self.add_memory(
+            content,
+            kind=kind,
+            source=source,
+            importance=importance,
+            confidence=confidence,
+            source_message_id=source_message_id,
+            conversation=conversation,
+            metadata=meta,
+        )
+        return self.get(memory_id)
+
+    def update_memory(
+        self,
+        memory_id: int,
+        content: str,
+        *,
+        actor: str = "user",
+        detail: dict[str, Any] | None = None,
+        importance: float | None = None,
+    ) -> Memory:
+        """Replace a memory's text in place (consolidation's *update*)."""
+        old = self.get(memory_id)
+        vec = self.embedder.embed([content])[0]
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE memories SET content = ?, updated_at = ?, importance = ? WHERE id = ?",
+                [
+                    content,
+                    timeutil.now_iso(),
+                    old.importance if importance is None else importance,
+                    memory_id,
+                ],
+            )
+            self._unindex(memory_id)
+            self._index(memory_id, content, old.speaker, vec)
+            self._event(
+                memory_id,
+                "update",
+                before={"content": old.content},
+                after={"content": content},
+                detail=detail,
+                actor=actor,
+            )
+        return self.get(memory_id)
+
+    def supersede(self, old_id: int, new_id: int, *, actor: str = "user", reason: str = "") -> None:
+        """Mark ``old_id`` replaced by ``new_id``: kept, but no longer current."""
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE memories SET superseded_by = ?, valid_until = ?, updated_at = ? "
+                "WHERE id = ?",
+                [new_id, timeutil.now_iso(), timeutil.now_iso(), old_id],
+            )
+            self._event(
+                old_id,
+                "supersede",
+                detail={"superseded_by": new_id, "reason": reason},
+                actor=actor,
+            )
+
+    def touch(self, ids: Iterable[int]) -> None:
+        """Record that memories were used in a prompt (use_count, last_used_at)."""
+        ids = list(ids)
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        with transaction(self.conn):
+            self.conn.execute(
+                f"UPDATE memories SET use_count = use_count + 1, last_used_at = ? "
+                f"WHERE id IN ({marks})",
+                [timeutil.now_iso(), *ids],
+            )
+
+    # --------------------------------------------------------------- reading
+    def get(self, memory_id: int) -> Memory:
+        marks = ",".join("?" * len(self.readable_profiles()))
+        row = self.conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND profile IN ({marks})",
+            [memory_id, *self.readable_profiles()],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
+        return memory_from_row(row)
+
+    def list_memories(
+        self,
+        *,
+        kind: str | None = None,
+        include_inactive: bool = False,
+        limit: int | None = None,
+        conversation: str | None = None,
+    ) -> list[Memory]:
+        where = [f"profile IN ({','.join('?' * len(self.readable_profiles()))})"]
+        params: list[Any] = list(self.readable_profiles())
+        if kind:
+            if kind not in KINDS:
+                raise UsageError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
+            where.append("kind = ?")
+            params.append(kind)
+        if conversation:
+            where.append("conversation_id = ?")
+            params.append(conversation)
+        if not include_inactive:
+            where.append(
+                "superseded_by IS NULL AND valid_until IS NULL "
+                "AND (expires_at IS NULL OR expires_at > ?)"
+            )
+            params.append(timeutil.now_iso())
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {' AND '.join(where)} ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [memory_from_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def stats(self) -> dict[str, Any]:
+        marks = ",".join("?" * len(self.readable_profiles()))
+        kinds = {
+            k: {"active": a, "inactive": t - a}
+            for k, t, a in self.conn.execute(
+                "SELECT kind, count(*), sum(superseded_by IS NULL AND valid_until IS NULL) "
+                f"FROM memories WHERE profile IN ({marks}) GROUP BY kind ORDER BY kind",
+                list(self.readable_profiles()),
+            ).fetchall()
+        }
+        messages = self.conn.execute(
+            "SELECT count(*) FROM messages WHERE profile = ?", [self.profile]
+        ).fetchone()[0]
+        conversations = self.conn.execute(
+            "SELECT count(*) FROM conversations WHERE profile = ?", [self.profile]
+        ).fetchone()[0]
+        size = sum(
+            os.path.getsize(p)
+            for p in (str(self.path), f"{self.path}-wal", f"{self.path}-shm")
+            if os.path.exists(p)
+        )
+        return {
+            "path": str(self.path),
+            "profile": self.profile,
+            "kinds": kinds,
+            "memories": sum(v["active"] + v["inactive"] for v in kinds.values()),
+            "messages": messages,
+            "conversations": conversations,
+            "size_bytes": size,
+            "embedder": self.meta("embedder"),
+            "embedder_dim": int(self.meta("embedder_dim") or 0),
+            "schema_version": schema_version(),
+        }
+
+    # ---------------------------------------------------------- conversations
+    def new_conversation(
+        self,
+        title: str | None = None,
+        *,
+        conversation_id: str | None = None,
+        created_at: str | None = None,
+    ) -> str:
+        cid = conversation_id or f"c{secrets.token_hex(4)}"
+        stamp = created_at or timeutil.now_iso()
+        with transaction(self.conn):
+            self.conn.execute(
+                "INSERT INTO conversations(id, profile, title, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+                [cid, self.profile, title, stamp, stamp],
+            )
+        return cid
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM conversations WHERE id = ? AND profile = ?",
+            [conversation_id, self.profile],
+        ).fetchone()
+        return row is not None
+
+    def require_conversation(self, conversation_id: str) -> None:
+        if not self.conversation_exists(conversation_id):
+            raise NotFoundError(
+                f"No conversation {conversation_id!r} in profile {self.profile!r}: "
+                "see `mem conversations` for ids."
+            )
+
+    def last_conversation(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT id FROM conversations WHERE profile = ? ORDER BY updated_at DESC, rowid DESC "
+            "LIMIT 1",
+            [self.profile],
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def conversations(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT c.id, c.title, c.created_at, c.updated_at, "
+            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) "
+            "FROM conversations c WHERE c.profile = ? ORDER BY c.updated_at DESC LIMIT ?",
+            [self.profile, limit],
+        ).fetchall()
+        keys = ("id", "title", "created_at", "updated_at", "messages")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def summary(self, conversation_id: str) -> tuple[str | None, int | None]:
+        row = self.conn.execute(
+            "SELECT summary, summary_upto FROM conversations WHERE id = ?", [conversation_id]
+        ).fetchone()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def set_summary(self, conversation_id: str, summary: str, upto: int) -> None:
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
+                [summary, upto, conversation_id],
+            )
+
+    def log_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        speaker: str | None = None,
+        created_at: str | None = None,
+        external_id: str | None = None,
+        import_key: str | None = None,
+        index: bool = True,
+        vector: list[float] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Append a message to the episodic log and index it for search."""
+        stamp = created_at or timeutil.now_iso()
+        # Every message gets a stable key so an export re-imported here adds nothing.
+        import_key = import_key or f"{conversation_id}\x1f@{secrets.token_hex(8)}"
+        with transaction(self.conn):
+            cur = self.conn.execute(
+                "INSERT INTO messages(conversation_id, profile, role, speaker, content, "
+                "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    conversation_id,
+                    self.profile,
+                    role,
+                    speaker,
+                    content,
+                    stamp,
+                    external_id,
+                    import_key,
+                    json.dumps(metadata or {}),
+                ],
+            )
+            message_id = int(cur.lastrowid)
+            self.conn.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+                [timeutil.now_iso() if created_at is None else stamp, conversation_id],
+            )
+            if index and content.strip():
+                self.add_memory(
+                    content,
+                    kind="message",
+                    source=f"message:{role}",
+                    source_message_id=message_id,
+                    conversation=conversation_id,
+                    external_id=external_id,
+                    speaker=speaker or role,
+                    created_at=stamp,
+                    vector=vector,
+                    audit=False,
+                )
+        return message_id
+
+    def messages(
+        self, conversation_id: str, *, after_id: int | None = None, limit: int | None = None
+    ) -> list[Message]:
+        """Messages of a conversation in order (the last ``limit`` when given)."""
+        sql = (
+            "SELECT id, conversation_id, role, content, created_at, speaker, external_id, profile "
+            "FROM messages WHERE conversation_id = ? AND profile = ? AND id > ? "
+            "ORDER BY id DESC"
+        )
+        params: list[Any] = [conversation_id, self.profile, after_id or 0]
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        rows = self.conn.execute(sql, params).fetchall()
+        return [Message(*r) for r in reversed(rows)]
+
+    def message(self, message_id: int) -> Message | None:
+        row = self.conn.execute(
+            "SELECT id, conversation_id, role, content, created_at, speaker, external_id, profile "
+            "FROM messages WHERE id = ? AND profile = ?",
+            [message_id, self.profile],
+        ).fetchone()
+        return None if row is None else Message(*row)
+
+    # ------------------------------------------------- search, forget, transfer
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        kinds: str | Sequence[str] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        conversation: str | None = None,
+        include_inactive: bool = False,
+    ) -> list[Hit]:
+        """Hybrid search (see :mod:`memory.retrieval`)."""
+        from .retrieval import make_filters, search
+
+        filters = make_filters(
+            kinds=kinds if kinds is None or isinstance(kinds, str) else tuple(kinds),
+            since=since,
+            until=until,
+            conversation=conversation,
+            include_inactive=include_inactive,
+        )
+        if conversation:
+            self.require_conversation(conversation)
+        return search(self, query, limit=limit, filters=filters)
+
+    def forget(self, ids: Sequence[int], *, with_source: bool = False) -> ForgetReport:
+        from .forgetting import forget
+
+        return forget(self, list(ids), with_source=with_source)
+
+    def import_file(
+        self, source: str | os.PathLike[str] | IO[bytes], *, progress: Progress | None = None
+    ) -> ImportReport:
+        """Import a JSONL file (a path, ``-`` for stdin, or an open binary file)."""
+        from .transfer import import_lines
+
+        if hasattr(source, "read"):
+            return import_lines(self, source, name="<stdin>", progress=progress)  # type: ignore[arg-type]
+        name = str(source)
+        try:
+            with open(name, "rb") as handle:
+                return import_lines(self, handle, name=name, progress=progress)
+        except FileNotFoundError:
+            raise UsageError(f"No such file: {name}; check the path.") from None
+        except IsADirectoryError:
+            raise UsageError(f"{name} is a folder: give a .jsonl file.") from None
+
+    def export(self, out: IO[str]) -> dict[str, int]:
+        from .transfer import export
+
+        return export(self, out)
+
+    def reindex(self, *, progress: Progress | None = None, batch: int = 256) -> int:
+        """Rebuild every vector with the current embedder (after a change)."""
+        self._create_vector_tables()
+        ids_texts = self.conn.execute("SELECT id, content FROM memories ORDER BY id").fetchall()
+        total = len(ids_texts)
+        for start in range(0, total, batch):
+            chunk = ids_texts[start : start + batch]
+            vectors = self.embedder.embed([t for _, t in chunk])
+            with transaction(self.conn):
+                for (mid, _), vec in zip(chunk, vectors, strict=True):
+                    blob = pack(vec)
+                    self.conn.execute(
+                        "INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [mid, blob]
+                    )
+                    self.conn.execute(
+                        "INSERT INTO memories_vec(id, embedding) "
+                        "VALUES (?, vec_quantize_binary(vec_f32(?)))",
+                        [mid, blob],
+                    )
+            if progress:
+                progress(min(start + batch, total), total)
+        return total

@@ -1,0 +1,101 @@
+"""Words: tokenising, stop-words, a light stemmer, FTS5 query building.
+
+The FTS index stems with SQLite's own ``porter`` tokenizer; this module only
+decides which query words are worth asking for, and gives the hashing
+embedder a stemmer of its own so that "dogs" and "dog" share a feature.
+"""
+
+from __future__ import annotations
+
+import re
+
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+STOPWORDS = frozenset(
+    """
+a about above after again against all am an and any are aren't as at be because been
+before being below between both but by can can't cannot could couldn't did didn't do
+does doesn't doing don't down during each few for from further had hadn't has hasn't
+have haven't having he he'd he'll he's her here here's hers herself him himself his how
+how's i i'd i'll i'm i've if in into is isn't it it's its itself let's me more most
+mustn't my myself no nor not of off on once only or other ought our ours ourselves out
+over own same shan't she she'd she'll she's should shouldn't so some such than that
+that's the their theirs them themselves then there there's these they they'd they'll
+they're they've this those through to too under until up very was wasn't we we'd we'll
+we're we've were weren't what what's when when's where where's which while who who's
+whom why why's with won't would wouldn't you you'd you'll you're you've your yours
+yourself yourselves also just get got would like s t ll d ve re m
+""".split()
+)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens; apostrophes inside words are kept."""
+    return [w.replace("’", "'") for w in WORD.findall(text.lower())]
+
+
+def content_words(text: str) -> list[str]:
+    """Words minus stop-words: what a query is really asking about."""
+    return [w for w in words(text) if w not in STOPWORDS]
+
+
+_SUFFIXES = (
+    ("ational", "ate"),
+    ("iveness", "ive"),
+    ("fulness", "ful"),
+    ("ousness", "ous"),
+    ("ization", "ize"),
+    ("ations", "ate"),
+    ("ation", "ate"),
+    ("ingly", ""),
+    ("edly", ""),
+    ("ments", ""),
+    ("ment", ""),
+    ("ness", ""),
+    ("ings", ""),
+    ("ing", ""),
+    ("ies", "y"),
+    ("ied", "y"),
+    ("ers", ""),
+    ("er", ""),
+    ("ed", ""),
+    ("ly", ""),
+    ("es", ""),
+    ("s", ""),
+)
+
+
+def stem(word: str) -> str:
+    """A small suffix-stripping stemmer: cheap, deterministic, good enough for
+    hashing features (the FTS index uses SQLite's full Porter stemmer)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: len(word) - len(suffix)] + repl
+            if suffix in ("ing", "ed", "ings") and len(base) > 2 and base[-1] == base[-2]:
+                base = base[:-1]
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return base
+    return word
+
+
+def fts_query(text: str, *, keep_stopwords: bool = False) -> str | None:
+    """An FTS5 MATCH expression: every content word, quoted, OR-ed.
+
+    Quoting makes each term a literal (no FTS5 syntax injection from user
+    input); OR lets BM25 rank partial matches instead of demanding all words.
+    Returns None when nothing searchable is left.
+    """
+    tokens = words(text) if keep_stopwords else content_words(text)
+    if not tokens and not keep_stopwords:
+        tokens = words(text)
+    seen: list[str] = []
+    for token in tokens:
+        for part in re.split(r"'", token):
+            if part and part not in seen:
+                seen.append(part)
+    if not seen:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in seen)

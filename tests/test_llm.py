@@ -1,0 +1,411 @@
+"""memory.llm against the fake OpenAI-compatible server, through the real litellm path."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest_llm import fake_llm, fake_llm_server  # noqa: F401  (fixtures)
+from fakeserver import FakeLLMServer
+
+from memory.errors import (
+    MissingKeyError,
+    ModelRequestError,
+    StreamBrokenError,
+    UnknownModelError,
+)
+from memory.llm import ChatModel, Usage, embed, has_provider_key
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "openai/gpt-4o-mini"
+PROVIDERS = "https://docs.litellm.ai/docs/providers"
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Say hello."},
+]
+
+
+def chat(**kwargs: object) -> ChatModel:
+    options: dict[str, object] = {"timeout": 5.0, "num_retries": 2, "retry_delay": 0.01}
+    options.update(kwargs)
+    return ChatModel(MODEL, **options)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- happy paths -----------------------------------------------------------------------
+
+
+def test_stream_yields_chunks_in_order(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue("Hello there, how are you?")
+    model = chat()
+    chunks = list(model.stream(MESSAGES))
+    assert chunks == ["Hello ", "there, ", "how ", "are ", "you?"]
+    body = fake_llm.last_request()
+    assert body["stream"] is True
+    assert body["model"] == "gpt-4o-mini"
+    assert fake_llm.last_messages() == MESSAGES
+    assert model.usage == Usage(prompt_tokens=4, completion_tokens=5, total_tokens=9)
+
+
+def test_stream_arrives_incrementally(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue("abcdef", chunk_size=1)
+    stream = chat().stream(MESSAGES)
+    assert next(stream) == "a"
+    assert next(stream) == "b"
+    assert "".join(stream) == "cdef"
+
+
+def test_complete_non_streaming(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue("A full reply.")
+    model = chat(temperature=0.2)
+    assert model.complete(MESSAGES) == "A full reply."
+    body = fake_llm.last_request()
+    assert "stream" not in body
+    assert body["temperature"] == 0.2
+    assert body["messages"] == MESSAGES
+    assert model.usage == Usage(prompt_tokens=4, completion_tokens=3, total_tokens=7)
+
+
+def test_default_reply_when_queue_empty(fake_llm: FakeLLMServer) -> None:
+    assert chat().complete(MESSAGES) == "OK"
+    assert "".join(chat().stream(MESSAGES)) == "OK"
+    assert len(fake_llm.chat_requests()) == 2
+
+
+def test_api_base_argument_without_env(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_BASE")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    fake_llm.enqueue("via api_base")
+    model = chat(api_base=fake_llm.url, api_key="sk-explicit")
+    assert model.complete(MESSAGES) == "via api_base"
+    assert fake_llm.headers[-1]["authorization"] == "Bearer sk-explicit"
+
+
+def test_complete_with_json_schema(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue('```json\n{"facts": ["likes tea"]}\n```')
+    schema = {"type": "object", "properties": {"facts": {"type": "array"}}}
+    reply = chat().complete(MESSAGES, json_schema=schema)
+    assert json.loads(reply) == {"facts": ["likes tea"]}
+    body = fake_llm.last_request()
+    assert body["response_format"] == {"type": "json_object"}
+    sent = fake_llm.last_messages()
+    assert sent[:2] == MESSAGES
+    assert sent[2]["role"] == "system"
+    assert json.dumps(schema, sort_keys=True) in sent[2]["content"]
+
+
+def test_json_mode_rejected_falls_back_to_prompt_only(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(400, "response_format is not supported by this server")
+    fake_llm.enqueue('{"ok": true}')
+    assert chat().complete(MESSAGES, json_schema={"type": "object"}) == '{"ok": true}'
+    first, second = fake_llm.chat_requests()
+    assert "response_format" in first
+    assert "response_format" not in second
+
+
+def test_context_window() -> None:
+    assert ChatModel(MODEL).context_window() == 128000
+    assert ChatModel("nonexistent-model-xyz").context_window() is None
+    assert ChatModel("openai/no-such-model-here").context_window() is None
+
+
+def test_has_provider_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+    assert has_provider_key() is False
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant")
+    assert has_provider_key() is True
+
+
+def test_embed_returns_server_dimension(fake_llm: FakeLLMServer) -> None:
+    vectors = embed("openai/text-embedding-3-small", ["alpha", "beta", "alpha"])
+    assert len(vectors) == 3
+    assert all(len(v) == 8 for v in vectors)
+    assert vectors[0] == vectors[2] != vectors[1]
+    assert fake_llm.embedding_requests()[-1]["input"] == ["alpha", "beta", "alpha"]
+    assert embed("openai/text-embedding-3-small", []) == []
+
+
+def test_embed_other_dimension_and_api_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with FakeLLMServer(embedding_dim=16) as server:
+        vectors = embed("openai/text-embedding-3-small", ["x"], api_base=server.url)
+    assert [len(v) for v in vectors] == [16]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def test_rejected_key_is_missing_key_error(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(401, "Incorrect API key provided: sk-test")
+    with pytest.raises(MissingKeyError) as info:
+        chat().complete(MESSAGES)
+    assert str(info.value) == (
+        "The provider rejected the API key for openai/gpt-4o-mini: check OPENAI_API_KEY."
+    )
+    assert info.value.__cause__ is not None
+    assert len(fake_llm.chat_requests()) == 1  # a 401 is not retried
+
+
+def test_rejected_key_while_streaming(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(401, "Incorrect API key provided")
+    with pytest.raises(MissingKeyError, match="rejected the API key"):
+        list(chat().stream(MESSAGES))
+
+
+def test_no_key_at_all(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(MissingKeyError) as info:
+        list(chat().stream(MESSAGES))
+    assert str(info.value) == (
+        "No API key for openai/gpt-4o-mini: set OPENAI_API_KEY,"
+        " or pick another model with --model."
+    )
+    assert fake_llm.requests == []
+
+
+def test_no_key_for_another_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    model = ChatModel("anthropic/claude-3-haiku-20240307", num_retries=0)
+    with pytest.raises(MissingKeyError) as info:
+        model.complete(MESSAGES)
+    assert str(info.value) == (
+        "No API key for anthropic/claude-3-haiku-20240307: set ANTHROPIC_API_KEY,"
+        " or pick another model with --model."
+    )
+
+
+def test_unknown_model_without_provider(fake_llm: FakeLLMServer) -> None:
+    with pytest.raises(UnknownModelError) as info:
+        ChatModel("nonexistent-model-xyz").complete(MESSAGES)
+    assert str(info.value) == (
+        "Unknown model 'nonexistent-model-xyz': use a litellm model name such as"
+        f" openai/gpt-4o-mini or ollama/llama3; see {PROVIDERS}"
+    )
+    assert "\n" not in str(info.value)
+    with pytest.raises(UnknownModelError):
+        list(ChatModel("nonexistent-model-xyz").stream(MESSAGES))
+    assert fake_llm.requests == []
+
+
+def test_model_not_found_on_server(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(404, "The model `nope` does not exist")
+    with pytest.raises(UnknownModelError) as info:
+        ChatModel("openai/nope", retry_delay=0.01).complete(MESSAGES)
+    assert str(info.value) == (
+        "Unknown model 'openai/nope' (the provider answered 404: The model `nope` does not"
+        f" exist): check the model name and the API base URL; see {PROVIDERS}"
+    )
+    assert len(fake_llm.chat_requests()) == 1
+
+
+def test_rate_limit_then_success_is_retried(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(429, "Rate limit reached")
+    fake_llm.enqueue("Recovered after a pause")
+    assert "".join(chat().stream(MESSAGES)) == "Recovered after a pause"
+    fake_llm.enqueue_error(429, "Rate limit reached")
+    fake_llm.enqueue("Again")
+    assert chat().complete(MESSAGES) == "Again"
+    assert len(fake_llm.chat_requests()) == 4
+
+
+def test_rate_limit_exhausts_retries(fake_llm: FakeLLMServer) -> None:
+    for _ in range(3):
+        fake_llm.enqueue_error(429, "Rate limit reached")
+    with pytest.raises(ModelRequestError) as info:
+        chat(num_retries=2).complete(MESSAGES)
+    assert str(info.value) == (
+        "openai/gpt-4o-mini is rate limiting requests (HTTP 429) after 3 attempts:"
+        " wait a minute and retry, or check your plan's limits."
+    )
+    assert len(fake_llm.chat_requests()) == 3
+
+
+def test_server_error_after_retries(fake_llm: FakeLLMServer) -> None:
+    for _ in range(3):
+        fake_llm.enqueue_error(500, "boom")
+    started = time.monotonic()
+    with pytest.raises(ModelRequestError) as info:
+        list(chat(num_retries=2).stream(MESSAGES))
+    assert time.monotonic() - started < 5
+    assert str(info.value) == (
+        "openai/gpt-4o-mini failed with HTTP 500 (boom) after 3 attempts:"
+        " retry later, or check the endpoint."
+    )
+    assert len(fake_llm.chat_requests()) == 3
+    assert fake_llm.pending() == 0
+
+
+def test_server_error_without_retries(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(503, "overloaded")
+    with pytest.raises(ModelRequestError) as info:
+        chat(num_retries=0).complete(MESSAGES)
+    assert str(info.value) == (
+        "openai/gpt-4o-mini failed with HTTP 503 (overloaded): retry later, or check the endpoint."
+    )
+
+
+def test_context_window_exceeded(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(
+        400,
+        "This model's maximum context length is 128000 tokens. However, your messages"
+        " resulted in 200000 tokens.",
+    )
+    with pytest.raises(ModelRequestError) as info:
+        chat().complete(MESSAGES)
+    assert str(info.value) == (
+        "The prompt is too long for openai/gpt-4o-mini's context window: shorten the"
+        " conversation or pick a model with a larger context."
+    )
+    assert len(fake_llm.chat_requests()) == 1
+
+
+def test_other_client_error(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(400, "Invalid value for 'temperature'.\nSecond line")
+    with pytest.raises(ModelRequestError) as info:
+        chat().complete(MESSAGES)
+    assert str(info.value) == (
+        "openai/gpt-4o-mini rejected the request (HTTP 400: Invalid value for"
+        " 'temperature'. Second line): check the model's settings."
+    )
+
+
+def test_timeout(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue("too late", delay=1.5)
+    with pytest.raises(ModelRequestError) as info:
+        chat(timeout=0.5, num_retries=0).complete(MESSAGES)
+    assert str(info.value) == (
+        "openai/gpt-4o-mini did not answer within 0.5 s: retry later, or check the endpoint."
+    )
+
+
+def test_connection_refused(fake_llm: FakeLLMServer) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ModelRequestError) as info:
+        list(chat(api_base=url, num_retries=1).stream(MESSAGES))
+    assert str(info.value) == (
+        f"Could not connect to the endpoint of openai/gpt-4o-mini at {url} after 2 attempts:"
+        " check that the server is running and the API base URL is right."
+    )
+
+
+def test_cut_stream_keeps_partial_text(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_cut_stream("partial text here")
+    received: list[str] = []
+    with pytest.raises(StreamBrokenError) as info:
+        for chunk in chat().stream(MESSAGES):
+            received.append(chunk)
+    assert received == ["partial ", "text ", "here"]
+    assert str(info.value) == (
+        "The reply stream from openai/gpt-4o-mini broke off after 17 characters: try again."
+    )
+    assert info.value.__cause__ is not None
+    assert len(fake_llm.chat_requests()) == 1  # never retried once text was shown
+
+
+def test_stream_ending_without_finish(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_cut_stream("half a", clean=True)
+    received: list[str] = []
+    with pytest.raises(StreamBrokenError) as info:
+        for chunk in chat().stream(MESSAGES):
+            received.append(chunk)
+    assert "".join(received) == "half a"
+    assert str(info.value) == (
+        "The reply stream from openai/gpt-4o-mini broke off after 6 characters: try again."
+    )
+
+
+def test_embed_errors(fake_llm: FakeLLMServer) -> None:
+    fake_llm.enqueue_error(401, "bad key")
+    with pytest.raises(MissingKeyError) as info:
+        embed("openai/text-embedding-3-small", ["x"])
+    assert str(info.value) == (
+        "The provider rejected the API key for openai/text-embedding-3-small:"
+        " check OPENAI_API_KEY."
+    )
+    with pytest.raises(UnknownModelError):
+        embed("nonexistent-embedder", ["x"])
+
+
+# -- the fake server itself -----------------------------------------------------------
+
+
+def test_control_endpoint_and_script_file(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "from file"}, {"error": 429, "message": "slow"}]))
+    with FakeLLMServer(script_file=script) as server:
+        assert server.pending() == 2
+        request = urllib.request.Request(
+            server.url.removesuffix("/v1") + "/_control/enqueue",
+            data=json.dumps({"cut": "half"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read()) == {"ok": True, "pending": 3}
+        assert server.requests == []
+        assert server.env() == {
+            "OPENAI_API_BASE": server.url,
+            "OPENAI_BASE_URL": server.url,
+            "OPENAI_API_KEY": "sk-test",
+        }
+
+
+# -- other processes -------------------------------------------------------------------
+
+
+def test_import_is_lazy() -> None:
+    code = "import sys, memory.llm; print('litellm' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_subprocess_reaches_server_quietly(fake_llm_server: FakeLLMServer) -> None:
+    """A CLI-like child process uses env() only, and litellm prints nothing of its own."""
+    fake_llm_server.enqueue("child reply")
+    fake_llm_server.enqueue_error(401, "bad key")
+    code = textwrap.dedent(
+        """
+        from memory.errors import ModelError
+        from memory.llm import ChatModel
+        model = ChatModel("openai/gpt-4o-mini", num_retries=0)
+        print("".join(model.stream([{"role": "user", "content": "hi from child"}])))
+        try:
+            model.complete([{"role": "user", "content": "again"}])
+        except ModelError as err:
+            print("ERR", err)
+        """
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith("_API_KEY") and not k.startswith("OPENAI_")
+    }
+    env.update(fake_llm_server.env())
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "child reply",
+        "ERR The provider rejected the API key for openai/gpt-4o-mini: check OPENAI_API_KEY.",
+    ]
+    assert result.stderr == ""
+    assert fake_llm_server.last_messages() == [{"role": "user", "content": "again"}]
