@@ -26,7 +26,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -115,8 +117,6 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        import sys
-
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
             return
@@ -283,7 +283,10 @@ class FakeLLMServer:
         self._httpd = _QuietServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-llm-server", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-llm-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -490,8 +493,6 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 # chunked body is never terminated.
                 self.close_connection = True
                 try:
-                    import socket
-
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest_llm import fake_llm, fake_llm_server  # noqa: F401  (fixtures)
 from fakeserver import FakeLLMServer
 
 from memory.errors import (
@@ -23,6 +22,9 @@ from memory.errors import (
     UnknownModelError,
 )
 from memory.llm import ChatModel, Usage, embed, has_provider_key
+
+# The fixtures fake_llm and fake_llm_server (harmless if tests/conftest.py registers it too).
+pytest_plugins = ["conftest_llm"]
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "openai/gpt-4o-mini"
@@ -57,7 +59,7 @@ def test_stream_yields_chunks_in_order(fake_llm: FakeLLMServer) -> None:
     assert body["stream"] is True
     assert body["model"] == "gpt-4o-mini"
     assert fake_llm.last_messages() == MESSAGES
-    assert model.usage == Usage(prompt_tokens=4, completion_tokens=5, total_tokens=9)
+    assert model.usage == Usage(prompt_tokens=5, completion_tokens=5, total_tokens=10)
 
 
 def test_stream_arrives_incrementally(fake_llm: FakeLLMServer) -> None:
@@ -76,7 +78,7 @@ def test_complete_non_streaming(fake_llm: FakeLLMServer) -> None:
     assert "stream" not in body
     assert body["temperature"] == 0.2
     assert body["messages"] == MESSAGES
-    assert model.usage == Usage(prompt_tokens=4, completion_tokens=3, total_tokens=7)
+    assert model.usage == Usage(prompt_tokens=5, completion_tokens=3, total_tokens=8)
 
 
 def test_default_reply_when_queue_empty(fake_llm: FakeLLMServer) -> None:
@@ -85,7 +87,9 @@ def test_default_reply_when_queue_empty(fake_llm: FakeLLMServer) -> None:
     assert len(fake_llm.chat_requests()) == 2
 
 
-def test_api_base_argument_without_env(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_base_argument_without_env(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_BASE")
     monkeypatch.delenv("OPENAI_BASE_URL")
     fake_llm.enqueue("via api_base")
@@ -172,8 +176,7 @@ def test_no_key_at_all(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(MissingKeyError) as info:
         list(chat().stream(MESSAGES))
     assert str(info.value) == (
-        "No API key for openai/gpt-4o-mini: set OPENAI_API_KEY,"
-        " or pick another model with --model."
+        "No API key for openai/gpt-4o-mini: set OPENAI_API_KEY, or pick another model with --model."
     )
     assert fake_llm.requests == []
 
@@ -334,8 +337,7 @@ def test_embed_errors(fake_llm: FakeLLMServer) -> None:
     with pytest.raises(MissingKeyError) as info:
         embed("openai/text-embedding-3-small", ["x"])
     assert str(info.value) == (
-        "The provider rejected the API key for openai/text-embedding-3-small:"
-        " check OPENAI_API_KEY."
+        "The provider rejected the API key for openai/text-embedding-3-small: check OPENAI_API_KEY."
     )
     with pytest.raises(UnknownModelError):
         embed("nonexistent-embedder", ["x"])

@@ -1,0 +1,1 @@
+"""mem's command line: parses, calls one engine function, renders."""

@@ -1,0 +1,5 @@
+"""Placeholder until the assistant lands."""
+
+
+def start_repl() -> None:
+    raise SystemExit("chat: not yet")

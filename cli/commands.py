@@ -1,0 +1,365 @@
+"""Memory commands: remember, search, forget, list, show, stats, export,
+import, reindex, conversations. Each parses, calls one engine function, renders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from memory.config import load_config, resolve_embedder, resolve_profile
+from memory.errors import InvalidInputError, UsageError
+from memory.store import MemoryStore
+
+from . import render
+from .app import DbOption, JsonOption, ProfileOption, command
+
+
+def open_store(
+    db: str | None,
+    profile: str | None,
+    *,
+    embedder: str | None = None,
+    allow_embedder_change: bool = False,
+) -> MemoryStore:
+    """Open the store the way every command does (config, env, options)."""
+    cfg = load_config()
+    return MemoryStore.open(
+        db,
+        embedder=resolve_embedder(embedder, cfg),
+        profile=resolve_profile(profile, cfg),
+        allow_embedder_change=allow_embedder_change,
+    )
+
+
+KindOption = Annotated[
+    str | None,
+    typer.Option("--kind", help="fact, instruction, message, episode, document or summary."),
+]
+
+
+@command("remember")
+def remember(
+    text: Annotated[str, typer.Argument(help="What to remember.")],
+    kind: Annotated[str, typer.Option(help="fact or instruction.")] = "fact",
+    importance: Annotated[float, typer.Option(help="0 to 1; weighs the memory in search.")] = 0.5,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store a memory (a fact or a standing instruction), not a chat message."""
+    with open_store(db, profile) as store:
+        memory = store.remember(text, kind=kind, importance=importance, tags=tag or ())
+    if as_json:
+        render.emit_json(memory.to_dict())
+    else:
+        render.out().print(f"Remembered #{memory.id} ({memory.kind}): {memory.content}")
+
+
+@command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for; '-' reads one query a line.")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many results.")] = 10,
+    kind: KindOption = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only after: 2024-05-01, 7d, yesterday.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only before: a date or a duration ago.")
+    ] = None,
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="Only this conversation id.")
+    ] = None,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="Include superseded and expired memories.")
+    ] = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hybrid keyword + vector search over memories and messages."""
+    with open_store(db, profile) as store:
+
+        def run(q: str) -> list[dict[str, object]]:
+            hits = store.search(
+                q,
+                limit=limit,
+                kinds=kind,
+                since=since,
+                until=until,
+                conversation=conversation,
+                include_inactive=include_all,
+            )
+            return [h.to_dict() for h in hits]
+
+        if query == "-":
+            if sys.stdin.isatty():
+                raise UsageError("`mem search -` reads queries from stdin: pipe them in.")
+            run("")  # validates the filters once, even when stdin is empty
+            for raw in sys.stdin.buffer:
+                try:
+                    line = raw.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    raise InvalidInputError(
+                        "stdin is not valid UTF-8: convert the queries to UTF-8."
+                    ) from None
+                if not line:
+                    continue
+                render.emit_json({"query": line, "results": run(line)})
+            return
+        if as_json:
+            render.emit_json(run(query))
+            return
+        hits = store.search(
+            query,
+            limit=limit,
+            kinds=kind,
+            since=since,
+            until=until,
+            conversation=conversation,
+            include_inactive=include_all,
+        )
+    if not hits:
+        render.status("No matches.")
+        return
+    render.hits_table(hits)
+
+
+@command("forget")
+def forget(
+    ids: Annotated[list[int] | None, typer.Argument(help="Memory ids to forget.")] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Forget memories containing these words.")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Forget memories older than 90d, 1y…")
+    ] = None,
+    kind: KindOption = None,
+    with_source: Annotated[
+        bool, typer.Option("--with-source", help="Also delete the messages they came from.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete memories for real: row, index entries and vectors; the audit keeps no text."""
+    from memory.forgetting import select_by_query, select_older_than
+
+    chosen = sum(bool(x) for x in (ids, query, older_than))
+    if chosen != 1:
+        raise UsageError("Say what to forget: memory ids, --query WORDS or --older-than 90d.")
+    with open_store(db, profile) as store:
+        if ids:
+            targets = list(ids)
+            for mid in targets:
+                store.get(mid)
+        else:
+            selected = (
+                select_by_query(store, query, kind=kind)
+                if query
+                else select_older_than(store, older_than or "", kind=kind)
+            )
+            if not selected:
+                render.status("Nothing matches; nothing was forgotten.")
+                if as_json:
+                    render.emit_json({"forgotten": [], "messages": []})
+                return
+            if not as_json or not yes:
+                render.status(f"{len(selected)} memories will be forgotten:")
+                for mem in selected[:50]:
+                    render.status(f"  #{mem.id} {mem.kind}: {render.short(mem.content, 70)}")
+                if len(selected) > 50:
+                    render.status(f"  … and {len(selected) - 50} more")
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise UsageError("Not forgetting without confirmation: add --yes.")
+                if not typer.confirm("Forget them?", default=False, err=True):
+                    render.status("Nothing was forgotten.")
+                    raise typer.Exit(1)
+            targets = [m.id for m in selected]
+        report = store.forget(targets, with_source=with_source)
+    if as_json:
+        render.emit_json({"forgotten": report.memories, "messages": report.messages})
+    else:
+        extra = f" and {len(report.messages)} source messages" if report.messages else ""
+        render.out().print(f"Forgot {len(report.memories)} memories{extra}.")
+
+
+@command("list")
+def list_(
+    kind: KindOption = None,
+    include_all: Annotated[bool, typer.Option("--all", help="Include superseded ones.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most N.")] = None,
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List memories, newest first (messages only with --kind message)."""
+    with open_store(db, profile) as store:
+        mems = store.list_memories(
+            kind=kind, include_inactive=include_all, limit=limit, conversation=conversation
+        )
+    if kind is None:
+        mems = [m for m in mems if m.kind != "message"]
+    if as_json:
+        render.emit_json([m.to_dict() for m in mems])
+    elif not mems:
+        render.status("No memories yet: add one with `mem remember TEXT`.")
+    else:
+        render.memories_table(mems)
+
+
+@command("show")
+def show(
+    memory_id: Annotated[int, typer.Argument(help="Memory id.", metavar="ID")],
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One memory with its provenance and its history."""
+    with open_store(db, profile) as store:
+        memory = store.get(memory_id)
+        events = store.history(memory_id)
+        message = store.message(memory.source_message_id) if memory.source_message_id else None
+    if as_json:
+        data = memory.to_dict()
+        data["source_message"] = message.to_dict() if message else None
+        data["history"] = [e.to_dict() for e in events]
+        render.emit_json(data)
+        return
+    con = render.out()
+    con.print(f"#{memory.id} {memory.kind} · profile {memory.profile}")
+    con.print(memory.content)
+    con.print(f"created {memory.created_at} · updated {memory.updated_at}")
+    con.print(
+        f"importance {memory.importance:.2f} · confidence {memory.confidence:.2f} · "
+        f"used {memory.use_count}×"
+    )
+    if not memory.active:
+        con.print(f"superseded by #{memory.superseded_by} on {memory.valid_until}")
+    con.print(f"source: {memory.source}")
+    if message:
+        ext = f" ({message.external_id})" if message.external_id else ""
+        con.print(
+            f"from message #{message.id}{ext} in {message.conversation} at {message.created_at}: "
+            f"{render.short(message.content, 100)}"
+        )
+    if memory.metadata:
+        con.print(f"metadata: {json.dumps(memory.metadata, ensure_ascii=False)}")
+    if events:
+        con.print("history:")
+        for ev in events:
+            what = ""
+            if ev.after and "content" in ev.after:
+                what = f": {render.short(str(ev.after['content']), 70)}"
+            con.print(f"  {ev.at} {ev.event} by {ev.actor}{what}")
+
+
+@command("stats")
+def stats(db: DbOption = None, profile: ProfileOption = None, as_json: JsonOption = False) -> None:
+    """Counts per kind, database size and the embedder."""
+    with open_store(db, profile) as store:
+        data = store.stats()
+    if as_json:
+        render.emit_json(data)
+        return
+    con = render.out()
+    con.print(f"database   {data['path']} ({data['size_bytes'] / 1e6:.1f} MB)")
+    con.print(f"profile    {data['profile']}")
+    con.print(f"embedder   {data['embedder']} ({data['embedder_dim']} dims)")
+    con.print(f"messages   {data['messages']} in {data['conversations']} conversations")
+    for kind, counts in data["kinds"].items():
+        con.print(f"{kind:<10} {counts['active']} active, {counts['inactive']} superseded")
+
+
+@command("export")
+def export(
+    file: Annotated[str | None, typer.Argument(help="Output file (default: stdout).")] = None,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Write memories, conversations and messages as JSON Lines."""
+    with open_store(db, profile) as store:
+        if file in (None, "-"):
+            counts = store.export(sys.stdout)
+        else:
+            try:
+                with open(file, "w", encoding="utf-8") as handle:
+                    counts = store.export(handle)
+            except OSError as err:
+                raise UsageError(
+                    f"Cannot write {file}: {err.strerror}; pick another path."
+                ) from None
+    render.status(
+        f"Exported {counts['memories']} memories, {counts['messages']} messages in "
+        f"{counts['conversations']} conversations."
+    )
+
+
+@command("import")
+def import_(
+    file: Annotated[str, typer.Argument(help="JSONL file to import; '-' for stdin.")],
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import messages or a mem export; one transaction per file, idempotent."""
+    with open_store(db, profile) as store:
+        progress, update = render.progress_callback("importing")
+        with progress:
+            if file == "-":
+                report = store.import_file(sys.stdin.buffer, progress=update)
+            else:
+                report = store.import_file(file, progress=update)
+    if as_json:
+        render.emit_json(report.to_dict())
+        return
+    render.out().print(
+        f"Imported {report.messages_added} messages ({report.messages_skipped} already there) "
+        f"and {report.memories_added} memories ({report.memories_skipped} already there)."
+    )
+
+
+@command("reindex")
+def reindex(
+    embedder: Annotated[
+        str | None, typer.Option(help="hash-256 or a litellm embedding model name.")
+    ] = None,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Rebuild every vector (after changing the embedder)."""
+    with open_store(db, profile, embedder=embedder, allow_embedder_change=True) as store:
+        progress, update = render.progress_callback("reindexing")
+        with progress:
+            count = store.reindex(progress=update)
+        name = store.embedder.name
+    render.out().print(f"Reindexed {count} memories with {name}.")
+
+
+@command("conversations")
+def conversations(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most N.")] = 50,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List conversations, most recent first."""
+    with open_store(db, profile) as store:
+        rows = store.conversations(limit)
+    if as_json:
+        render.emit_json(rows)
+        return
+    if not rows:
+        render.status("No conversations yet: start one with `mem`.")
+        return
+    for row in rows:
+        render.out().print(
+            f"{row['id']}  {row['updated_at'][:16].replace('T', ' ')}  "
+            f"{row['messages']} messages  {row['title'] or ''}"
+        )

@@ -1,0 +1,122 @@
+"""Output helpers: JSON for machines, Rich tables for people.
+
+Rich honours ``NO_COLOR`` and falls back to plain text when stdout is not a
+terminal, so pipes get no escape codes. JSON is written with ``print`` so it is
+never wrapped or styled.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from memory.models import Hit, Memory
+
+_out: Console | None = None
+_err: Console | None = None
+
+
+def out() -> Console:
+    global _out
+    if _out is None:
+        from rich.console import Console
+
+        _out = Console(highlight=False, soft_wrap=False)
+    return _out
+
+
+def err() -> Console:
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(stderr=True, highlight=False)
+    return _err
+
+
+def status(message: str) -> None:
+    """A status line on stderr (never on stdout, which scripts read)."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def short(text: str, width: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def hits_table(hits: Iterable[Hit]) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for name in ("id", "score", "kind", "when", "source", "content"):
+        table.add_column(name, no_wrap=name != "content", overflow="fold")
+    for hit in hits:
+        where = hit.conversation or ""
+        if hit.external_id:
+            where += f" {hit.external_id}"
+        elif hit.message_id:
+            where += f" #{hit.message_id}"
+        table.add_row(
+            str(hit.id),
+            f"{hit.score:.4f}",
+            hit.kind,
+            hit.created_at[:10],
+            where.strip() or hit.source,
+            (f"{hit.speaker}: " if hit.speaker and hit.kind == "message" else "") + hit.content,
+        )
+    out().print(table)
+
+
+def memories_table(memories: Iterable[Memory]) -> None:
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for name in ("id", "kind", "created", "imp", "status", "content"):
+        table.add_column(name, no_wrap=name != "content", overflow="fold")
+    for mem in memories:
+        state = "active" if mem.active else f"superseded by {mem.superseded_by or '-'}"
+        table.add_row(
+            str(mem.id),
+            mem.kind,
+            mem.created_at[:16].replace("T", " "),
+            f"{mem.importance:.1f}",
+            state,
+            short(mem.content, 200),
+        )
+    out().print(table)
+
+
+def progress_callback(label: str) -> tuple[Any, Any]:
+    """A Rich progress bar on stderr and a ``(done, total)`` callback for it.
+
+    Returns ``(progress, callback)``; use ``with progress:``. The bar hides
+    itself when stderr is not a terminal.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
