@@ -1,0 +1,92 @@
+"""Shared fixtures: every test gets its own MEM_HOME and a clean environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+pytest_plugins = ["conftest_llm"]
+
+_CLEARED = (
+    "MEM_MODEL",
+    "MEM_PROFILE",
+    "MEM_CONFIG",
+    "MEM_EMBEDDER",
+    "MEM_DEBUG",
+    "MEM_PASSPHRASE",
+    "OPENAI_API_KEY",
+    "OPENAI_API_BASE",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def mem_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "memhome"
+    home.mkdir()
+    monkeypatch.setenv("MEM_HOME", str(home))
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    yield home
+
+
+class Cli:
+    """Runs `mem` in-process with typer's CliRunner against the test MEM_HOME."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | bytes | None = None, code: int | None = 0) -> Any:
+        from cli.main import app
+
+        result = self.runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, (
+                f"exit {result.exit_code} != {code}\nstdout: {result.stdout}\n"
+                f"stderr: {result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str, input: str | None = None) -> Any:
+        return json.loads(self(*args, "--json", input=input).stdout)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli()
+
+
+@pytest.fixture
+def store(mem_home: Path) -> Iterator[Any]:
+    from memory import MemoryStore
+
+    s = MemoryStore.open(mem_home / "mem.db")
+    yield s
+    s.close()
+
+
+def file_bytes(path: Path) -> bytes:
+    """The database file plus its WAL, as raw bytes (for 'is it really gone')."""
+    data = path.read_bytes()
+    wal = Path(str(path) + "-wal")
+    if wal.exists():
+        data += wal.read_bytes()
+    return data
+
+
+@pytest.fixture
+def raw_bytes() -> Any:
+    return file_bytes
+
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
