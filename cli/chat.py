@@ -1,5 +1,250 @@
-"""Placeholder until the assistant lands."""
+"""`mem ask` and `mem chat`: the assistant's two front doors.
+
+`mem ask` is for scripts: the reply alone on stdout, status on stderr, stdin
+read when piped. `mem chat` (and bare `mem`) is the REPL in cli/repl.py.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from memory.assistant import Assistant, Settings
+from memory.config import Config, load_config, resolve_model
+from memory.errors import InvalidInputError, NoModelError, UsageError
+from memory.store import MemoryStore
+
+from . import render
+from .app import DbOption, JsonOption, ProfileOption, command
+from .commands import open_store
+
+MAX_INPUT_BYTES = 1_000_000
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="litellm model name, e.g. openai/gpt-4o-mini."),
+]
+MemoryOption = Annotated[
+    str | None,
+    typer.Option("--memory", help="buffer, window, summary or summary-buffer (default)."),
+]
+WindowOption = Annotated[
+    int | None, typer.Option("--window", help="Turns kept verbatim (window, summary-buffer).")
+]
+BudgetOption = Annotated[
+    int | None, typer.Option("--budget", help="Prompt token budget (default: the model's).")
+]
+ConversationOption = Annotated[
+    str | None, typer.Option("--conversation", help="Continue this conversation id.")
+]
+ContinueOption = Annotated[
+    bool, typer.Option("--continue", "-c", help="Continue the last conversation.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Report memory work on stderr.")
+]
 
 
-def start_repl() -> None:
-    raise SystemExit("chat: not yet")
+def settings_from(
+    cfg: Config,
+    model: str | None,
+    memory: str | None,
+    window: int | None,
+    budget: int | None,
+) -> Settings:
+    return Settings(
+        model=resolve_model(model, cfg),
+        api_base=cfg.api_base,
+        memory=memory or cfg.memory,
+        window=window if window is not None else cfg.window,
+        budget=budget if budget is not None else cfg.budget,
+        reply_tokens=cfg.reply_tokens,
+        summary_trigger_tokens=cfg.summary_trigger_tokens,
+        extraction=cfg.extraction,
+    )
+
+
+def read_stdin() -> str:
+    """Piped input as text: strict UTF-8, no NUL bytes, bounded size."""
+    data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidInputError(
+            f"stdin is larger than {MAX_INPUT_BYTES // 1_000_000} MB: send a shorter text, or "
+            "add a large document with `mem import`."
+        )
+    if b"\x00" in data:
+        raise InvalidInputError("stdin contains NUL bytes (binary data?): pipe text instead.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError("stdin is not valid UTF-8: convert the text to UTF-8.") from None
+
+
+def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Assistant:
+    warned: set[str] = set()
+
+    def warn(message: str) -> None:
+        key = message.split("(")[0]
+        if verbose or key not in warned:
+            render.status(f"note: {message}")
+        warned.add(key)
+
+    return Assistant(store, settings, warn=warn)
+
+
+def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
+    prompt = assistant.build_prompt(text)
+    if as_json:
+        render.emit_json(prompt.to_dict())
+        return
+    con = render.out()
+    con.print(
+        f"budget {prompt.budget} tokens (reply reserve {prompt.reserve}); "
+        f"prompt {prompt.total_tokens} tokens"
+    )
+    for part in prompt.parts:
+        con.print(f"  {part.name:<13}{part.tokens:>6} tokens  {part.items} items")
+    for name, n in prompt.dropped.items():
+        con.print(f"  dropped: {n} {name}")
+    for msg in prompt.messages:
+        con.rule(msg["role"])
+        con.print(msg["content"], markup=False, highlight=False)
+
+
+@command("ask")
+def ask(
+    text: Annotated[
+        str | None, typer.Argument(help="Your message (stdin is read when piped).")
+    ] = None,
+    model: ModelOption = None,
+    memory: MemoryOption = None,
+    window: WindowOption = None,
+    budget: BudgetOption = None,
+    conversation: ConversationOption = None,
+    resume: ContinueOption = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Print the reply at once.")
+    ] = False,
+    show_prompt: Annotated[
+        bool, typer.Option("--show-prompt", help="Print the assembled prompt; call no model.")
+    ] = False,
+    verbose: VerboseOption = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One turn: the reply alone on stdout, status on stderr."""
+    parts = [text] if text else []
+    if not sys.stdin.isatty():
+        piped = read_stdin()
+        if piped.strip():
+            parts.append(piped)
+    message = "\n\n".join(p.strip() for p in parts if p.strip())
+    if not message:
+        raise UsageError("Nothing to ask: give a message, or pipe text into `mem ask`.")
+    cfg = load_config()
+    settings = settings_from(cfg, model, memory, window, budget)
+    if not settings.model and not show_prompt:
+        raise NoModelError(
+            "No model configured: pass --model (e.g. --model openai/gpt-4o-mini), set "
+            'MEM_MODEL, or put model = "..." in the config file; memory commands work without '
+            "one."
+        )
+    with open_store(db, profile) as store:
+        assistant = make_assistant(store, settings, verbose)
+        if conversation or resume:
+            assistant.open_conversation(conversation, resume=resume)
+        if show_prompt:
+            print_prompt(assistant, message, as_json)
+            return
+        prepared = assistant.prepare(message)
+        sink: list[str] = []
+        stream = not (no_stream or as_json)
+        replies = assistant.stream_reply(prepared, sink)
+        try:
+            for chunk in replies:
+                if stream:
+                    sys.stdout.write(chunk)
+                    sys.stdout.flush()
+        finally:
+            replies.close()
+        reply = "".join(sink)
+        if not as_json:
+            if not stream:
+                sys.stdout.write(reply)
+            if not reply.endswith("\n"):
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+        changes = assistant.after_reply(prepared)
+        if as_json:
+            from memory.assistant import TurnResult
+
+            result = TurnResult(
+                reply,
+                assistant.conversation or "",
+                prepared.prompt,
+                changes,
+                assistant.model.usage,
+            )
+            sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+            return
+        for change in changes:
+            if change.action != "ignore" or verbose:
+                render.status(change.receipt())
+        if verbose:
+            render.status(
+                f"conversation {assistant.conversation}; "
+                f"{len(prepared.prompt.memories_used)} memories used; "
+                f"prompt {prepared.prompt.total_tokens} tokens"
+            )
+
+
+@command("chat")
+def chat(
+    model: ModelOption = None,
+    memory: MemoryOption = None,
+    window: WindowOption = None,
+    budget: BudgetOption = None,
+    conversation: ConversationOption = None,
+    resume: ContinueOption = False,
+    verbose: VerboseOption = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+) -> None:
+    """Chat in the terminal; /help lists the slash commands."""
+    start_repl(
+        model=model,
+        memory=memory,
+        window=window,
+        budget=budget,
+        conversation=conversation,
+        resume=resume,
+        verbose=verbose,
+        db=db,
+        profile=profile,
+    )
+
+
+def start_repl(
+    *,
+    model: str | None = None,
+    memory: str | None = None,
+    window: int | None = None,
+    budget: int | None = None,
+    conversation: str | None = None,
+    resume: bool = False,
+    verbose: bool = False,
+    db: str | None = None,
+    profile: str | None = None,
+) -> None:
+    from .repl import Repl
+
+    cfg = load_config()
+    settings = settings_from(cfg, model, memory, window, budget)
+    with open_store(db, profile) as store:
+        assistant = make_assistant(store, settings, verbose)
+        assistant.open_conversation(conversation, resume=resume)
+        Repl(assistant, verbose=verbose).run()

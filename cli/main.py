@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import commands  # noqa: F401  (registers the memory commands)
+from . import chat, commands  # noqa: F401  (register the commands)
 from .app import app
 
 
@@ -15,9 +15,7 @@ def _root(ctx: typer.Context) -> None:
     Run `mem` alone to chat; `mem COMMAND --help` for each command.
     """
     if ctx.invoked_subcommand is None:
-        from .chat import start_repl
-
-        start_repl()
+        chat.start_repl()
 
 
 def main() -> None:

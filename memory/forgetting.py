@@ -65,7 +65,8 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
             if with_source and message_id is not None and message_id not in report.messages:
                 store.conn.execute("DELETE FROM messages WHERE id = ?", [message_id])
                 report.messages.append(int(message_id))
-    scrub_wal(store)
+    if not store.conn.in_transaction:
+        scrub_wal(store)
     return report
 
 

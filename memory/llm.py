@@ -57,6 +57,19 @@ PROVIDER_KEY_VARS: dict[str, str] = {
     "cerebras": "CEREBRAS_API_KEY",
 }
 
+# Providers whose calls cannot work without one of these variables (or an api_key
+# argument): a missing key is reported before any request is sent.
+REQUIRED_KEY_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "groq": ("GROQ_API_KEY",),
+    "mistral": ("MISTRAL_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY", "OR_API_KEY"),
+    "xai": ("XAI_API_KEY",),
+}
+
 # Keys checked by has_provider_key(): the common providers' variables.
 COMMON_KEY_VARS: tuple[str, ...] = (
     "OPENAI_API_KEY",
@@ -157,6 +170,25 @@ def key_var_for(model: str) -> str | None:
     return None
 
 
+def _missing_key_error(model: str, var: str | None) -> MissingKeyError:
+    fix = f"set {var}" if var else "set the provider's API key variable"
+    return MissingKeyError(f"No API key for {model}: {fix}, or pick another model with --model.")
+
+
+def check_key(model: str, *, api_key: str | None = None, api_base: str | None = None) -> None:
+    """Raise MissingKeyError when ``model``'s provider surely needs a key that is unset.
+
+    Nothing is checked when a key or a custom ``api_base`` is given, nor for providers
+    (local ones such as ollama, or with other ways to sign in) not in REQUIRED_KEY_VARS.
+    """
+    if api_key or api_base:
+        return
+    provider = _provider_of(model)
+    names = REQUIRED_KEY_VARS.get(provider or "")
+    if names and not any(os.environ.get(name, "").strip() for name in names):
+        raise _missing_key_error(model, names[0])
+
+
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
     return status if isinstance(status, int) else None
@@ -232,10 +264,7 @@ def _map_error(
     status = _status(exc)
     where = f" at {api_base}" if api_base else ""
     if _is_missing_key(exc, model, api_key):
-        fix = f"set {var}" if var else "set the provider's API key variable"
-        return MissingKeyError(
-            f"No API key for {model}: {fix}, or pick another model with --model."
-        )
+        return _missing_key_error(model, var)
     if isinstance(exc, ll.AuthenticationError) or status == 401:
         check = f"check {var}" if var and not api_key else "check the configured API key"
         return MissingKeyError(f"The provider rejected the API key for {model}: {check}.")
@@ -394,6 +423,7 @@ class ChatModel:
 
     def _call(self, kwargs: dict[str, Any]) -> Any:
         ll = _litellm()
+        check_key(self.name, api_key=self.api_key, api_base=self.api_base)
         return _with_retries(
             lambda: ll.completion(**kwargs),
             self.name,
@@ -523,6 +553,7 @@ def embed(
     if not texts:
         return []
     ll = _litellm()
+    check_key(model, api_key=api_key, api_base=api_base)
     kwargs: dict[str, Any] = {
         "model": model,
         "input": texts,

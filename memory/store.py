@@ -200,6 +200,7 @@ class MemoryStore:
         row = self.conn.execute(
             "SELECT e.id FROM memory_events e JOIN memories m ON m.id = e.memory_id "
             "WHERE m.profile = ? AND e.event IN ('add', 'update', 'supersede') "
+            "AND e.actor != 'undo' "
             "AND json_extract(e.detail, '$.undone') IS NULL ORDER BY e.id DESC LIMIT 1",
             [self.profile],
         ).fetchone()
@@ -253,6 +254,7 @@ class MemoryStore:
         vector: list[float] | None = None,
         actor: str = "user",
         audit: bool = True,
+        detail: dict[str, Any] | None = None,
     ) -> int:
         """Insert one memory with its FTS and vector entries; returns its id."""
         content = content.strip()
@@ -295,7 +297,7 @@ class MemoryStore:
                     memory_id,
                     "add",
                     after={"content": content, "kind": kind},
-                    detail={"source": source},
+                    detail={"source": source, **(detail or {})},
                     actor=actor,
                 )
         return memory_id
@@ -365,7 +367,15 @@ class MemoryStore:
             )
         return self.get(memory_id)
 
-    def supersede(self, old_id: int, new_id: int, *, actor: str = "user", reason: str = "") -> None:
+    def supersede(
+        self,
+        old_id: int,
+        new_id: int,
+        *,
+        actor: str = "user",
+        reason: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
         """Mark ``old_id`` replaced by ``new_id``: kept, but no longer current."""
         with transaction(self.conn):
             self.conn.execute(
@@ -376,7 +386,7 @@ class MemoryStore:
             self._event(
                 old_id,
                 "supersede",
-                detail={"superseded_by": new_id, "reason": reason},
+                detail={"superseded_by": new_id, "reason": reason, **(detail or {})},
                 actor=actor,
             )
 

@@ -278,10 +278,10 @@ class FakeLLMServer:
             "OPENAI_API_KEY": self.api_key,
         }
 
-    def start(self) -> FakeLLMServer:
+    def start(self, port: int = 0) -> FakeLLMServer:
+        """Serve in a background thread on ``port`` (0: a free one); returns self."""
         handler = _make_handler(self)
-        self._httpd = _QuietServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", port), handler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -550,8 +550,9 @@ def main() -> None:  # pragma: no cover - manual use
     parser = argparse.ArgumentParser(description="Run the fake OpenAI-compatible server.")
     parser.add_argument("--script", help="JSON file of scripted replies")
     parser.add_argument("--dim", type=int, default=8, help="embedding dimension")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     args = parser.parse_args()
-    server = FakeLLMServer(script_file=args.script, embedding_dim=args.dim).start()
+    server = FakeLLMServer(script_file=args.script, embedding_dim=args.dim).start(args.port)
     print(server.url, flush=True)
     try:
         while True:

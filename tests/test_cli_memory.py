@@ -11,10 +11,22 @@ from typing import Any
 import pytest
 
 MESSAGES = [
-    {"conversation": "c1", "role": "user", "speaker": "Ana", "content": "I adopted a puppy",
-     "timestamp": "2023-05-08T13:56:00", "id": "D1:1"},
-    {"conversation": "c1", "role": "assistant", "speaker": "Bo", "content": "Which breed is it?",
-     "timestamp": "2023-05-08T13:56:00", "id": "D1:2"},
+    {
+        "conversation": "c1",
+        "role": "user",
+        "speaker": "Ana",
+        "content": "I adopted a puppy",
+        "timestamp": "2023-05-08T13:56:00",
+        "id": "D1:1",
+    },
+    {
+        "conversation": "c1",
+        "role": "assistant",
+        "speaker": "Bo",
+        "content": "Which breed is it?",
+        "timestamp": "2023-05-08T13:56:00",
+        "id": "D1:2",
+    },
 ]
 
 
@@ -28,16 +40,32 @@ def test_remember_search_forget_roundtrip(cli: Any, mem_home: Path, raw_bytes: A
     assert out.stdout == "Remembered #1 (fact): My dog is called Rex\n"
     hits = cli.json("search", "dog name")
     assert hits[0]["content"] == "My dog is called Rex"
-    assert {"id", "kind", "content", "score", "created_at", "conversation", "message_id",
-            "external_id"} <= set(hits[0])
+    assert {
+        "id",
+        "kind",
+        "content",
+        "score",
+        "created_at",
+        "conversation",
+        "message_id",
+        "external_id",
+    } <= set(hits[0])
     assert cli("forget", "1").stdout == "Forgot 1 memories.\n"
     assert cli.json("search", "dog name") == []
     assert b"Rex" not in raw_bytes(mem_home / "mem.db")
 
 
 def test_remember_options_and_list_show(cli: Any) -> None:
-    mem = cli.json("remember", "Answer in bullet points", "--kind", "instruction",
-                   "--importance", "0.9", "--tag", "style")
+    mem = cli.json(
+        "remember",
+        "Answer in bullet points",
+        "--kind",
+        "instruction",
+        "--importance",
+        "0.9",
+        "--tag",
+        "style",
+    )
     assert mem["kind"] == "instruction" and mem["importance"] == 0.9
     assert mem["metadata"] == {"tags": ["style"]}
     listed = cli.json("list", "--kind", "instruction")
@@ -63,8 +91,16 @@ def test_import_then_search_stdin(cli: Any, tmp_path: Path) -> None:
     out = cli("import", str(src))
     assert out.stdout == "Imported 2 messages (0 already there) and 0 memories (0 already there).\n"
     assert cli.json("import", str(src))["messages_skipped"] == 2
-    res = cli("search", "-", "--json", "--limit", "5", "--conversation", "c1",
-              input="Who adopted a puppy?\n\nWhich breed\n")
+    res = cli(
+        "search",
+        "-",
+        "--json",
+        "--limit",
+        "5",
+        "--conversation",
+        "c1",
+        input="Who adopted a puppy?\n\nWhich breed\n",
+    )
     lines = [json.loads(line) for line in res.stdout.splitlines()]
     assert [line["query"] for line in lines] == ["Who adopted a puppy?", "Which breed"]
     assert lines[0]["results"][0]["external_id"] == "D1:1"
@@ -111,23 +147,44 @@ def test_forget_older_than(cli: Any, tmp_path: Path) -> None:
         (["show", "42"], 3, "No memory with id 42: see `mem list` for ids."),
         (["forget", "42"], 3, "No memory with id 42: see `mem list` for ids."),
         (["forget"], 2, "Say what to forget: memory ids, --query WORDS or --older-than 90d."),
-        (["forget", "--older-than", "soon", "--yes"], 2,
-         "Invalid duration 'soon': use a number and a unit, such as 90d, 2w, 6m or 1y."),
-        (["remember", "x", "--importance", "2"], 2,
-         "Invalid importance 2.0: use a number from 0 to 1."),
-        (["remember", "x", "--kind", "document"], 2,
-         "Unknown kind 'document' for remember: use fact or instruction."),
-        (["search", "x", "--kind", "nope"], 2,
-         "Unknown kind 'nope': use one of fact, instruction, message, episode, document, "
-         "summary."),
-        (["search", "x", "--since", "someday"], 2,
-         "Invalid date 'someday': use YYYY-MM-DD, an ISO datetime, 'yesterday' or a duration "
-         "such as 7d."),
-        (["search", "x", "--conversation", "zz"], 3,
-         "No conversation 'zz' in profile 'default': see `mem conversations` for ids."),
+        (
+            ["forget", "--older-than", "soon", "--yes"],
+            2,
+            "Invalid duration 'soon': use a number and a unit, such as 90d, 2w, 6m or 1y.",
+        ),
+        (
+            ["remember", "x", "--importance", "2"],
+            2,
+            "Invalid importance 2.0: use a number from 0 to 1.",
+        ),
+        (
+            ["remember", "x", "--kind", "document"],
+            2,
+            "Unknown kind 'document' for remember: use fact or instruction.",
+        ),
+        (
+            ["search", "x", "--kind", "nope"],
+            2,
+            "Unknown kind 'nope': use one of fact, instruction, message, episode, document, "
+            "summary.",
+        ),
+        (
+            ["search", "x", "--since", "someday"],
+            2,
+            "Invalid date 'someday': use YYYY-MM-DD, an ISO datetime, 'yesterday' or a duration "
+            "such as 7d.",
+        ),
+        (
+            ["search", "x", "--conversation", "zz"],
+            3,
+            "No conversation 'zz' in profile 'default': see `mem conversations` for ids.",
+        ),
         (["search", "x", "--limit", "0"], 2, "Invalid limit 0: use a whole number of at least 1."),
-        (["import", "/nonexistent/file.jsonl"], 2,
-         "No such file: /nonexistent/file.jsonl; check the path."),
+        (
+            ["import", "/nonexistent/file.jsonl"],
+            2,
+            "No such file: /nonexistent/file.jsonl; check the path.",
+        ),
     ],
 )
 def test_error_messages(cli: Any, args: list[str], code: int, message: str) -> None:
@@ -192,8 +249,14 @@ def test_debug_env_shows_traceback(cli: Any, monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     "argv",
-    [["search", "dog"], ["forget", "--query", "zzz", "--yes"], ["list"], ["--help"],
-     ["stats"], ["remember", "x"]],
+    [
+        ["search", "dog"],
+        ["forget", "--query", "zzz", "--yes"],
+        ["list"],
+        ["--help"],
+        ["stats"],
+        ["remember", "x"],
+    ],
 )
 def test_memory_commands_never_import_litellm(argv: list[str], mem_home: Path) -> None:
     code = (
@@ -204,6 +267,5 @@ def test_memory_commands_never_import_litellm(argv: list[str], mem_home: Path) -
         "assert r.exit_code == 0, (r.exit_code, r.output)\n"
         "print('litellm' in sys.modules, 'sqlite_utils' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "False"

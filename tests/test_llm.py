@@ -192,6 +192,35 @@ def test_no_key_for_another_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_no_key_is_found_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(MissingKeyError) as info:
+        list(ChatModel("gemini/gemini-1.5-flash").stream(MESSAGES))
+    assert str(info.value) == (
+        "No API key for gemini/gemini-1.5-flash: set GEMINI_API_KEY,"
+        " or pick another model with --model."
+    )
+    assert info.value.__cause__ is None
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(MissingKeyError, match="set OPENAI_API_KEY"):
+        embed("openai/text-embedding-3-small", ["x"])
+
+
+def test_no_key_with_custom_endpoint(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an explicit api_base the call goes out; the client's own complaint is mapped."""
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(MissingKeyError) as info:
+        chat(api_base=fake_llm.url).complete(MESSAGES)
+    assert str(info.value) == (
+        "No API key for openai/gpt-4o-mini: set OPENAI_API_KEY, or pick another model with --model."
+    )
+    assert info.value.__cause__ is not None
+    assert len(fake_llm.chat_requests()) == 0
+
+
 def test_unknown_model_without_provider(fake_llm: FakeLLMServer) -> None:
     with pytest.raises(UnknownModelError) as info:
         ChatModel("nonexistent-model-xyz").complete(MESSAGES)

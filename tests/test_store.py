@@ -26,11 +26,18 @@ from memory.schema import applied_names, schema_version
 def test_schema_from_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with MemoryStore.open(path) as s:
-        tables = {
-            r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        assert {"conversations", "messages", "memories", "memories_fts", "memories_vec",
-                "memory_vectors", "memory_events", "meta", "_sqlite_migrations"} <= tables
+        tables = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {
+            "conversations",
+            "messages",
+            "memories",
+            "memories_fts",
+            "memories_vec",
+            "memory_vectors",
+            "memory_events",
+            "meta",
+            "_sqlite_migrations",
+        } <= tables
         assert applied_names(s.conn) == ["m001_initial"]
         assert s.meta("schema_version") == str(schema_version())
         assert s.meta("embedder") == "hash-256"
@@ -102,8 +109,16 @@ def test_remember_search_provenance(store: MemoryStore) -> None:
     hits = store.search("dog name")
     assert hits[0].id == mem.id
     data = hits[0].to_dict()
-    for key in ("id", "kind", "content", "score", "created_at", "conversation", "message_id",
-                "external_id"):
+    for key in (
+        "id",
+        "kind",
+        "content",
+        "score",
+        "created_at",
+        "conversation",
+        "message_id",
+        "external_id",
+    ):
         assert key in data
     assert data["external_id"] is None and data["message_id"] is None
 
@@ -112,13 +127,16 @@ def test_remember_search_provenance(store: MemoryStore) -> None:
     ("kwargs", "message"),
     [
         ({"content": "   "}, "Nothing to remember: give some text."),
-        ({"content": "x", "kind": "episode"},
-         "Unknown kind 'episode' for remember: use fact or instruction."),
+        (
+            {"content": "x", "kind": "episode"},
+            "Unknown kind 'episode' for remember: use fact or instruction.",
+        ),
         ({"content": "x", "importance": 1.5}, "Invalid importance 1.5: use a number from 0 to 1."),
     ],
 )
-def test_remember_rejects_bad_input(store: MemoryStore, kwargs: dict[str, Any],
-                                    message: str) -> None:
+def test_remember_rejects_bad_input(
+    store: MemoryStore, kwargs: dict[str, Any], message: str
+) -> None:
     with pytest.raises(UsageError) as err:
         store.remember(**kwargs)
     assert str(err.value) == message
@@ -134,11 +152,18 @@ def test_forget_removes_every_trace(store: MemoryStore, raw_bytes: Any) -> None:
     assert mem.id not in [h.id for h in store.search("Rexolotl")]
     with pytest.raises(NotFoundError):
         store.get(mem.id)
-    for table, col in (("memories_fts", "rowid"), ("memories_vec", "id"),
-                       ("memory_vectors", "id"), ("memories", "id")):
-        assert store.conn.execute(
-            f"SELECT count(*) FROM {table} WHERE {col} = ?", [mem.id]
-        ).fetchone()[0] == 0
+    for table, col in (
+        ("memories_fts", "rowid"),
+        ("memories_vec", "id"),
+        ("memory_vectors", "id"),
+        ("memories", "id"),
+    ):
+        assert (
+            store.conn.execute(
+                f"SELECT count(*) FROM {table} WHERE {col} = ?", [mem.id]
+            ).fetchone()[0]
+            == 0
+        )
     events = store.history(mem.id)
     assert [e.event for e in events] == ["add", "forget"]
     assert all(e.before is None and e.after is None for e in events)
@@ -151,8 +176,7 @@ def test_forget_unknown_id_forgets_nothing(store: MemoryStore) -> None:
     with pytest.raises(NotFoundError) as err:
         store.forget([mem.id, 999])
     assert str(err.value) == (
-        "No memory with id 999 in profile 'default': see `mem list` for ids; nothing was "
-        "forgotten."
+        "No memory with id 999 in profile 'default': see `mem list` for ids; nothing was forgotten."
     )
     assert store.get(mem.id).content == "The user plays the cello"
 
@@ -179,12 +203,30 @@ def test_superseded_is_hidden_unless_asked(store: MemoryStore) -> None:
 
 
 MESSAGES = [
-    {"conversation": "c1", "role": "user", "speaker": "Ana", "content": "I adopted a puppy",
-     "timestamp": "2023-05-08T13:56:00", "id": "D1:1"},
-    {"conversation": "c1", "role": "assistant", "speaker": "Bo", "content": "What breed?",
-     "timestamp": "2023-05-08T13:56:00", "id": "D1:2"},
-    {"conversation": "c2", "role": "user", "speaker": "Cy", "content": "My puppy is a beagle",
-     "timestamp": "2024-01-02T10:00:00", "id": "D1:1"},
+    {
+        "conversation": "c1",
+        "role": "user",
+        "speaker": "Ana",
+        "content": "I adopted a puppy",
+        "timestamp": "2023-05-08T13:56:00",
+        "id": "D1:1",
+    },
+    {
+        "conversation": "c1",
+        "role": "assistant",
+        "speaker": "Bo",
+        "content": "What breed?",
+        "timestamp": "2023-05-08T13:56:00",
+        "id": "D1:2",
+    },
+    {
+        "conversation": "c2",
+        "role": "user",
+        "speaker": "Cy",
+        "content": "My puppy is a beagle",
+        "timestamp": "2024-01-02T10:00:00",
+        "id": "D1:1",
+    },
 ]
 
 
@@ -206,8 +248,7 @@ def test_import_messages_is_searchable_and_idempotent(store: MemoryStore) -> Non
     assert {h.conversation for h in store.search("puppy", until="2023-12-31")} == {"c1"}
 
 
-def test_import_bad_line_names_it_and_imports_nothing(store: MemoryStore,
-                                                      tmp_path: Path) -> None:
+def test_import_bad_line_names_it_and_imports_nothing(store: MemoryStore, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(_jsonl(MESSAGES[:2]) + b'{"conversation": "c1", "role": \n')
     with pytest.raises(ImportFormatError) as err:
@@ -223,8 +264,10 @@ def test_import_bad_line_names_it_and_imports_nothing(store: MemoryStore,
     ("line", "why"),
     [
         (b'{"conversation": "c", "role": "user"}', 'missing "content"'),
-        (b'{"conversation": "c", "role": "user", "content": 5.5, "timestamp": "soon"}',
-         "timestamp 'soon' is not an ISO 8601 date"),
+        (
+            b'{"conversation": "c", "role": "user", "content": 5.5, "timestamp": "soon"}',
+            "timestamp 'soon' is not an ISO 8601 date",
+        ),
         (b"[1, 2]", "not a JSON object"),
         (b"\xff\xfe", "not valid UTF-8"),
         (b'{"type": "memory", "content": "x", "kind": "weird"}', "unknown memory kind 'weird'"),

@@ -1,0 +1,229 @@
+"""Prompt assembly under a token budget.
+
+Priority when space is short (highest first): standing instructions, the
+current message, the recent window, retrieved memories, the summary of older
+turns. Layout (lost-in-the-middle): one system message with the stable part
+first — base prompt, instructions, profile facts, unchanged between turns so
+providers can cache the prefix — then the memories relevant to this message
+and the summary; then the recent turns; the question last. Whole items only:
+nothing is cut mid-message; what does not fit is dropped lowest-score first
+(memories) or oldest first (turns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+from .models import Hit, Memory, Message
+from .tokens import MESSAGE_OVERHEAD
+
+BASE_PROMPT = (
+    "You are mem, a helpful personal assistant with a long-term memory of the user. "
+    "Use the memories below when they are relevant, say when you are unsure, and never "
+    "invent memories. When you use a memory that has a source, cite it in brackets."
+)
+RECENT_SHARE = 0.5
+SUMMARY_SHARE = 0.25
+
+
+@dataclass
+class Part:
+    name: str
+    text: str
+    tokens: int
+    items: int = 0
+
+
+@dataclass
+class AssembledPrompt:
+    messages: list[dict[str, str]]
+    parts: list[Part]
+    budget: int
+    reserve: int
+    memories_used: list[Hit] = field(default_factory=list)
+    profile_used: list[Memory] = field(default_factory=list)
+    recent_used: list[Message] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(p.tokens for p in self.parts)
+
+    def part(self, name: str) -> Part:
+        return next(p for p in self.parts if p.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "reserve": self.reserve,
+            "total_tokens": self.total_tokens,
+            "parts": [{"name": p.name, "tokens": p.tokens, "items": p.items} for p in self.parts],
+            "dropped": self.dropped,
+            "messages": self.messages,
+        }
+
+
+def render_hit(hit: Hit) -> str:
+    """One memory line with its date and source, so the model can cite it."""
+    date = hit.created_at[:10]
+    if hit.kind == "message":
+        where = f"{hit.speaker or 'someone'} in conversation {hit.conversation}"
+        if hit.external_id:
+            where += f" ({hit.external_id})"
+        return f"- [{date} · {where}] {hit.content}"
+    if hit.kind == "document":
+        meta = hit.metadata
+        lines = f":{meta['line_start']}-{meta['line_end']}" if "line_start" in meta else ""
+        return f"- [{meta.get('path', 'document')}{lines}] {hit.content}"
+    src = f"{hit.kind} #{hit.id}"
+    if hit.message_id is not None:
+        src += f", from message #{hit.message_id}"
+    return f"- [{date} · {src}] {hit.content}"
+
+
+def render_fact(memory: Memory) -> str:
+    return f"- {memory.content} (#{memory.id}, {memory.created_at[:10]})"
+
+
+def _section(title: str, lines: Sequence[str]) -> str:
+    return f"## {title}\n" + "\n".join(lines) if lines else ""
+
+
+def assemble(
+    *,
+    current: str,
+    count: Callable[[str], int],
+    budget: int,
+    reserve: int,
+    instructions: Sequence[Memory] = (),
+    profile: Sequence[Memory] = (),
+    retrieved: Sequence[Hit] = (),
+    summary: str | None = None,
+    recent: Sequence[Message] = (),
+    base_prompt: str = BASE_PROMPT,
+) -> AssembledPrompt:
+    """Fit the parts into ``budget - reserve`` tokens; see the module docstring."""
+    room = budget - reserve
+    instr_text = _section(
+        "Standing instructions from the user", [f"- {m.content}" for m in instructions]
+    )
+    stable_head = "\n\n".join(t for t in (base_prompt, instr_text) if t)
+    current_tokens = count(current) + MESSAGE_OVERHEAD
+    fixed = count(stable_head) + current_tokens + MESSAGE_OVERHEAD + 2
+    if fixed > room:
+        raise UsageError(
+            f"The message and standing instructions need {fixed} tokens but the budget leaves "
+            f"{room}: shorten the message, or raise --budget."
+        )
+    dropped: dict[str, int] = {}
+
+    # Profile facts: part of the stable prefix, most important first until full.
+    profile_lines: list[str] = []
+    profile_used: list[Memory] = []
+    profile_cap = int((room - fixed) * 0.2)
+    spent = 0
+    for mem in sorted(profile, key=lambda m: (-m.importance, m.id)):
+        line = render_fact(mem)
+        cost = count(line) + 1
+        if spent + cost > profile_cap:
+            dropped["profile"] = dropped.get("profile", 0) + 1
+            continue
+        profile_lines.append(line)
+        profile_used.append(mem)
+        spent += cost
+    profile_used.sort(key=lambda m: m.id)  # stable order for prompt caching
+    profile_lines = [render_fact(m) for m in profile_used]
+    profile_text = _section("What you know about the user", profile_lines)
+    fixed += count(profile_text) + 2 if profile_text else 0
+    avail = room - fixed
+
+    # Recent window: newest first, whole messages, up to a share of what is left.
+    summary_tokens = count(summary) + 8 if summary else 0
+    recent_msgs: list[Message] = []
+    recent_tokens = 0
+    for msg in reversed(recent):
+        cost = count(msg.content) + MESSAGE_OVERHEAD
+        if recent_tokens + cost > avail * RECENT_SHARE and recent_msgs:
+            break
+        if recent_tokens + cost > avail:
+            break
+        recent_msgs.insert(0, msg)
+        recent_tokens += cost
+    # Memories: highest score first, leaving room for the summary.
+    mem_room = avail - recent_tokens - (min(summary_tokens, int(avail * SUMMARY_SHARE)))
+    mem_lines: list[str] = []
+    used: list[Hit] = []
+    mem_tokens = 0
+    for hit in retrieved:
+        line = render_hit(hit)
+        cost = count(line) + 1
+        if mem_tokens + cost > mem_room:
+            dropped["memories"] = dropped.get("memories", 0) + 1
+            continue
+        mem_lines.append(line)
+        used.append(hit)
+        mem_tokens += cost
+    mem_text = _section("Memories that may be relevant to this message", mem_lines)
+    left = avail - recent_tokens - (count(mem_text) + 2 if mem_text else 0)
+    summary_text = ""
+    if summary:
+        if summary_tokens <= left:
+            summary_text = _section("Summary of the earlier conversation", [summary])
+            left -= count(summary_text) + 2
+        else:
+            dropped["summary"] = 1
+    # Second pass: older turns into whatever is still free.
+    older = list(recent[: len(recent) - len(recent_msgs)])
+    while older:
+        cost = count(older[-1].content) + MESSAGE_OVERHEAD
+        if cost > left:
+            break
+        recent_msgs.insert(0, older.pop())
+        recent_tokens += cost
+        left -= cost
+    if older:
+        dropped["recent"] = len(older)
+
+    system = "\n\n".join(t for t in (stable_head, profile_text, mem_text, summary_text) if t)
+    messages = [{"role": "system", "content": system}]
+    messages += [
+        {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
+        for m in recent_msgs
+    ]
+    messages.append({"role": "user", "content": current})
+    parts = [
+        Part("instructions", stable_head, count(stable_head) + MESSAGE_OVERHEAD, len(instructions)),
+        Part(
+            "memories",
+            "\n\n".join(t for t in (profile_text, mem_text) if t),
+            (count(profile_text) + 2 if profile_text else 0)
+            + (count(mem_text) + 2 if mem_text else 0),
+            len(profile_used) + len(used),
+        ),
+        Part(
+            "summary",
+            summary_text,
+            count(summary_text) + 2 if summary_text else 0,
+            1 if summary_text else 0,
+        ),
+        Part(
+            "recent",
+            "\n".join(f"{m.role}: {m.content}" for m in recent_msgs),
+            recent_tokens,
+            len(recent_msgs),
+        ),
+        Part("message", current, current_tokens, 1),
+    ]
+    return AssembledPrompt(
+        messages=messages,
+        parts=parts,
+        budget=budget,
+        reserve=reserve,
+        memories_used=used,
+        profile_used=profile_used,
+        recent_used=recent_msgs,
+        dropped=dropped,
+    )

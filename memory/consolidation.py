@@ -1,0 +1,208 @@
+"""Consolidation: a new candidate fact against what is already known.
+
+Each candidate becomes exactly one of
+- **add**: nothing like it is stored;
+- **update**: the same fact in richer words (the old text is replaced, kept in
+  the audit trail);
+- **supersede**: it contradicts a stored fact (same slot, another value, or a
+  negation): the old memory gets ``superseded_by`` and a validity end, and is
+  kept;
+- **ignore**: a duplicate.
+Every decision, ``ignore`` included, is written to ``memory_events`` with a
+batch id, so ``undo_last`` can revert the last turn's changes as one unit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .db import transaction
+from .extraction import Candidate
+from .models import MEMORY_COLUMNS, Memory, memory_from_row
+from .text import content_words, stem
+
+if TYPE_CHECKING:
+    from .store import MemoryStore
+
+DUPLICATE_JACCARD = 0.8
+RICHER_JACCARD = 0.5
+NEIGHBOURS = 5
+
+
+@dataclass
+class Change:
+    action: str  # add | update | supersede | ignore
+    memory_id: int
+    text: str
+    old_id: int | None = None
+    old_text: str | None = None
+
+    def receipt(self) -> str:
+        if self.action == "add":
+            return f"+ remembered: {self.text}"
+        if self.action == "update":
+            return f"~ updated: {self.text}"
+        if self.action == "supersede":
+            return f"~ updated: {self.text} (was: {self.old_text})"
+        return f"= already known: {self.text}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "id": self.memory_id,
+            "text": self.text,
+            "old_id": self.old_id,
+            "old_text": self.old_text,
+        }
+
+
+def _terms(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
+    if not cand.slot:
+        return []
+    rows = store.conn.execute(
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE profile = ? AND kind = ? "
+        "AND superseded_by IS NULL AND valid_until IS NULL "
+        "AND json_extract(metadata, '$.slot') = ? ORDER BY id DESC",
+        [store.profile, cand.kind, cand.slot],
+    ).fetchall()
+    return [memory_from_row(r) for r in rows]
+
+
+def _similar(store: MemoryStore, cand: Candidate) -> list[Memory]:
+    hits = store.search(cand.text, kinds=(cand.kind,), limit=NEIGHBOURS)
+    return [store.get(h.id) for h in hits if h.profile == store.profile]
+
+
+def consolidate(
+    store: MemoryStore,
+    cand: Candidate,
+    *,
+    source_message_id: int | None = None,
+    conversation: str | None = None,
+    batch: str | None = None,
+    actor: str = "extraction",
+) -> Change:
+    """Decide and apply add / update / supersede / ignore for one candidate."""
+    batch = batch or new_batch()
+    detail = {"batch": batch}
+    new_terms = _terms(cand.text)
+    meta = {"slot": cand.slot, "value": cand.value, "negated": cand.negated}
+    meta = {k: v for k, v in meta.items() if v}
+
+    def add() -> int:
+        return store.add_memory(
+            cand.text,
+            kind=cand.kind,
+            source=actor,
+            importance=cand.importance,
+            confidence=cand.confidence,
+            source_message_id=source_message_id,
+            conversation=conversation,
+            metadata=meta,
+            actor=actor,
+            detail=detail,
+        )
+
+    with transaction(store.conn):
+        for old in _same_slot(store, cand):
+            same_value = (old.metadata.get("value") or "").lower() == (cand.value or "").lower()
+            if same_value and bool(old.metadata.get("negated")) == cand.negated:
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+            new_id = add()
+            store.supersede(old.id, new_id, actor=actor, reason="contradiction", detail=detail)
+            return Change("supersede", new_id, cand.text, old.id, old.content)
+        for old in _similar(store, cand):
+            old_terms = _terms(old.content)
+            if _jaccard(new_terms, old_terms) >= DUPLICATE_JACCARD or new_terms <= old_terms:
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+            if old_terms < new_terms and _jaccard(new_terms, old_terms) >= RICHER_JACCARD:
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+        return Change("add", add(), cand.text)
+
+
+def _ignore_or_update(
+    store: MemoryStore,
+    old: Memory,
+    cand: Candidate,
+    new_terms: set[str],
+    detail: dict[str, Any],
+    actor: str,
+) -> Change:
+    old_terms = _terms(old.content)
+    if old_terms < new_terms:
+        store.update_memory(
+            old.id,
+            cand.text,
+            actor=actor,
+            detail=detail,
+            importance=max(old.importance, cand.importance),
+        )
+        return Change("update", old.id, cand.text, old.id, old.content)
+    store._event(old.id, "ignore", after={"content": cand.text}, detail=detail, actor=actor)
+    return Change("ignore", old.id, old.content)
+
+
+def new_batch() -> str:
+    return secrets.token_hex(6)
+
+
+def undo_last(store: MemoryStore) -> list[str]:
+    """Revert the newest batch of memory changes of this profile.
+
+    Returns one line per reverted change; empty when there is nothing to undo.
+    """
+    last = store.last_change()
+    if last is None:
+        return []
+    batch = last.detail.get("batch")
+    if batch:
+        rows = store.conn.execute(
+            "SELECT e.id FROM memory_events e JOIN memories m ON m.id = e.memory_id "
+            "WHERE m.profile = ? AND json_extract(e.detail, '$.batch') = ? "
+            "AND e.event IN ('add', 'update', 'supersede') ORDER BY e.id DESC",
+            [store.profile, batch],
+        ).fetchall()
+        event_ids = [int(r[0]) for r in rows]
+    else:
+        event_ids = [last.id]
+    lines: list[str] = []
+    with transaction(store.conn):
+        for event_id in event_ids:
+            event = store.event(event_id)
+            if event is None or event.memory_id is None:
+                continue
+            lines.append(_revert(store, event.memory_id, event.event, event.before))
+            store.conn.execute(
+                "UPDATE memory_events SET detail = json_set(detail, '$.undone', 1) WHERE id = ?",
+                [event_id],
+            )
+    return lines
+
+
+def _revert(store: MemoryStore, memory_id: int, event: str, before: dict[str, Any] | None) -> str:
+    mem = store.get(memory_id)
+    if event == "add":
+        store.forget([memory_id])
+        return f"- removed: {mem.content}"
+    if event == "update" and before and "content" in before:
+        store.update_memory(memory_id, str(before["content"]), actor="undo", detail={"undo": True})
+        return f"~ restored: {before['content']}"
+    if event == "supersede":
+        with transaction(store.conn):
+            store.conn.execute(
+                "UPDATE memories SET superseded_by = NULL, valid_until = NULL WHERE id = ?",
+                [memory_id],
+            )
+            store._event(memory_id, "restore", detail={"undo": True}, actor="undo")
+        return f"~ restored: {mem.content}"
+    return f"? nothing to revert for #{memory_id}"
