@@ -5,17 +5,39 @@ from __future__ import annotations
 import typer
 
 from . import chat, commands  # noqa: F401  (register the commands)
-from .app import app
+from .app import DbOption, ProfileOption, app
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
+def _root(
+    ctx: typer.Context,
+    model: chat.ModelOption = None,
+    memory: chat.MemoryOption = None,
+    window: chat.WindowOption = None,
+    budget: chat.BudgetOption = None,
+    conversation: chat.ConversationOption = None,
+    resume: chat.ContinueOption = False,
+    verbose: chat.VerboseOption = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+) -> None:
     """A terminal assistant with a persistent, inspectable memory.
 
-    Run `mem` alone to chat; `mem COMMAND --help` for each command.
+    Run `mem` alone to chat (the options below apply to that chat);
+    `mem COMMAND --help` for each command.
     """
     if ctx.invoked_subcommand is None:
-        chat.start_repl()
+        chat.start_repl(
+            model=model,
+            memory=memory,
+            window=window,
+            budget=budget,
+            conversation=conversation,
+            resume=resume,
+            verbose=verbose,
+            db=db,
+            profile=profile,
+        )
 
 
 def main() -> None:
