@@ -83,6 +83,18 @@ def read_stdin() -> str:
         raise InvalidInputError("stdin is not valid UTF-8: convert the text to UTF-8.") from None
 
 
+def purge_expired(store: MemoryStore, cfg: Config) -> None:
+    """Retention runs at the start of every chat (`mem prune` does it by hand)."""
+    if not cfg.retention:
+        return
+    from memory.retention import prune
+
+    report = prune(store, cfg.retention, dry_run=False)
+    if report.total:
+        parts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
+        render.status(f"note: retention deleted {parts}")
+
+
 def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Assistant:
     warned: set[str] = set()
 
@@ -154,6 +166,8 @@ def ask(
             "one."
         )
     with open_store(db, profile) as store:
+        if not show_prompt:
+            purge_expired(store, cfg)
         assistant = make_assistant(store, settings, verbose)
         if conversation or resume:
             assistant.open_conversation(conversation, resume=resume)
@@ -245,6 +259,7 @@ def start_repl(
     cfg = load_config()
     settings = settings_from(cfg, model, memory, window, budget)
     with open_store(db, profile) as store:
+        purge_expired(store, cfg)
         assistant = make_assistant(store, settings, verbose)
         assistant.open_conversation(conversation, resume=resume)
         Repl(assistant, verbose=verbose).run()

@@ -31,6 +31,7 @@ def open_store(
         embedder=resolve_embedder(embedder, cfg),
         profile=resolve_profile(profile, cfg),
         allow_embedder_change=allow_embedder_change,
+        secrets=cfg.secrets,
     )
 
 
@@ -57,6 +58,11 @@ def remember(
         render.emit_json(memory.to_dict())
     else:
         render.out().print(f"Remembered #{memory.id} ({memory.kind}): {memory.content}")
+        if memory.metadata.get("redacted"):
+            render.status(
+                f"note: redacted {', '.join(memory.metadata['redacted'])} before storing; "
+                "secrets never become memories"
+            )
 
 
 @command("search")
@@ -304,25 +310,63 @@ def export(
 @command("import")
 def import_(
     file: Annotated[str, typer.Argument(help="JSONL file to import; '-' for stdin.")],
+    extract: Annotated[
+        bool,
+        typer.Option(
+            "--extract", help="Also index facts a model finds in the conversations (fact keys)."
+        ),
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option(help="Model for --extract (default: MEM_MODEL or config).")
+    ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import messages or a mem export; one transaction per file, idempotent."""
+    import io
+
+    from memory import fact_keys
+    from memory.config import resolve_model
+
+    complete = None
+    if extract:
+        cfg = load_config()
+        name = fact_keys.require_model(resolve_model(model, cfg))
+        complete = fact_keys.model_completer(name, api_base=cfg.api_base)
+    keys = None
     with open_store(db, profile) as store:
         progress, update = render.progress_callback("importing")
         with progress:
             if file == "-":
-                report = store.import_file(sys.stdin.buffer, progress=update)
+                source = io.BytesIO(sys.stdin.buffer.read()) if extract else sys.stdin.buffer
+                report = store.import_file(source, progress=update)
             else:
                 report = store.import_file(file, progress=update)
+        if complete is not None:
+            convs = fact_keys.file_conversations(source if file == "-" else file)
+            progress, update = render.progress_callback("extracting facts")
+            with progress:
+                keys = fact_keys.extract_fact_keys(store, complete, convs, progress=update)
+    if keys is not None and (keys.failed or keys.not_attempted):
+        skipped = f", {keys.not_attempted} not attempted" if keys.not_attempted else ""
+        render.status(
+            f"Warning: fact extraction failed for {keys.failed} of {keys.windows} windows"
+            f"{skipped} (first: {keys.first_error}); run the same import again to retry them."
+        )
     if as_json:
-        render.emit_json(report.to_dict())
+        render.emit_json(report.to_dict() | ({"fact_keys": keys.to_dict()} if keys else {}))
         return
     render.out().print(
         f"Imported {report.messages_added} messages ({report.messages_skipped} already there) "
         f"and {report.memories_added} memories ({report.memories_skipped} already there)."
     )
+    if keys is not None:
+        read = keys.windows - keys.failed - keys.not_attempted
+        render.out().print(
+            f"Indexed {keys.facts_added} fact keys from {read} windows of "
+            f"{keys.conversations} conversations."
+        )
 
 
 @command("reindex")
@@ -363,3 +407,29 @@ def conversations(
             f"{row['id']}  {row['updated_at'][:16].replace('T', ' ')}  "
             f"{row['messages']} messages  {row['title'] or ''}"
         )
+
+
+@command("prune")
+def prune(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete (default: only count).")] = False,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Apply the retention policy of the config file ([retention]); dry run by default."""
+    from memory.retention import prune as run_prune
+
+    cfg = load_config()
+    with open_store(db, profile) as store:
+        report = run_prune(store, cfg.retention, dry_run=not yes)
+    if as_json:
+        render.emit_json({"dry_run": report.dry_run, "counts": report.counts})
+        return
+    if not report.total:
+        render.out().print("Nothing has expired.")
+        return
+    parts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
+    if report.dry_run:
+        render.out().print(f"Would delete {parts}: run `mem prune --yes` to delete them.")
+    else:
+        render.out().print(f"Deleted {parts}.")

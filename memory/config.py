@@ -8,12 +8,13 @@ and the config file (tests and scripts rely on this to stay isolated).
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidProfileError
 
 APP = "mem"
 DEFAULT_PROFILE = "default"
@@ -62,6 +63,7 @@ class Config:
     summary_trigger_tokens: int = 2000
     recency_half_life_days: float = 30.0
     extraction: bool = True
+    secrets: str = "redact"
     retention: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +95,7 @@ def load_config(path: Path | None = None) -> Config:
         "summary_trigger_tokens",
         "recency_half_life_days",
         "extraction",
+        "secrets",
     ):
         if key in raw:
             setattr(cfg, key, raw[key])
@@ -101,6 +104,19 @@ def load_config(path: Path | None = None) -> Config:
         raise ConfigError(f'In {target}: [retention] must be a table of kind = "365d" entries.')
     cfg.retention = {str(k): str(v) for k, v in retention.items()}
     return cfg
+
+
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_profile(name: str) -> str:
+    """Profiles are namespaces in every table: keep their names plain."""
+    if not _PROFILE_NAME.match(name):
+        raise InvalidProfileError(
+            f"Invalid profile name {name!r}: use up to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit."
+        )
+    return name
 
 
 def resolve_profile(option: str | None, cfg: Config | None = None) -> str:

@@ -15,7 +15,7 @@ batch id, so ``undo_last`` can revert the last turn's changes as one unit.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .db import transaction
@@ -38,14 +38,16 @@ class Change:
     text: str
     old_id: int | None = None
     old_text: str | None = None
+    redacted: list[str] = field(default_factory=list)
 
     def receipt(self) -> str:
+        note = f" (redacted: {', '.join(self.redacted)})" if self.redacted else ""
         if self.action == "add":
-            return f"+ remembered: {self.text}"
+            return f"+ remembered: {self.text}{note}"
         if self.action == "update":
-            return f"~ updated: {self.text}"
+            return f"~ updated: {self.text}{note}"
         if self.action == "supersede":
-            return f"~ updated: {self.text} (was: {self.old_text})"
+            return f"~ updated: {self.text} (was: {self.old_text}){note}"
         return f"= already known: {self.text}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class Change:
             "text": self.text,
             "old_id": self.old_id,
             "old_text": self.old_text,
+            "redacted": self.redacted,
         }
 
 
@@ -120,14 +123,14 @@ def consolidate(
                 return _ignore_or_update(store, old, cand, new_terms, detail, actor)
             new_id = add()
             store.supersede(old.id, new_id, actor=actor, reason="contradiction", detail=detail)
-            return Change("supersede", new_id, cand.text, old.id, old.content)
+            return _stored(store, "supersede", new_id, old)
         for old in _similar(store, cand):
             old_terms = _terms(old.content)
             if _jaccard(new_terms, old_terms) >= DUPLICATE_JACCARD or new_terms <= old_terms:
                 return _ignore_or_update(store, old, cand, new_terms, detail, actor)
             if old_terms < new_terms and _jaccard(new_terms, old_terms) >= RICHER_JACCARD:
                 return _ignore_or_update(store, old, cand, new_terms, detail, actor)
-        return Change("add", add(), cand.text)
+        return _stored(store, "add", add(), None)
 
 
 def _ignore_or_update(
@@ -147,9 +150,22 @@ def _ignore_or_update(
             detail=detail,
             importance=max(old.importance, cand.importance),
         )
-        return Change("update", old.id, cand.text, old.id, old.content)
+        return _stored(store, "update", old.id, old)
     store._event(old.id, "ignore", after={"content": cand.text}, detail=detail, actor=actor)
     return Change("ignore", old.id, old.content)
+
+
+def _stored(store: MemoryStore, action: str, memory_id: int, old: Memory | None) -> Change:
+    """The change as stored (after the secret gate may have redacted it)."""
+    mem = store.get(memory_id)
+    return Change(
+        action,
+        memory_id,
+        mem.content,
+        None if old is None else old.id,
+        None if old is None else old.content,
+        list(mem.metadata.get("redacted", [])),
+    )
 
 
 def new_batch() -> str:

