@@ -23,6 +23,7 @@ from .errors import (
     DatabaseBusyError,
     DatabaseError,
     DiskFullError,
+    DiskWriteError,
     ReadOnlyError,
 )
 
@@ -39,8 +40,10 @@ def vec_extension_path() -> str:
     return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
 
 
-def _check_header(path: Path) -> None:
-    """Refuse a file that is not SQLite before SQLite half-opens it."""
+def _is_plain_sqlite(path: Path) -> bool:
+    """True for a plain SQLite (or empty) file; False for anything else, which
+    is opened with SQLCipher when a passphrase is available and refused otherwise
+    before SQLite half-opens it."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
@@ -48,11 +51,7 @@ def _check_header(path: Path) -> None:
         raise ReadOnlyError(
             f"Cannot read {path}: check its permissions or pass --db with another path."
         ) from None
-    if head and head != SQLITE_HEADER:
-        raise CorruptDatabaseError(
-            f"{path} is not a mem database (not SQLite, or encrypted): "
-            "move it away or pass --db with another path."
-        )
+    return not head or head == SQLITE_HEADER
 
 
 def _create_private_file(path: Path) -> None:
@@ -75,14 +74,26 @@ def _create_private_file(path: Path) -> None:
 
 def connect(path: Path, *, create: bool = True) -> Connection:
     """Open (creating if asked) the database with every pragma mem relies on."""
+    from . import crypto
+
+    passphrase: str | None = None
     if not path.exists():
         if not create:
             raise DatabaseError(f"No database at {path}: run a mem command to create one.")
         _create_private_file(path)
-    else:
-        _check_header(path)
+        passphrase = os.environ.get("MEM_PASSPHRASE") or None  # new files get encrypted
+    elif not _is_plain_sqlite(path):
+        passphrase = crypto.passphrase_for(path)
+        if passphrase is None:
+            raise CorruptDatabaseError(
+                f"{path} is not a mem database (not SQLite, or encrypted): set MEM_PASSPHRASE "
+                "if it is encrypted, or move it away or pass --db with another path."
+            )
     try:
-        conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        if passphrase:
+            conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlean.Error as err:
         raise translate(err, path) from None
     try:
@@ -96,7 +107,7 @@ def connect(path: Path, *, create: bool = True) -> Connection:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if str(mode).lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-    except sqlean.Error as err:
+    except Exception as err:
         conn.close()
         raise translate(err, path) from None
     return conn
@@ -124,7 +135,18 @@ def translate(err: Exception, path: Path | str = "the database") -> DatabaseErro
         return DiskFullError(
             f"The disk holding {path} is full: free some space; nothing stored was lost."
         )
+    if "disk i/o error" in text:
+        return DiskWriteError(
+            f"Writing {path} failed (disk I/O error: disk full, file-size limit or a failing "
+            "disk): free some space or check the disk, then retry; nothing stored was lost."
+        )
     return DatabaseError(f"Database error on {path}: {err}")
+
+
+def is_driver_error(err: BaseException) -> bool:
+    """True for an exception raised by the SQLite driver (sqlean, sqlite3, SQLCipher)."""
+    module = type(err).__module__ or ""
+    return module.split(".")[0] in ("sqlean", "sqlite3", "sqlcipher3")
 
 
 @contextlib.contextmanager

@@ -121,3 +121,11 @@ class EvalDataError(InvalidInputError):
 
 class LocalModelMissingError(ModelError):
     """The offline model was asked for, but the ``local`` extra is not installed."""
+
+
+class WrongPassphraseError(DatabaseError):
+    """An encrypted database could not be opened with the given passphrase."""
+
+
+class DiskWriteError(DatabaseError):
+    """A write to the database failed at the disk (I/O error, file-size limit)."""

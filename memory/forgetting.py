@@ -72,20 +72,10 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
 
 
 def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> None:
-    kind_row = store.conn.execute(
+    kind, source = store.conn.execute(
         "SELECT kind, source FROM memories WHERE id = ?", [memory_id]
     ).fetchone()
-    store._unindex(memory_id)
-    store.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
-    # Earlier events keep that something happened, not what was said.
-    store.conn.execute(
-        "UPDATE memory_events SET before = NULL, after = NULL WHERE memory_id = ?", [memory_id]
-    )
-    store._event(
-        memory_id,
-        "forget",
-        detail={"kind": kind_row[0], "source": kind_row[1], "with_source": with_source},
-    )
+    store.delete_row(memory_id, detail={"kind": kind, "source": source, "with_source": with_source})
 
 
 def scrub_wal(store: MemoryStore) -> None:

@@ -105,7 +105,8 @@ class MemoryStore:
             conn.close()
             if isinstance(err, DatabaseError | UsageError):
                 raise
-            if isinstance(err, Exception) and type(err).__module__.startswith("sqlean"):
+            driver = type(err).__module__.startswith(("sqlean", "sqlcipher3"))
+            if isinstance(err, Exception) and driver:
                 raise translate(err, target) from None
             raise
         return store
@@ -250,6 +251,35 @@ class MemoryStore:
             [memory_id, blob],
         )
 
+    def delete_row(self, memory_id: int, *, detail: dict[str, Any], actor: str = "user") -> None:
+        """The one deletion of a memory: row, FTS entry, vectors; earlier audit
+        events lose their text and a ``forget`` event records ``detail``.
+        The caller holds the transaction and checks the profile."""
+        self._unindex(memory_id)
+        self.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
+        self.conn.execute(
+            "UPDATE memory_events SET before = NULL, after = NULL WHERE memory_id = ?",
+            [memory_id],
+        )
+        self._event(memory_id, "forget", detail=detail, actor=actor)
+        # Ids are never reused: a later `mem forget N` must not hit a newer memory,
+        # and the audit trail of N must not mix two memories.
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('memory_id_floor', ?) ON CONFLICT(key) "
+            "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+            [memory_id],
+        )
+
+    def _next_id(self) -> int | None:
+        """An explicit id when the highest ones were deleted (see delete_row)."""
+        row = self.conn.execute(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'memory_id_floor'"
+        ).fetchone()
+        if row is None:
+            return None
+        top = self.conn.execute("SELECT max(id) FROM memories").fetchone()[0] or 0
+        return max(int(row[0]), int(top)) + 1
+
     def _unindex(self, memory_id: int) -> None:
         self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
         self.conn.execute("DELETE FROM memories_vec WHERE id = ?", [memory_id])
@@ -295,10 +325,11 @@ class MemoryStore:
         vec = vector if vector is not None else self.embedder.embed([content])[0]
         with transaction(self.conn):
             cur = self.conn.execute(
-                "INSERT INTO memories(profile, kind, content, source, source_message_id, "
+                "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
                 "conversation_id, external_id, speaker, importance, confidence, created_at, "
-                "updated_at, valid_from, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "updated_at, valid_from, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
+                    self._next_id(),
                     profile or self.profile,
                     kind,
                     content,
@@ -692,15 +723,8 @@ class MemoryStore:
                 ).fetchone()
                 if row is None:
                     continue
-                self._unindex(memory_id)
-                self.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
-                self.conn.execute(
-                    "UPDATE memory_events SET before = NULL, after = NULL WHERE memory_id = ?",
-                    [memory_id],
-                )
-                self._event(
+                self.delete_row(
                     memory_id,
-                    "forget",
                     detail={"kind": row[0], "source": row[1], "reason": reason},
                     actor=actor,
                 )

@@ -209,8 +209,8 @@ def test_corrupt_database_file(cli: Any, mem_home: Path) -> None:
     db.write_bytes(b"not a database at all" * 100)
     res = cli("list", code=4)
     assert res.stderr == (
-        f"Error: {db} is not a mem database (not SQLite, or encrypted): move it away or pass "
-        "--db with another path.\n"
+        f"Error: {db} is not a mem database (not SQLite, or encrypted): set MEM_PASSPHRASE if "
+        "it is encrypted, or move it away or pass --db with another path.\n"
     )
     assert db.read_bytes() == b"not a database at all" * 100
 

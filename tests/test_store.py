@@ -20,7 +20,7 @@ from memory.errors import (
     SchemaTooNewError,
     UsageError,
 )
-from memory.schema import applied_names, schema_version
+from memory.schema import _known_names, applied_names, schema_version
 
 
 def test_schema_from_empty_file(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_schema_from_empty_file(tmp_path: Path) -> None:
             "meta",
             "_sqlite_migrations",
         } <= tables
-        assert applied_names(s.conn) == ["m001_initial"]
+        assert applied_names(s.conn) == _known_names()
         assert s.meta("schema_version") == str(schema_version())
         assert s.meta("embedder") == "hash-256"
         assert s.meta("embedder_dim") == "256"
@@ -55,7 +55,7 @@ def test_reopen_keeps_data_and_skips_migrations(tmp_path: Path) -> None:
         s.remember("I like green tea")
     with MemoryStore.open(path) as s:
         assert [m.content for m in s.list_memories()] == ["I like green tea"]
-        assert applied_names(s.conn) == ["m001_initial"]
+        assert applied_names(s.conn) == _known_names()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -68,7 +68,8 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SchemaTooNewError) as err:
         MemoryStore.open(path)
     assert str(err.value) == (
-        "This database was written by a newer mem (schema 2 > 1): upgrade mem with "
+        f"This database was written by a newer mem (schema {len(_known_names()) + 1} > "
+        f"{len(_known_names())}): upgrade mem with "
         "`pip install -U mem`."
     )
 
@@ -79,8 +80,8 @@ def test_not_sqlite_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CorruptDatabaseError) as err:
         MemoryStore.open(path)
     assert str(err.value) == (
-        f"{path} is not a mem database (not SQLite, or encrypted): move it away or pass "
-        "--db with another path."
+        f"{path} is not a mem database (not SQLite, or encrypted): set MEM_PASSPHRASE if it "
+        "is encrypted, or move it away or pass --db with another path."
     )
     assert path.read_bytes().startswith(b"hello")
 
@@ -306,3 +307,13 @@ def test_unknown_conversation_filter(store: MemoryStore) -> None:
     assert str(err.value) == (
         "No conversation 'nope' in profile 'default': see `mem conversations` for ids."
     )
+
+
+def test_ids_are_never_reused(store: MemoryStore) -> None:
+    first = store.remember("first")
+    last = store.remember("second")
+    store.forget([last.id])
+    again = store.remember("third")
+    assert again.id > last.id > first.id
+    assert [e.event for e in store.history(last.id)] == ["add", "forget"]
+    assert [e.event for e in store.history(again.id)] == ["add"]

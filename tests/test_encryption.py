@@ -1,0 +1,101 @@
+"""Encryption at rest with SQLCipher: no plaintext in the file, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sqlcipher3")
+
+SECRET = "Xylophonist"
+
+
+def test_encrypt_search_forget_decrypt(
+    cli: Any, mem_home: Path, raw_bytes: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = mem_home / "mem.db"
+    keep = cli.json("remember", "The user's favourite colour is teal")
+    gone = cli.json("remember", f"The user's secret hobby is {SECRET}")
+    monkeypatch.setenv("MEM_PASSPHRASE", "correct horse")
+    res = cli("encrypt")
+    assert res.stdout == (
+        f"Encrypted {db}. Keep the passphrase: without it the memories cannot be read.\n"
+    )
+    blob = raw_bytes(db)
+    assert not blob.startswith(b"SQLite format 3") and SECRET.encode() not in blob
+    assert b"teal" not in blob
+    assert cli.json("search", SECRET)[0]["id"] == gone["id"]
+    cli("forget", str(gone["id"]))
+    cli("remember", "Another encrypted fact about teal")
+    blob = raw_bytes(db)
+    assert SECRET.encode() not in blob and b"teal" not in blob and b"encrypted fact" not in blob
+    cli("decrypt")
+    assert db.read_bytes().startswith(b"SQLite format 3")
+    monkeypatch.delenv("MEM_PASSPHRASE")
+    ids = [m["id"] for m in cli.json("list")]
+    assert keep["id"] in ids and gone["id"] not in ids and len(ids) == 2
+
+
+def test_wrong_and_missing_passphrase(
+    cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = mem_home / "mem.db"
+    cli("remember", "Something private")
+    monkeypatch.setenv("MEM_PASSPHRASE", "right one")
+    cli("encrypt")
+    monkeypatch.setenv("MEM_PASSPHRASE", "wrong one")
+    res = cli("list", code=4)
+    assert res.stderr == (
+        f"Error: Wrong passphrase for {db} (or the file is damaged): check MEM_PASSPHRASE or "
+        "the keyring entry.\n"
+    )
+    monkeypatch.delenv("MEM_PASSPHRASE")
+    res = cli("list", code=4)
+    assert res.stderr == (
+        f"Error: {db} is not a mem database (not SQLite, or encrypted): set MEM_PASSPHRASE if "
+        "it is encrypted, or move it away or pass --db with another path.\n"
+    )
+    monkeypatch.setenv("MEM_PASSPHRASE", "right one")
+    assert [m["content"] for m in cli.json("list")] == ["Something private"]
+
+
+def test_new_database_is_encrypted_when_a_passphrase_is_set(
+    cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEM_PASSPHRASE", "from the start")
+    cli("remember", f"Born encrypted {SECRET}")
+    assert SECRET.encode() not in (mem_home / "mem.db").read_bytes()
+    assert cli.json("search", SECRET)[0]["content"] == f"Born encrypted {SECRET}"
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "message"),
+    [
+        (["encrypt"], "none", "No database at {db}: nothing to convert; check --db or MEM_HOME."),
+        (["decrypt"], "plain", "{db} is not encrypted: nothing to do."),
+        (
+            ["encrypt"],
+            "plain-noenv",
+            "No passphrase: set MEM_PASSPHRASE, or run `mem encrypt` in a terminal.",
+        ),
+        (["encrypt"], "encrypted", "{db} is already encrypted: nothing to do."),
+    ],
+)
+def test_conversion_errors(
+    cli: Any,
+    mem_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    setup: str,
+    message: str,
+) -> None:
+    db = mem_home / "mem.db"
+    if setup != "none":
+        cli("remember", "x")
+    if setup == "encrypted":
+        monkeypatch.setenv("MEM_PASSPHRASE", "p")
+        cli("encrypt")
+    res = cli(*args, code=2)
+    assert res.stderr == "Error: " + message.format(db=db) + "\n"
