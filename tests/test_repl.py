@@ -96,3 +96,15 @@ def test_repl_command_errors(mem_home: Path, cmd: str) -> None:
     child.expect_exact("Error: Usage: /")
     child.sendline("/exit")
     child.expect(pexpect.EOF)
+
+
+def test_multiline_paste_is_one_message(fake_llm: Any, mem_home: Path) -> None:
+    child = spawn(mem_home, dict(fake_llm.env(), MEM_MODEL="openai/x"))
+    child.send("\x1b[200~first line\nsecond line\x1b[201~")
+    child.send("\r")
+    child.expect_exact("OK")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    sent = [r for r in fake_llm.chat_requests() if r.get("stream")][-1]["messages"][-1]
+    assert sent["content"] == "first line\nsecond line"
