@@ -1,0 +1,113 @@
+"""Prompt assembly: priorities, whole items only, layout, stable prefix."""
+
+from __future__ import annotations
+
+import pytest
+
+from memory import MemoryStore
+from memory.assistant import Assistant, Settings
+from memory.budget import assemble, render_hit
+from memory.errors import UsageError
+from memory.models import Hit, Memory, Message
+from memory.tokens import counter
+
+count = counter(None)
+
+
+def mem(i: int, text: str, kind: str = "fact", importance: float = 0.5) -> Memory:
+    return Memory(
+        i,
+        "default",
+        kind,
+        text,
+        "user",
+        importance,
+        1.0,
+        "2024-01-01T00:00:00+00:00",
+        "2024-01-01T00:00:00+00:00",
+    )
+
+
+def hit(i: int, text: str, score: float) -> Hit:
+    return Hit(
+        i,
+        "message",
+        text,
+        score,
+        "2024-02-03T00:00:00+00:00",
+        "c1",
+        i,
+        f"D1:{i}",
+        "default",
+        "message:user",
+        "Ana",
+    )
+
+
+def msg(i: int, role: str, text: str) -> Message:
+    return Message(i, "c9", role, text, "2024-03-01T00:00:00+00:00")
+
+
+def test_layout_and_parts() -> None:
+    prompt = assemble(
+        current="What should I cook?",
+        count=count,
+        budget=4000,
+        reserve=500,
+        instructions=[mem(1, "Answer in bullet points", "instruction")],
+        profile=[mem(2, "The user is vegetarian")],
+        retrieved=[hit(3, "I loved the lentil soup", 0.03)],
+        summary="We talked about recipes.",
+        recent=[msg(10, "user", "Hi"), msg(11, "assistant", "Hello!")],
+    )
+    system = prompt.messages[0]["content"]
+    assert system.index("Answer in bullet points") < system.index("The user is vegetarian")
+    assert system.index("The user is vegetarian") < system.index("lentil soup")
+    assert system.index("lentil soup") < system.index("We talked about recipes.")
+    assert [m["content"] for m in prompt.messages[1:]] == ["Hi", "Hello!", "What should I cook?"]
+    assert "[2024-02-03 · Ana in conversation c1 (D1:3)] I loved the lentil soup" in system
+    names = [p.name for p in prompt.parts]
+    assert names == ["instructions", "memories", "summary", "recent", "message"]
+    assert all(p.tokens > 0 for p in prompt.parts)
+    assert prompt.total_tokens <= 4000 - 500
+
+
+def test_tight_budget_drops_whole_items_lowest_score_first() -> None:
+    retrieved = [hit(i, f"memory number {i} " + "word " * 40, 1.0 / i) for i in range(1, 30)]
+    recent = [msg(100 + i, "user", f"turn {i} " + "blah " * 60) for i in range(20)]
+    prompt = assemble(
+        current="question?",
+        count=count,
+        budget=1500,
+        reserve=300,
+        retrieved=retrieved,
+        recent=recent,
+        summary="S " * 400,
+    )
+    used = [h.id for h in prompt.memories_used]
+    assert used == sorted(used) and used[0] == 1  # best first, a prefix of the ranking
+    assert prompt.dropped["memories"] > 0 and prompt.dropped["recent"] > 0
+    assert prompt.total_tokens <= 1500 - 300
+    system = prompt.messages[0]["content"]
+    for h in prompt.memories_used:  # never cut mid-item
+        assert render_hit(h) in system
+    kept = [m["content"] for m in prompt.messages[1:-1]]
+    assert kept == [m.content for m in recent[-len(kept) :]]  # newest turns, whole
+
+
+def test_message_too_long_for_the_budget() -> None:
+    with pytest.raises(UsageError) as err:
+        assemble(current="word " * 2000, count=count, budget=1000, reserve=200)
+    assert str(err.value).endswith("shorten the message, or raise --budget.")
+
+
+def test_stable_prefix_between_turns(store: MemoryStore) -> None:
+    store.remember("Answer briefly", kind="instruction")
+    store.remember("The user's name is Ana", importance=0.9)
+    store.remember("The user likes chess")
+    a = Assistant(store, Settings(budget=4000))
+    p1 = a.build_prompt("Tell me about chess openings").messages[0]["content"]
+    p2 = a.build_prompt("What is my name?").messages[0]["content"]
+    cut = p1.index("## What you know about the user")
+    profile_end = p1.index("\n\n", cut + 1) if "\n\n##" in p1[cut:] else len(p1)
+    assert p1[:profile_end] == p2[:profile_end]
