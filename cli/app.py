@@ -82,6 +82,9 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
             except Exception as err:
                 if debug() or _click_exception(err):
                     raise
+                db_error = _database_error(err, kw.get("db"))
+                if db_error is not None:
+                    raise fail(str(db_error), db_error.exit_code) from None
                 raise fail(
                     f"unexpected {type(err).__name__}: {err} (run with MEM_DEBUG=1 for details "
                     "and report it)",
@@ -92,6 +95,18 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
         return func
 
     return decorator
+
+
+def _database_error(err: Exception, db: Any) -> MemError | None:
+    """A driver error raised after the database was opened (a damaged page, a
+    full disk, a read-only file), as the named error that says the fix."""
+    from memory.db import is_driver_error, translate
+
+    if not is_driver_error(err):
+        return None
+    from memory.config import db_path
+
+    return translate(err, db_path(db if isinstance(db, str) else None))
 
 
 def _click_exception(err: Exception) -> bool:

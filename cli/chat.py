@@ -15,6 +15,7 @@ import typer
 from memory.assistant import Assistant, Settings
 from memory.config import Config, load_config, resolve_model
 from memory.errors import InvalidInputError, NoModelError, UsageError
+from memory.local_model import DEFAULT_NOTE, default_model, no_model_help
 from memory.store import MemoryStore
 
 from . import render
@@ -48,6 +49,21 @@ VerboseOption = Annotated[
 ]
 
 
+_announced: set[str] = set()
+
+
+def chat_model(option: str | None, cfg: Config) -> str | None:
+    """The configured model, else the embedded local one when it fits (said once per
+    process on stderr, with how to pick a stronger one), else None."""
+    name = resolve_model(option, cfg)
+    if name is None:
+        name = default_model()
+        if name is not None and name not in _announced:
+            _announced.add(name)
+            render.status(f"note: {DEFAULT_NOTE}")
+    return name
+
+
 def settings_from(
     cfg: Config,
     model: str | None,
@@ -56,7 +72,7 @@ def settings_from(
     budget: int | None,
 ) -> Settings:
     return Settings(
-        model=resolve_model(model, cfg),
+        model=chat_model(model, cfg),
         api_base=cfg.api_base,
         memory=memory or cfg.memory,
         window=window if window is not None else cfg.window,
@@ -73,7 +89,7 @@ def read_stdin() -> str:
     if len(data) > MAX_INPUT_BYTES:
         raise InvalidInputError(
             f"stdin is larger than {MAX_INPUT_BYTES // 1_000_000} MB: send a shorter text, or "
-            "add a large document with `mem import`."
+            "save it to a file and index it with `mem add FILE`."
         )
     if b"\x00" in data:
         raise InvalidInputError("stdin contains NUL bytes (binary data?): pipe text instead.")
@@ -160,11 +176,7 @@ def ask(
     cfg = load_config()
     settings = settings_from(cfg, model, memory, window, budget)
     if not settings.model and not show_prompt:
-        raise NoModelError(
-            "No model configured: pass --model (e.g. --model openai/gpt-4o-mini), set "
-            'MEM_MODEL, or put model = "..." in the config file; memory commands work without '
-            "one."
-        )
+        raise NoModelError(no_model_help())
     with open_store(db, profile) as store:
         if not show_prompt:
             purge_expired(store, cfg)

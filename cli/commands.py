@@ -82,6 +82,14 @@ def search(
     include_all: Annotated[
         bool, typer.Option("--all", help="Include superseded and expired memories.")
     ] = False,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where",
+            help="Metadata filter KEY=VALUE, KEY~=VALUE (contains) or KEY!=VALUE (repeatable).",
+            metavar="KEY~=VALUE",
+        ),
+    ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -98,6 +106,7 @@ def search(
                 until=until,
                 conversation=conversation,
                 include_inactive=include_all,
+                where=where,
             )
             return [h.to_dict() for h in hits]
 
@@ -106,6 +115,10 @@ def search(
                 raise UsageError("`mem search -` reads queries from stdin: pipe them in.")
             run("")  # validates the filters once, even when stdin is empty
             for raw in sys.stdin.buffer:
+                if b"\x00" in raw:
+                    raise InvalidInputError(
+                        "stdin contains NUL bytes (binary data?): pipe one text query a line."
+                    )
                 try:
                     line = raw.decode("utf-8").strip()
                 except UnicodeDecodeError:
@@ -127,6 +140,7 @@ def search(
             until=until,
             conversation=conversation,
             include_inactive=include_all,
+            where=where,
         )
     if not hits:
         render.status("No matches.")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from . import chat, commands  # noqa: F401  (register the commands)
+# Importing the command modules registers their commands.
+from . import chat, commands, documents, evaluation, security  # noqa: F401
 from .app import DbOption, ProfileOption, app
 
 

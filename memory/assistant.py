@@ -24,6 +24,7 @@ from .budget import AssembledPrompt, assemble
 from .consolidation import Change, consolidate, new_batch
 from .errors import ExtractionError, MemError, NoModelError, UsageError
 from .extraction import Candidate, extract_rules, extract_with_model
+from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Message
 from .tokens import counter
 
@@ -38,10 +39,6 @@ RETRIEVE_LIMIT = 12
 # vector-only neighbour such as "OK"); search itself still returns them.
 RELEVANCE_FLOOR = 0.4
 PROFILE_LIMIT = 40
-NO_MODEL_HELP = (
-    "No model configured: pass --model (e.g. --model openai/gpt-4o-mini), set MEM_MODEL, "
-    'or put model = "..." in the config file; memory commands work without one.'
-)
 SUMMARY_PROMPT = (
     "You maintain a running summary of a conversation between a user and an assistant. "
     "Merge the existing summary with the new turns into one concise summary (at most 200 "
@@ -154,10 +151,12 @@ class Assistant:
     @property
     def model(self) -> ChatModel:
         if not self.settings.model:
-            raise NoModelError(NO_MODEL_HELP)
+            raise NoModelError(no_model_help())
         if self._model is None:
             from .llm import ChatModel, check_key
 
+            if is_local(self.settings.model):
+                require_installed(self.settings.model)
             check_key(self.settings.model, api_base=self.settings.api_base)
             self._model = ChatModel(self.settings.model, api_base=self.settings.api_base)
         return self._model
@@ -202,7 +201,13 @@ class Assistant:
         recent, summary = self._recent_and_summary(message_id)
         in_window = {m.id for m in recent} | ({message_id} if message_id else set())
         instructions = self.store.list_memories(kind="instruction")
-        profile = self.store.list_memories(kind="fact", limit=PROFILE_LIMIT)
+        # Facts about the user; fact keys of imported conversations (about other
+        # people) are found by search instead.
+        profile = [
+            m
+            for m in self.store.list_memories(kind="fact", limit=PROFILE_LIMIT * 2)
+            if m.source != "fact-key"
+        ][:PROFILE_LIMIT]
         profile_ids = {m.id for m in profile}
         hits = [
             h
@@ -289,9 +294,12 @@ class Assistant:
         return self.store.messages(self.conversation, limit=limit)
 
     def candidates(self, buffer: list[Message]) -> list[Candidate]:
-        """Model extraction when a model is configured, else (or on failure) rules."""
+        """Model extraction when a model is configured, else (or on failure) rules.
+
+        The embedded local model is a small base model that cannot write the JSON, so
+        it gets the offline rules too (and no wasted seconds of generation)."""
         chat = [{"role": m.role, "content": m.content} for m in buffer]
-        if self.settings.model:
+        if self.settings.model and not is_local(self.settings.model):
             try:
                 known = [m.content for m in self.store.list_memories(kind="fact", limit=30)]
                 return extract_with_model(
@@ -352,7 +360,7 @@ class Assistant:
 
     def _summarise(self, summary: str | None, turns: list[Message]) -> str:
         transcript = "\n".join(f"{m.role}: {m.content}" for m in turns)
-        if self.settings.model:
+        if self.settings.model and not is_local(self.settings.model):  # see candidates()
             try:
                 return self.model.complete(
                     [

@@ -659,11 +659,38 @@ Answer with one JSON object and nothing else, matching this JSON schema:
 """
 
 
+_PEOPLE_PROMPT = """\
+You index a conversation between people so that it can be searched later. From the \
+conversation below, extract durable facts about SUBJECT: what they did, plan, own, like, \
+believe and care about, their relationships, jobs, places and dates. Each message begins with \
+its speaker's name and date.
+- Write each as one short, self-contained statement in the third person that names the person \
+(never "I", "the user" or "the speaker"): "Caroline went to an LGBTQ support group on \
+7 May 2023.", "Melanie's kids like dinosaurs."
+- Turn relative times ("yesterday", "last year") into dates, using the message's date.
+- kind is "fact". Skip greetings, small talk and questions.
+- For facts that can change, give a slot (location, job, relationship:<person>, \
+preference:<topic>, ...) and its value; otherwise null. negated is true when something \
+stopped being true.
+- importance (0..1): how useful for answering questions later; confidence (0..1); \
+source_index: the [number] of the message it came from.
+- If there is nothing: {"facts": []}
+Answer with one JSON object and nothing else, matching this JSON schema:
+"""
+
+
 def build_extraction_prompt(
-    messages: Sequence[Mapping[str, str]], known_facts: Sequence[str] = ()
+    messages: Sequence[Mapping[str, str]],
+    known_facts: Sequence[str] = (),
+    subject: str | None = None,
 ) -> list[dict[str, str]]:
-    """Chat messages asking a model for the extraction JSON: task, schema, numbered buffer."""
-    system = _SYSTEM_PROMPT + json.dumps(EXTRACTION_SCHEMA)
+    """Chat messages asking a model for the extraction JSON: task, schema, numbered buffer.
+
+    ``subject`` (e.g. "Caroline and Melanie") switches to the prompt for conversations between
+    named people, such as imported logs, where the facts are about them and not "the user".
+    """
+    task = _SYSTEM_PROMPT if subject is None else _PEOPLE_PROMPT.replace("SUBJECT", subject)
+    system = task + json.dumps(EXTRACTION_SCHEMA)
     lines = [
         f"[{i}] {m.get('role', 'user')}: {m.get('content', '')}" for i, m in enumerate(messages)
     ]
@@ -741,6 +768,7 @@ def extract_with_model(
     complete: Callable[[list[dict[str, str]]], str],
     messages: Sequence[Mapping[str, str]],
     known_facts: Sequence[str] = (),
+    subject: str | None = None,
 ) -> list[Candidate]:
     """Ask a model for candidates; any failure becomes ExtractionError so callers can fall back.
 
@@ -748,7 +776,7 @@ def extract_with_model(
     from what the user said.
     """
     try:
-        raw = complete(build_extraction_prompt(messages, known_facts))
+        raw = complete(build_extraction_prompt(messages, known_facts, subject))
     except ExtractionError:
         raise
     except Exception as exc:

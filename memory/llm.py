@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from memory.errors import (
+    MemError,
     MissingKeyError,
     ModelError,
     ModelRequestError,
@@ -118,6 +119,11 @@ def _litellm() -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     module: Any = importlib.import_module("litellm")
     module.suppress_debug_info = True  # no "Give Feedback / Get Help" prints
+    # The embedded offline model (local/…) as a litellm custom provider; registering
+    # loads nothing, the model is loaded on its first reply.
+    from .local_model import register
+
+    register(module)
     return module
 
 
@@ -319,6 +325,19 @@ def _map_error(
     )
 
 
+def _named_error(exc: BaseException) -> MemError | None:
+    """One of our named errors that litellm wrapped: memory.local_model runs in-process
+    and raises them (e.g. "not installed", "could not be loaded") before any reply."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _with_retries(
     call: Callable[[], T],
     model: str,
@@ -335,6 +354,9 @@ def _with_retries(
         try:
             return call()
         except Exception as exc:
+            named = _named_error(exc)
+            if named is not None:  # already says the fix (an in-process provider's error)
+                raise named from None
             if attempt > num_retries or not _is_retryable(exc, model, api_key):
                 raise _map_error(
                     exc,

@@ -116,11 +116,38 @@ def _migrations() -> Any:
         )
         db.execute("CREATE INDEX memory_events_memory ON memory_events(memory_id, id)")
 
+    @migrations(name="m002_documents")
+    def m002_documents(db: Any) -> None:
+        # Files added with `mem add`; their chunks are memories of kind
+        # 'document' whose metadata names the file's path.
+        db.execute(
+            """
+            CREATE TABLE documents (
+                id INTEGER PRIMARY KEY,
+                profile TEXT NOT NULL,
+                path TEXT NOT NULL,
+                format TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                mtime REAL NOT NULL,
+                chunks INTEGER NOT NULL,
+                chunker TEXT NOT NULL,
+                added_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                UNIQUE (profile, path)
+            )
+            """
+        )
+        db.execute(
+            "CREATE INDEX memories_document_path ON "
+            "memories(profile, json_extract(metadata, '$.path')) WHERE kind = 'document'"
+        )
+
     return migrations
 
 
 def _known_names() -> list[str]:
-    return ["m001_initial"]
+    return ["m001_initial", "m002_documents"]
 
 
 def applied_names(conn: Connection) -> list[str] | None:

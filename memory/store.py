@@ -99,8 +99,17 @@ class MemoryStore:
                         "or drop the embedder setting."
                     )
             store = cls(conn, target, chosen, chosen_profile, secrets=secrets)
-            if stored_name is None:
-                store._create_vector_tables()
+            if stored_name is None and not store._create_vector_tables(only_if_missing=True):
+                # Another process set up this new file between our look and our lock:
+                # open again, so its embedder is checked like any other.
+                conn.close()
+                return cls.open(
+                    path,
+                    embedder=embedder,
+                    profile=profile,
+                    allow_embedder_change=allow_embedder_change,
+                    secrets=secrets,
+                )
         except BaseException as err:
             conn.close()
             if isinstance(err, DatabaseError | UsageError):
@@ -111,9 +120,13 @@ class MemoryStore:
             raise
         return store
 
-    def _create_vector_tables(self) -> None:
+    def _create_vector_tables(self, *, only_if_missing: bool = False) -> bool:
+        """(Re)create the vector tables for this embedder; with ``only_if_missing``
+        do nothing (False) when another process created them first."""
         dim = self.embedder.dim
         with transaction(self.conn):
+            if only_if_missing and self.meta("embedder") is not None:
+                return False
             self.conn.execute("DROP TABLE IF EXISTS memories_vec")
             self.conn.execute("DROP TABLE IF EXISTS memory_vectors")
             self.conn.execute(
@@ -126,6 +139,7 @@ class MemoryStore:
             )
             self._set_meta("embedder", self.embedder.name)
             self._set_meta("embedder_dim", str(dim))
+        return True
 
     def close(self) -> None:
         try:

@@ -15,6 +15,7 @@ from .errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|d|w|m|mo|y)\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.0, "mo": 30.0, "y": 365.0}
+MAX_DURATION = timedelta(days=365_000)  # 1000y: "that long ago" stays a real date
 
 
 def now() -> datetime:
@@ -50,13 +51,11 @@ def parse_duration(text: str) -> timedelta:
         )
     amount = float(match.group(1))
     unit = match.group(2).lower()
-    if unit in ("s", "sec"):
-        return timedelta(seconds=amount)
-    if unit == "min":
-        return timedelta(minutes=amount)
-    if unit == "h":
-        return timedelta(hours=amount)
-    return timedelta(days=amount * _UNIT_DAYS[unit])
+    seconds = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}.get(unit)
+    days = amount * (seconds / 86400 if seconds else _UNIT_DAYS[unit])
+    if days > MAX_DURATION.days:
+        raise UsageError(f"Invalid duration {text!r}: use at most 1000y.")
+    return timedelta(days=days)
 
 
 def parse_when(text: str, *, reference: datetime | None = None) -> datetime:
@@ -72,8 +71,10 @@ def parse_when(text: str, *, reference: datetime | None = None) -> datetime:
     if _DURATION.match(cleaned):
         return ref - parse_duration(cleaned)
     try:
-        return from_iso(text)
-    except ValueError:
+        moment = from_iso(text)
+        moment.astimezone(UTC)  # a date that cannot be stored raises OverflowError here
+        return moment
+    except (ValueError, OverflowError):
         pass
     try:
         day = date.fromisoformat(text.strip())

