@@ -219,13 +219,13 @@ def list_(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List memories, newest first (messages only with --kind message)."""
+    """List memories, newest first (messages and document chunks only with --kind)."""
     with open_store(db, profile) as store:
         mems = store.list_memories(
             kind=kind, include_inactive=include_all, limit=limit, conversation=conversation
         )
-    if kind is None:
-        mems = [m for m in mems if m.kind != "message"]
+    if kind is None:  # the log and document chunks have `mem conversations` and `mem docs`
+        mems = [m for m in mems if m.kind not in ("message", "document")]
     if as_json:
         render.emit_json([m.to_dict() for m in mems])
     elif not mems:

@@ -75,9 +75,7 @@ def summary(report: AddReport, seconds: float) -> str:
 
 @command("add")
 def add(
-    paths: Annotated[
-        list[str], typer.Argument(help="Files and folders to index.", metavar="PATH...")
-    ],
+    paths: Annotated[list[str], typer.Argument(help="Files and folders to index.")],
     exclude: Annotated[
         list[str] | None,
         typer.Option(

@@ -8,6 +8,7 @@ never wrapped or styled.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,12 @@ def hits_table(hits: Iterable[Hit]) -> None:
         table.add_column(name, no_wrap=name != "content", overflow="fold")
     for hit in hits:
         where = hit.conversation or ""
-        if hit.external_id:
+        if hit.kind == "document" and "path" in hit.metadata:
+            meta = hit.metadata
+            where = os.path.basename(str(meta["path"]))
+            if "line_start" in meta:
+                where += f":{meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
+        elif hit.external_id:
             where += f" {hit.external_id}"
         elif hit.message_id:
             where += f" #{hit.message_id}"
@@ -73,7 +79,10 @@ def hits_table(hits: Iterable[Hit]) -> None:
             hit.kind,
             hit.created_at[:10],
             where.strip() or hit.source,
-            (f"{hit.speaker}: " if hit.speaker and hit.kind == "message" else "") + hit.content,
+            short(
+                (f"{hit.speaker}: " if hit.speaker and hit.kind == "message" else "") + hit.content,
+                300,
+            ),
         )
     out().print(table)
 

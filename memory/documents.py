@@ -34,7 +34,7 @@ from .config import SYSTEM_PROFILE
 from .db import transaction
 from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_file
 from .doc_files import Found, discover, file_hash, is_binary
-from .errors import MemError, UsageError
+from .errors import DatabaseError, MemError, UsageError
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -418,7 +418,8 @@ def add_documents(
                 else:
                     writer.stream(work, chain(head, chunks))
         except Exception as err:  # one unreadable file must not stop the rest
-            if not isinstance(err, OSError | ValueError | MemError) and not _from_pypdf(err):
+            readable = isinstance(err, OSError | MemError) and not isinstance(err, DatabaseError)
+            if not (readable or _from_pypdf(err)):
                 raise
             seen.add(key)  # a file that cannot be read now is not dropped from the index
             report.errors.append({"path": key, "error": _describe(err)})

@@ -142,6 +142,13 @@ def _migrations() -> Any:
             "CREATE INDEX memories_document_path ON "
             "memories(profile, json_extract(metadata, '$.path')) WHERE kind = 'document'"
         )
+        # Deleting a memory makes SQLite look for memories superseded by it (the
+        # foreign key): without this index, a scan of the whole table per row
+        # deleted (about 0.2 s each at 150k document chunks).
+        db.execute(
+            "CREATE INDEX memories_superseded ON memories(superseded_by) "
+            "WHERE superseded_by IS NOT NULL"
+        )
 
     return migrations
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SecretRefusedError, UsageError
+from .text import STOPWORDS
 
 POLICIES = ("redact", "refuse", "allow")
 
@@ -68,8 +69,33 @@ _KEY_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 _CUED = re.compile(
     r"(?i)\b(?P<cue>password|passphrase|passcode|passwd|pwd|pin(?: code)?|api[ _-]?key|"
     r"secret(?: key)?|access[ _-]?token|auth[ _-]?token|token)"
-    r"(?P<sep>\s*(?:is|was|=|:|->)\s*|\s+)(?P<value>[\"']?[^\s\"',;]{4,}[\"']?)"
+    r"(?P<sep>\s+(?:is|was)\s+|\s*(?:=|:|->)\s*)(?P<value>[\"']?[^\s\"',;]{4,}[\"']?)"
 )
+# Words that follow "the password is …" in ordinary prose, not secrets.
+_PROSE = frozenset(
+    """required changed wrong correct incorrect expired reset stored saved set empty missing
+    invalid valid weak strong long short same different sensitive case-sensitive needed
+    optional mandatory hashed encrypted protected secure insecure generated shown hidden
+    visible used usually always never still also only then there here""".split()
+)
+
+
+def _secret_like(value: str) -> bool:
+    """Keys and tokens mix digits, cases or symbols; prose words do not."""
+    core = value.strip("\"'")
+    if len(core) < 8:
+        return False
+    kinds = sum(
+        (
+            any(c.isdigit() for c in core),
+            any(c.islower() for c in core),
+            any(c.isupper() for c in core),
+            any(not c.isalnum() for c in core),
+        )
+    )
+    return kinds >= 2 and any(c.isdigit() or not c.isalnum() for c in core)
+
+
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
 _ACCOUNT = re.compile(
@@ -108,10 +134,12 @@ def scan(text: str) -> GateResult:
 
     def cued(m: re.Match[str]) -> str:
         value = m.group("value")
-        if value.startswith("[redacted"):
+        if value.startswith("[redacted") or value.strip("\"'").lower() in STOPWORDS | _PROSE:
             return m.group(0)
         cue = m.group("cue").lower()
         label = "password" if cue.startswith(("pass", "pwd", "pin")) else "API key"
+        if label == "API key" and not _secret_like(value):
+            return m.group(0)
         findings.append(label)
         return f"{m.group('cue')}{m.group('sep')}[redacted {label}]"
 

@@ -251,6 +251,16 @@ def test_discover_honours_gitignore_defaults_and_exclude(tmp_path: Path) -> None
     assert [f.format for f in found] == ["text"]
 
 
+def test_gitignore_above_the_folder_applies_inside_a_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write(repo / ".gitignore", "*.draft.md\n")
+    write(repo / "docs" / "a.md", "A\n")
+    write(repo / "docs" / "b.draft.md", "B\n")
+    found, _ = discover([repo / "docs"])
+    assert [f.path.name for f in found] == ["a.md"]
+
+
 def test_binary_files_are_skipped(tmp_path: Path, store: MemoryStore) -> None:
     write(tmp_path / "d" / "ok.txt", "plain words\n")
     (tmp_path / "d" / "bad.txt").write_bytes(b"abc\0def")
@@ -383,6 +393,31 @@ def test_dry_run_writes_nothing(tmp_path: Path, store: MemoryStore) -> None:
     assert documents(store) == [] and store.list_memories(kind="document") == []
 
 
+def test_an_unreadable_file_is_reported_and_kept(
+    tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memory.documents as docs_module
+
+    root = make_tree(tmp_path / "t")
+    add_documents(store, [root])
+    write(root / "notes.txt", "Changed, but unreadable now.\n")
+    real = docs_module.file_hash
+
+    def deny(path: Path) -> str:
+        if path.name == "notes.txt":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(docs_module, "file_hash", deny)
+    warnings: list[str] = []
+    report = add_documents(store, [root], sync=True, warn=warnings.append)
+    notes = str((root / "notes.txt").resolve())
+    assert report.errors == [{"path": notes, "error": "permission denied"}]
+    assert warnings == [f"skipped {notes}: permission denied"]
+    assert (report.removed, report.unchanged) == (0, 3)
+    assert chunk_ids(store, "system", notes)  # the old chunks stay until it can be read
+
+
 def test_bad_arguments(tmp_path: Path, store: MemoryStore) -> None:
     with pytest.raises(UsageError, match="No such file or folder: nope; check the path."):
         add_documents(store, ["nope"])
@@ -396,6 +431,7 @@ def test_migration_from_the_first_schema(tmp_path: Path) -> None:
         s.remember("I like green tea")
         # Back to the released m001 schema: no documents table, no path index.
         s.conn.execute("DROP INDEX memories_document_path")
+        s.conn.execute("DROP INDEX memories_superseded")
         s.conn.execute("DROP TABLE documents")
         s.conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_documents'")
         assert applied_names(s.conn) == ["m001_initial"]
@@ -406,13 +442,19 @@ def test_migration_from_the_first_schema(tmp_path: Path) -> None:
         assert [m.content for m in s.list_memories(kind="fact")] == ["I like green tea"]
 
 
-def test_path_lookup_uses_the_partial_index(store: MemoryStore) -> None:
-    plan = store.conn.execute(
-        "EXPLAIN QUERY PLAN SELECT id FROM memories WHERE kind = 'document' AND profile = ? "
+def test_lookups_of_re_chunking_use_indexes(store: MemoryStore) -> None:
+    def plan(sql: str, *params: object) -> str:
+        rows = store.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        return " ".join(str(r) for r in rows)
+
+    assert "memories_document_path" in plan(
+        "SELECT id FROM memories WHERE kind = 'document' AND profile = ? "
         "AND json_extract(metadata, '$.path') = ?",
-        ["system", "/x"],
-    ).fetchall()
-    assert "memories_document_path" in " ".join(str(r) for r in plan)
+        "system",
+        "/x",
+    )
+    # Deleting a chunk checks the superseded_by foreign key without a table scan.
+    assert "SCAN memories" not in plan("DELETE FROM memories WHERE id = ?", 1)
 
 
 # ----------------------------------------------------------------- commands
