@@ -11,6 +11,7 @@ import typer
 
 from memory.config import load_config, resolve_embedder, resolve_profile
 from memory.errors import InvalidInputError, UsageError
+from memory.models import Hit
 from memory.store import MemoryStore
 
 from . import render
@@ -97,8 +98,8 @@ def search(
     """Hybrid keyword + vector search over memories and messages."""
     with open_store(db, profile) as store:
 
-        def run(q: str) -> list[dict[str, object]]:
-            hits = store.search(
+        def find(q: str) -> list[Hit]:
+            return store.search(
                 q,
                 limit=limit,
                 kinds=kind,
@@ -108,7 +109,9 @@ def search(
                 include_inactive=include_all,
                 where=where,
             )
-            return [h.to_dict() for h in hits]
+
+        def run(q: str) -> list[dict[str, object]]:
+            return [h.to_dict() for h in find(q)]
 
         if query == "-":
             if sys.stdin.isatty():
@@ -132,16 +135,7 @@ def search(
         if as_json:
             render.emit_json(run(query))
             return
-        hits = store.search(
-            query,
-            limit=limit,
-            kinds=kind,
-            since=since,
-            until=until,
-            conversation=conversation,
-            include_inactive=include_all,
-            where=where,
-        )
+        hits = find(query)
     if not hits:
         render.status("No matches.")
         return
