@@ -159,7 +159,7 @@ def integrity(path: Path) -> str:
             conn.execute(
                 "INSERT INTO memories_fts(memories_fts, rank) VALUES ('integrity-check', 0)"
             )
-        except Exception as err:  # noqa: BLE001 - reported, not raised
+        except Exception as err:  # reported, not raised
             return f"fts: {err}"
         counts = [
             conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -244,22 +244,24 @@ def probe_locked(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------- concurrency
-def _sleep_until(moment: float) -> None:
-    delay = moment - time.time()
-    if delay > 0:
-        time.sleep(delay)
+def _ready_and_wait(out: str) -> None:
+    """Tell the parent this child is imported and ready, then wait for "go"."""
+    Path(f"{out}.ready").touch()
+    go = Path(out).parent / "go"
+    while not go.exists():
+        time.sleep(0.002)
 
 
-def _engine_writer(home: str, n: int, tag: str, start_at: float, out: str) -> None:
+def _engine_writer(home: str, n: int, tag: str, out: str) -> None:
     """A long-lived process with one connection (like the REPL): alternately a
     chat message and a memory, each its own transaction."""
     from memory import MemoryStore
 
     errors: list[str] = []
-    _sleep_until(start_at)
+    _ready_and_wait(out)
     try:
         store = MemoryStore.open(Path(home) / DB)
-    except Exception as err:  # noqa: BLE001 - every failure is a figure
+    except Exception as err:  # every failure is a figure
         errors.append(f"open: {err}")
         Path(out).write_text(json.dumps({"ok": 0, "errors": errors * n}))
         return
@@ -273,13 +275,13 @@ def _engine_writer(home: str, n: int, tag: str, start_at: float, out: str) -> No
             else:
                 store.remember(text)
             ok += 1
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             errors.append(f"{type(err).__name__}: {err}")
     store.close()
     Path(out).write_text(json.dumps({"ok": ok, "errors": errors}))
 
 
-def _cli_writer(home: str, n: int, tag: str, start_at: float, out: str) -> None:
+def _cli_writer(home: str, n: int, tag: str, out: str) -> None:
     """``mem remember`` N times through the real command (open, write, close each
     time), in one interpreter so the figure is not Python start-up."""
     os.environ["MEM_HOME"] = home
@@ -290,7 +292,7 @@ def _cli_writer(home: str, n: int, tag: str, start_at: float, out: str) -> None:
     command = typer.main.get_command(app)
     errors: list[str] = []
     ok = 0
-    _sleep_until(start_at)
+    _ready_and_wait(out)
     for i in range(n):
         captured = io.StringIO()
         with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(io.StringIO()):
@@ -310,7 +312,7 @@ def _cli_writer(home: str, n: int, tag: str, start_at: float, out: str) -> None:
 CHILDREN = {"engine-writer": _engine_writer, "cli-writer": _cli_writer}
 
 
-def _spawn_child(kind: str, home: Path, n: int, tag: str, start_at: float, out: Path) -> Any:
+def _spawn_child(kind: str, home: Path, n: int, tag: str, out: Path) -> Any:
     return subprocess.Popen(
         [
             sys.executable,
@@ -320,7 +322,6 @@ def _spawn_child(kind: str, home: Path, n: int, tag: str, start_at: float, out: 
             str(home),
             str(n),
             tag,
-            repr(start_at),
             str(out),
         ],
         env=child_env(home),
@@ -358,14 +359,21 @@ def concurrent_writes(work: Path, writes: int, cli_writes: int) -> WriteReport:
     seed(home, facts=3, messages=2)
     path = home / DB
     report = WriteReport()
-    start_at = time.time() + 2.5  # both children are imported and waiting by then
-    started = time.monotonic()
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "go").unlink(missing_ok=True)
     children = {
-        tag: _spawn_child(kind, home, writes, tag, start_at, work / f"{tag}.json")
+        tag: _spawn_child(kind, home, writes, tag, work / f"{tag}.json")
         for tag, kind in (("engine", "engine-writer"), ("cli", "cli-writer"))
     }
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline and not all(
+        (work / f"{tag}.json.ready").exists() or child.poll() is not None
+        for tag, child in children.items()
+    ):
+        time.sleep(0.01)
+    started = time.monotonic()
+    (work / "go").touch()  # both start writing now
     procs: list[Run] = []
-    _sleep_until(start_at)
     for i in range(cli_writes):
         procs.append(run_mem(["remember", f"proc write {i}"], home))
     for tag, child in children.items():
@@ -566,7 +574,9 @@ def kill_imports(work: Path, kills: int, lines: int, rng: random.Random) -> Kill
         f"one import of {lines} lines takes {total:.1f} s; write lock held "
         f"{lock_from:.1f}–{lock_to:.1f} s"
     )
-    for k in range(kills):
+    for k in range(kills * 3):  # a run that ends before its kill is not counted
+        if report.kills >= kills:
+            break
         source = work / f"kill{k}.jsonl"
         write_import_file(source, lines, f"k{k}")
         before = snapshot(path)
@@ -576,15 +586,15 @@ def kill_imports(work: Path, kills: int, lines: int, rng: random.Random) -> Kill
         time.sleep(delay)
         locked = proc.poll() is None and probe_locked(path)
         killed = _kill(proc)
-        report.kills += 1
+        report.kills += killed
         if not killed:
-            report.phase("finished before the kill")
+            report.phase("finished before the kill (not counted)")
         elif locked:
             report.phase("inside the write transaction")
         else:
             report.phase("outside the write transaction")
         state = integrity(path)
-        report.integrity_ok += state == "ok"
+        report.integrity_ok += killed and state == "ok"
         if state != "ok":
             report.problems.append(f"kill {k}: {state}")
         after = snapshot(path)
@@ -599,9 +609,29 @@ def kill_imports(work: Path, kills: int, lines: int, rng: random.Random) -> Kill
     return report
 
 
-def kill_turns(work: Path, kills: int, rng: random.Random, reply_words: int = 3000) -> KillReport:
+def _wait_for_output(
+    proc: subprocess.Popen[bytes], seen: list[tuple[float, int]], size: int
+) -> None:
+    """Until ``size`` bytes reached stdout (or the process ended)."""
+    deadline = time.monotonic() + TIMEOUT
+    while sum(n for _, n in seen) < size and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def kill_turns(
+    work: Path,
+    kills: int,
+    rng: random.Random,
+    reply_words: int = 3000,
+    calibrate: bool = True,
+) -> KillReport:
     """SIGKILL ``mem ask`` at random points of a turn against the fake server
-    (a slow, long streamed reply, then extraction and summary calls)."""
+    (a long streamed reply, then extraction and summary calls). Kills cycle
+    through four strata, each at a random moment within it: anywhere in the
+    turn, mid-stream (after the first reply chunk reached stdout), before the
+    reply (start-up, logging, retrieval, the model's delay) and after the reply
+    was shown (extraction, consolidation, summary). Without calibration only
+    the first two, "anywhere" meaning the first 3 s."""
     from fakeserver import FakeLLMServer
 
     report = KillReport("turn")
@@ -643,34 +673,46 @@ def kill_turns(work: Path, kills: int, rng: random.Random, reply_words: int = 30
         return proc.returncode == -signal.SIGKILL
 
     try:
-        script(0.3)
-        t0 = time.monotonic()
-        proc, seen, reader = start("calibration turn: hello")
-        finish(proc, reader, kill=False)
-        total = time.monotonic() - t0
-        if proc.returncode != 0:
-            report.problems.append(f"calibration turn failed: {errors.read_text()[-300:]}")
-            return report
-        first = seen[0][0] if seen else total
-        last = seen[-1][0] if seen else total
-        report.calibration = (
-            f"one turn takes {total:.1f} s; the {reply_words}-word reply streams "
-            f"{first:.1f}–{last:.1f} s"
-        )
+        total, first, span = 3.0, 3.0, 0.3  # uncalibrated: the first 3 s, or ≤0.3 s in
+        if calibrate:
+            script(0.3)
+            t0 = time.monotonic()
+            proc, seen, reader = start("calibration turn: hello")
+            finish(proc, reader, kill=False)
+            total = time.monotonic() - t0
+            if proc.returncode != 0:
+                report.problems.append(f"calibration turn failed: {errors.read_text()[-300:]}")
+                return report
+            first = seen[0][0] if seen else total
+            span = (seen[-1][0] if seen else total) - first
+            report.calibration = (
+                f"one turn takes {total:.1f} s; the {reply_words}-word reply streams "
+                f"from {first:.1f} s for {span:.1f} s"
+            )
         full = len(reply.encode()) + 1
-        for k in range(kills):
+        for k in range(kills * 3):  # a turn that ends before its kill is not counted
+            if report.kills >= kills:
+                break
             text = f"kill turn {k} {rng.randrange(10**9)}"
             before = snapshot(path)
             script(rng.uniform(0.0, 0.5))
             proc, seen, reader = start(text)
-            # Half anywhere in the turn, half while the reply streams.
-            delay = rng.uniform(0.05, total) if k % 2 == 0 else rng.uniform(first, last + 0.05)
-            time.sleep(delay)
+            stratum = k % (4 if calibrate else 2)
+            if stratum == 0:
+                time.sleep(rng.uniform(0.05, total))
+            elif stratum == 1:
+                _wait_for_output(proc, seen, 1)
+                time.sleep(rng.uniform(0.0, span))
+            elif stratum == 2:
+                time.sleep(rng.uniform(0.05, first))
+            else:
+                _wait_for_output(proc, seen, full)
+                time.sleep(rng.uniform(0.0, max(total - first - span, 0.1)))
             killed = finish(proc, reader, kill=True)
             got = sum(n for _, n in seen)
-            report.kills += 1
+            report.kills += killed
             if not killed:
-                report.phase("finished before the kill")
+                report.phase("finished before the kill (not counted)")
             elif got == 0:
                 report.phase("before the reply started")
             elif got < full:
@@ -678,7 +720,7 @@ def kill_turns(work: Path, kills: int, rng: random.Random, reply_words: int = 30
             else:
                 report.phase("after the reply was shown")
             state = integrity(path)
-            report.integrity_ok += state == "ok"
+            report.integrity_ok += killed and state == "ok"
             if state != "ok":
                 report.problems.append(f"kill {k}: {state}")
             after = snapshot(path)
@@ -704,6 +746,8 @@ def kill_turns(work: Path, kills: int, rng: random.Random, reply_words: int = 30
                 report.problems.append(f"kill {k}: reply was streaming but the message is gone")
             if any(r != reply for r in replies):
                 report.problems.append(f"kill {k}: a torn reply was stored")
+            if got >= full and not replies:  # the final newline is written after the log
+                report.problems.append(f"kill {k}: the reply was shown but not stored")
             if user is not None:
                 report.phase("user message stored")
             if replies:
@@ -764,14 +808,20 @@ class Case:
     """One bad input: what to run, and words its error must contain (the fix)."""
 
     name: str
-    args: list[str]
+    args: list[str]  # "FILE" stands for the case's input file
     expect: tuple[str, ...]
     stdin: bytes | None = None
-    setup: Callable[[Path, Path], Callable[[], None] | None] | None = None
+    file: bytes | Callable[[], bytes] | None = None
+    setup: Callable[[Path], None] | None = None  # damage or lock down MEM_HOME
     restore: Callable[[Path], None] | None = None
-    corrupt: bool = False  # the file is damaged on purpose: "intact" means unchanged bytes
-    needs_permissions: bool = False
-    files: dict[str, bytes] = field(default_factory=dict)
+    corrupt: bool = False  # damaged on purpose: "intact" then means unchanged bytes
+    permissions: bool = False  # needs file permissions to bind (see permission_preexec)
+    file_size_limit: int = 0  # simulate a full disk
+    missing_home: bool = False  # MEM_HOME does not exist, under a read-only parent
+
+    @property
+    def preexec_free(self) -> bool:
+        return not (self.permissions or self.file_size_limit)
 
 
 @dataclass
@@ -789,22 +839,21 @@ class CaseResult:
         )
 
 
-BINARY = random.Random(7).randbytes(4096)
+BINARY = random.Random(7).randbytes(4096)  # holds NUL bytes and invalid UTF-8
 TEN_MB = (b"lorem ipsum dolor sit amet, " * 400_000)[:10_000_000]
-GOOD_LINE = b'{"conversation": "paste", "role": "user", "content": "fine line"}\n'
+GOOD = b'{"conversation": "paste", "role": "user", "content": "fine line"}\n'
+ASK = ["ask", "--model", MODEL]
 
 
-def _jsonl(*lines: bytes) -> bytes:
-    return b"".join(lines)
+def _line(content: bytes) -> bytes:
+    return b'{"conversation": "p", "role": "user", "content": "' + content + b'"}\n'
 
 
-def _random_bytes_db(home: Path, work: Path) -> None:
+def _random_bytes_db(home: Path) -> None:
     (home / DB).write_bytes(random.Random(3).randbytes(64 * 1024))
-    for suffix in ("-wal", "-shm"):
-        Path(f"{home / DB}{suffix}").unlink(missing_ok=True)
 
 
-def _damage_page(home: Path, work: Path) -> None:
+def _damage_page(home: Path) -> None:
     """Overwrite the memories table's root page with garbage: a real SQLite file
     with one damaged page in the middle."""
     path = home / DB
@@ -817,12 +866,11 @@ def _damage_page(home: Path, work: Path) -> None:
         handle.write(garbage)
 
 
-def _truncate(home: Path, work: Path) -> None:
-    path = home / DB
-    os.truncate(path, path.stat().st_size // 3)
+def _truncate(home: Path) -> None:
+    os.truncate(home / DB, (home / DB).stat().st_size // 3)
 
 
-def _newer_schema(home: Path, work: Path) -> None:
+def _newer_schema(home: Path) -> None:
     with open_db(home / DB) as conn:
         conn.execute(
             "INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
@@ -830,97 +878,43 @@ def _newer_schema(home: Path, work: Path) -> None:
         )
 
 
-def _readonly_home(home: Path, work: Path) -> None:
-    home.chmod(0o500)
-
-
-def _restore_home(home: Path) -> None:
-    home.chmod(0o700)
-
-
-def _readonly_file(home: Path, work: Path) -> None:
-    (home / DB).chmod(0o400)
-
-
-def _restore_file(home: Path) -> None:
-    (home / DB).chmod(0o600)
-
-
-def _readonly_parent(home: Path, work: Path) -> None:
-    parent = work / "ro-parent"
-    parent.mkdir(exist_ok=True)
-    parent.chmod(0o555)
-
-
-def _restore_parent(home: Path) -> None:
-    (home.parent.parent / "ro-parent").chmod(0o755)
-
-
-def _big_import(home: Path, work: Path) -> None:
-    write_import_file(home / "big.jsonl", 3000, "full")
+def _big_import() -> bytes:
+    return b"".join(
+        json.dumps(
+            {"conversation": f"full{i // 50}", "role": "user", "content": f"line {i}"}
+        ).encode()
+        + b"\n"
+        for i in range(800)
+    )
 
 
 CASES: list[Case] = [
-    Case(
-        "ask: invalid UTF-8 on stdin", ["ask", "--model", MODEL], ("UTF-8",), b"caf\xe9 au lait\n"
-    ),
-    Case("ask: binary on stdin", ["ask", "--model", MODEL], ("binary",), BINARY),
-    Case("ask: NUL bytes on stdin", ["ask", "--model", MODEL], ("NUL",), b"hello\x00world\n"),
-    Case("ask: 10 MB paste", ["ask", "--model", MODEL], ("1 MB", "shorter", "mem add"), TEN_MB),
-    Case("ask: empty input", ["ask", "--model", MODEL], ("Nothing to ask", "pipe"), b""),
-    Case("ask: blank input", ["ask", "--model", MODEL], ("Nothing to ask",), b" \n\t\n\n"),
+    Case("ask: invalid UTF-8 on stdin", ASK, ("UTF-8",), b"caf\xe9 au lait\n"),
+    Case("ask: binary on stdin", ASK, ("binary",), BINARY),
+    Case("ask: NUL bytes on stdin", ASK, ("NUL",), b"hello\x00world\n"),
+    Case("ask: 10 MB paste", ASK, ("1 MB", "shorter", "mem add"), TEN_MB),
+    Case("ask: empty input", ASK, ("Nothing to ask", "pipe"), b""),
+    Case("ask: blank input", ASK, ("Nothing to ask",), b" \n\t\n\n"),
     Case("search -: invalid UTF-8", ["search", "-"], ("UTF-8",), b"seed fact\n\xff\xfe\n"),
     Case("search -: binary", ["search", "-"], ("binary",), BINARY),
     Case("search -: NUL bytes", ["search", "-"], ("NUL",), b"seed\x00fact\n"),
-    Case(
-        "import -: invalid UTF-8",
-        ["import", "-"],
-        (":2:", "UTF-8", "nothing was imported"),
-        _jsonl(GOOD_LINE, b'{"conversation": "p", "role": "user", "content": "caf\xe9"}\n'),
-    ),
+    Case("import -: invalid UTF-8", ["import", "-"], (":2:", "UTF-8"), GOOD + _line(b"caf\xe9")),
     Case("import -: binary", ["import", "-"], (":1:", "nothing was imported"), BINARY),
-    Case(
-        "import -: raw NUL byte",
-        ["import", "-"],
-        (":2:", "nothing was imported"),
-        _jsonl(GOOD_LINE, b'{"conversation": "p", "role": "user", "content": "a\x00b"}\n'),
-    ),
-    Case(
-        "import -: escaped NUL",
-        ["import", "-"],
-        (":2:", "NUL", "nothing was imported"),
-        _jsonl(GOOD_LINE, b'{"conversation": "p", "role": "user", "content": "a\\u0000b"}\n'),
-    ),
-    Case(
-        "import -: lone surrogate",
-        ["import", "-"],
-        (":1:", "nothing was imported"),
-        b'{"conversation": "p", "role": "user", "content": "a\\ud800b"}\n',
-    ),
+    Case("import -: raw NUL byte", ["import", "-"], (":2:", "JSON"), GOOD + _line(b"a\x00b")),
+    Case("import -: escaped NUL", ["import", "-"], (":2:", "NUL"), GOOD + _line(b"a\\u0000b")),
+    Case("import -: lone surrogate", ["import", "-"], (":1:", "Unicode"), _line(b"a\\ud800b")),
+    Case("import -: nested too deep", ["import", "-"], (":1:", "JSON"), b"[" * 100_000 + b"\n"),
     Case(
         "import: malformed line 3",
-        ["import", "bad.jsonl"],
+        ["import", "FILE"],
         ("bad.jsonl:3:", "JSON", "nothing was imported"),
-        files={
-            "bad.jsonl": _jsonl(
-                GOOD_LINE,
-                GOOD_LINE.replace(b"fine", b"ok"),
-                b'{"conversation": "paste",\n',
-                GOOD_LINE,
-            )
-        },
+        file=GOOD + GOOD.replace(b"fine", b"ok") + b'{"conversation": "paste",\n' + GOOD,
     ),
     Case(
         "import: line missing content",
-        ["import", "bad.jsonl"],
-        ("bad.jsonl:2:", '"content"'),
-        files={"bad.jsonl": _jsonl(GOOD_LINE, b'{"conversation": "paste", "role": "user"}\n')},
-    ),
-    Case(
-        "import: nested too deep",
-        ["import", "-"],
-        (":1:", "nothing was imported"),
-        b"[" * 100_000 + b"\n",
+        ["import", "FILE"],
+        ("bad.jsonl:2:", '"content"', "nothing was imported"),
+        file=GOOD + b'{"conversation": "paste", "role": "user"}\n',
     ),
     Case(
         "db: random bytes",
@@ -929,7 +923,9 @@ CASES: list[Case] = [
         setup=_random_bytes_db,
         corrupt=True,
     ),
-    Case("db: damaged page", ["list"], ("damaged", "backup"), setup=_damage_page, corrupt=True),
+    Case(
+        "db: damaged page (list)", ["list"], ("damaged", "backup"), setup=_damage_page, corrupt=True
+    ),
     Case(
         "db: damaged page (search)",
         ["search", "seed fact"],
@@ -943,78 +939,85 @@ CASES: list[Case] = [
         "read-only data folder: remember",
         ["remember", "x"],
         ("writable",),
-        setup=_readonly_home,
-        restore=_restore_home,
-        needs_permissions=True,
+        setup=lambda home: home.chmod(0o500),
+        restore=lambda home: home.chmod(0o700),
+        permissions=True,
     ),
     Case(
         "read-only data folder: list",
         ["list"],
         ("writable",),
-        setup=_readonly_home,
-        restore=_restore_home,
-        needs_permissions=True,
+        setup=lambda home: home.chmod(0o500),
+        restore=lambda home: home.chmod(0o700),
+        permissions=True,
     ),
     Case(
         "read-only database file",
         ["remember", "x"],
         ("writable",),
-        setup=_readonly_file,
-        restore=_restore_file,
-        needs_permissions=True,
+        setup=lambda home: (home / DB).chmod(0o400),
+        restore=lambda home: (home / DB).chmod(0o600),
+        permissions=True,
     ),
     Case(
         "MEM_HOME missing, read-only parent",
         ["remember", "x"],
         ("writable", "MEM_HOME"),
-        setup=_readonly_parent,
-        restore=_restore_parent,
-        needs_permissions=True,
+        permissions=True,
+        missing_home=True,
     ),
     Case(
         "disk full: remember",
         ["remember", "big " + "x" * 100_000],
         ("disk", "free"),
-        setup=lambda home, work: file_size_limit(64 * 1024),
+        file_size_limit=64 * 1024,
     ),
     Case(
         "disk full: import",
-        ["import", "big.jsonl"],
-        ("disk", "free"),
-        setup=lambda home, work: (_big_import(home, work), file_size_limit(256 * 1024))[1],
+        ["import", "FILE"],
+        ("disk", "free", "nothing stored was lost"),
+        file=_big_import,
+        file_size_limit=256 * 1024,
     ),
 ]
 
 
 def run_case(case: Case, work: Path, template: Path, permissions: tuple[Any, str]) -> CaseResult:
     """Run one bad input against a copy of the seeded database."""
-    slug = "".join(c if c.isalnum() else "-" for c in case.name)
-    box = work / slug
+    box = work / "".join(c if c.isalnum() else "-" for c in case.name)
     home = box / "home"
-    copy_home(template, home)
-    path = home / DB
+    path = copy_home(template, home)
     preexec: Callable[[], None] | None = None
-    if case.needs_permissions:
+    if case.permissions:
         preexec, reason = permissions
         if reason:
             return CaseResult(case, None, True, skipped=reason)
-    if case.name.startswith("MEM_HOME missing"):
-        mem_home = box / "ro-parent" / "home"
-    else:
-        mem_home = home
-    for name, data in case.files.items():
-        (home / name).write_bytes(data)
+    if case.file_size_limit:
+        preexec = file_size_limit(case.file_size_limit)
+    args = list(case.args)
+    if case.file is not None:
+        source = box / "bad.jsonl"
+        source.write_bytes(case.file() if callable(case.file) else case.file)
+        args = [str(source) if a == "FILE" else a for a in args]
     before = snapshot(path)
-    extra = case.setup(home, box) if case.setup else None
-    if extra is not None:
-        preexec = extra
+    locked = home
+    if case.missing_home:
+        locked = box / "read-only-parent"
+        locked.mkdir()
+        home_for_run = locked / "home"
+        locked.chmod(0o555)
+    else:
+        home_for_run = home
+    if case.setup:
+        case.setup(home)
     digest = file_digest(path)
-    args = [str(home / a) if a in case.files or a == "big.jsonl" else a for a in case.args]
     try:
-        run = run_mem(args, mem_home, stdin=case.stdin, preexec=preexec)
+        run = run_mem(args, home_for_run, stdin=case.stdin, preexec=preexec)
     finally:
-        if case.restore:
-            case.restore(mem_home)
+        if case.missing_home:
+            locked.chmod(0o755)
+        elif case.restore:
+            case.restore(home)
     if case.corrupt:
         intact = file_digest(path) == digest
     else:
@@ -1023,11 +1026,25 @@ def run_case(case: Case, work: Path, template: Path, permissions: tuple[Any, str
     return CaseResult(case, run, intact, missing)
 
 
-def bad_inputs(work: Path, cases: list[Case] | None = None) -> list[CaseResult]:
+def bad_inputs(work: Path, cases: list[Case] | None = None, workers: int = 1) -> list[CaseResult]:
+    """Every case in its own copy of a seeded database. Cases that need a
+    preexec_fn run first, one by one, while this process has no other thread
+    (preexec_fn is not safe with threads); the rest then on ``workers`` threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
     template = work / "template"
     seed(template)
     permissions = permission_preexec(work)
-    return [run_case(case, work, template, permissions) for case in cases or CASES]
+    chosen = cases or CASES
+    done = {c.name: run_case(c, work, template, permissions) for c in chosen if not c.preexec_free}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            c.name: pool.submit(run_case, c, work, template, permissions)
+            for c in chosen
+            if c.preexec_free
+        }
+        done.update({name: f.result() for name, f in futures.items()})
+    return [done[c.name] for c in chosen]
 
 
 # -------------------------------------------------------------------------- main
@@ -1046,7 +1063,8 @@ def _print_writes(report: WriteReport, writes: int, cli_writes: int) -> None:
 
 
 def _print_kills(report: KillReport) -> None:
-    print(f"\n## SIGKILL during a {report.kind}: {report.calibration}")
+    article = "an" if report.kind[0] in "aeiou" else "a"
+    print(f"\n## SIGKILL during {article} {report.kind}: {report.calibration}")
     print(
         f"  kills {report.kills}, integrity ok {report.integrity_ok}/{report.kills}, "
         f"committed rows lost {report.rows_lost}"
@@ -1081,8 +1099,8 @@ def _print_cases(results: list[CaseResult]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        kind, home, n, tag, start_at, out = sys.argv[2:8]
-        CHILDREN[kind](home, int(n), tag, float(start_at), out)
+        kind, home, n, tag, out = sys.argv[2:7]
+        CHILDREN[kind](home, int(n), tag, out)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--writes", type=int, default=1000, help="writes per writer process")
@@ -1131,7 +1149,7 @@ def main() -> None:
             _print_kills(kill_imports(work, opts.kills, opts.import_lines, rng))
             _print_kills(kill_turns(work, opts.kills, rng))
         if opts.only in (None, "bad"):
-            _print_cases(bad_inputs(work))
+            _print_cases(bad_inputs(work, workers=2))
 
 
 if __name__ == "__main__":

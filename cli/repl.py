@@ -17,6 +17,7 @@ from typing import Any
 
 from memory.assistant import Assistant, Prepared
 from memory.consolidation import Change, undo_last
+from memory.db import is_driver_error, translate
 from memory.errors import MemError, UsageError
 from memory.store import MemoryStore
 
@@ -101,17 +102,18 @@ class Repl:
 
     # ------------------------------------------------------------------ turns
     def chat(self, text: str) -> None:
+        """One turn; an error is reported and the REPL goes on."""
         self._last_text = text
         try:
             prepared = self.assistant.prepare(text)
+            self._stream(prepared, [])
         except MemError as err:
             self.error(err)
             return
-        sink: list[str] = []
-        try:
-            self._stream(prepared, sink)
-        except MemError as err:
-            self.error(err)
+        except Exception as err:
+            if not is_driver_error(err):
+                raise
+            self.error(translate(err, self.store.path))
             return
         self._after(prepared)
 

@@ -135,12 +135,16 @@ def translate(err: Exception, path: Path | str = "the database") -> DatabaseErro
         return DiskFullError(
             f"The disk holding {path} is full: free some space; nothing stored was lost."
         )
-    if "disk i/o error" in text:
+    if "disk i/o error" in text or ("sqlite-vec" in text and "could not insert" in text):
+        # sqlite-vec reports a failed write of its own pages without the I/O code.
         return DiskWriteError(
-            f"Writing {path} failed (disk I/O error: disk full, file-size limit or a failing "
-            "disk): free some space or check the disk, then retry; nothing stored was lost."
+            f"Writing {path} failed ({str(err).strip().rstrip('.')}): the disk may be full, at "
+            "a file-size limit or failing; free some space or check the disk, then retry; "
+            "nothing stored was lost."
         )
-    return DatabaseError(f"Database error on {path}: {err}")
+    return DatabaseError(
+        f"Database error on {path}: {err}; retry, or run with MEM_DEBUG=1 and report it."
+    )
 
 
 def is_driver_error(err: BaseException) -> bool:
