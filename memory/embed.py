@@ -19,6 +19,9 @@ from .errors import UsageError
 from .text import STOPWORDS, stem, words
 
 DEFAULT_EMBEDDER = "hash-256"
+_TOKEN_CACHE = 200_000  # words whose features one HashingEmbedder keeps
+# A word's stem, its (slot, signed weight), and those of its character trigrams.
+_Token = tuple[str, tuple[int, float], tuple[tuple[int, float], ...]]
 
 
 class Embedder(Protocol):
@@ -40,6 +43,7 @@ class HashingEmbedder:
         if dim < 8 or dim % 8:
             raise UsageError(f"Invalid hashing dimension {dim}: use a multiple of 8, e.g. 256.")
         self._dim = dim
+        self._tokens: dict[str, _Token] = {}
 
     @property
     def name(self) -> str:
@@ -49,21 +53,38 @@ class HashingEmbedder:
     def dim(self) -> int:
         return self._dim
 
-    def _features(self, text: str) -> list[tuple[str, float]]:
-        toks = [stem(w) for w in words(text) if w not in STOPWORDS]
-        feats: list[tuple[str, float]] = [(t, 1.0) for t in toks]
-        feats += [(a + " " + b, 0.5) for a, b in zip(toks, toks[1:], strict=False)]
-        for tok in toks:
+    def _slot(self, feature: str, weight: float) -> tuple[int, float]:
+        """Where a feature lands and with which signed weight (CRC32 is the
+        same in every process, unlike ``hash``)."""
+        h = zlib.crc32(feature.encode("utf-8"))
+        return h % self._dim, weight if (h >> 31) & 1 else -weight
+
+    def _token(self, word: str) -> _Token:
+        """A word's stem, its own slot and its character-trigram slots. Words
+        repeat across texts, so this is cached: embedding is mostly lookups."""
+        cached = self._tokens.get(word)
+        if cached is None:
+            tok = stem(word)
             padded = f"<{tok}>"
-            feats += [("#" + padded[i : i + 3], 0.25) for i in range(len(padded) - 2)]
-        return feats
+            grams = tuple(self._slot("#" + padded[i : i + 3], 0.25) for i in range(len(padded) - 2))
+            cached = (tok, self._slot(tok, 1.0), grams)
+            if len(self._tokens) < _TOKEN_CACHE:
+                self._tokens[word] = cached
+        return cached
 
     def embed_one(self, text: str) -> list[float]:
+        """Unigrams (weight 1), bigrams (0.5) and character trigrams (0.25)
+        of the stemmed non-stop-words, added in that order, L2-normalised."""
+        toks = [self._token(w) for w in words(text) if w not in STOPWORDS]
         vec = [0.0] * self._dim
-        for feat, weight in self._features(text):
-            h = zlib.crc32(feat.encode("utf-8"))
-            sign = 1.0 if (h >> 31) & 1 else -1.0
-            vec[h % self._dim] += sign * weight
+        for _, (slot, value), _ in toks:
+            vec[slot] += value
+        for (a, _, _), (b, _, _) in zip(toks, toks[1:], strict=False):
+            slot, value = self._slot(a + " " + b, 0.5)
+            vec[slot] += value
+        for _, _, grams in toks:
+            for slot, value in grams:
+                vec[slot] += value
         norm = math.sqrt(sum(v * v for v in vec))
         if norm == 0.0:
             return vec

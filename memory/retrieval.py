@@ -1,27 +1,29 @@
-"""Hybrid retrieval: FTS5 BM25 per query term + sqlite-vec KNN, then structure.
+"""Hybrid retrieval: FTS5 BM25 per query term, vector similarity, then structure.
 
-The query is parsed first (:mod:`memory.query`): its topic words, and the date
-it names. Query words that are the name of a speaker in scope become a speaker
-boost instead of a keyword: in a chat, "Caroline" is who speaks far more often
-than what is said, and matching it in the text finds the other person
-addressing her. Each remaining term is one FTS5 query (BM25 is a sum over terms,
-so per-term scores add up to the usual score while letting a name count only
-for memories without a speaker, such as facts).
+The query is parsed first (:mod:`memory.query`): its topic words, the date it
+names, the kind of answer it asks for. Query words that name a speaker in
+scope become a speaker boost instead of a keyword: in a chat, "Caroline" is
+who speaks far more often than what is said, and matching the name in the text
+finds the other person addressing her. Each remaining term is one FTS5 query
+(BM25 is a sum over terms, so per-term scores add up to the usual score while
+letting a name count only for memories nobody speaks, such as facts).
 
-Candidates from both legs are fetched with their neighbouring turns in one
-batch query, and scored by :mod:`memory.ranking` (neighbour and session
-shares, speaker, time, importance and recency boosts).
+Every candidate is scored against the query vector exactly (cosine over
+float32). The vectors also bring candidates of their own when the embedder is
+a real model, or when the words found too little: exactly over the rows when a
+filter narrows them (a conversation, a time range) or the store is small,
+otherwise by a bit-quantised KNN over ``memories_vec`` re-scored exactly.
 
-Vector search is exact (cosine over float32) when a filter already narrows the
-rows (a conversation, a time range) or the store is small; otherwise a
-bit-quantised KNN over ``memories_vec`` picks candidates that are re-scored
-exactly, which keeps p50 within budget at 100k–1M rows.
+The best candidates' neighbouring turns are fetched in one batch query, and
+all are scored by :mod:`memory.ranking` (neighbour and session shares;
+speaker, time, answer-kind, importance and recency boosts).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -30,8 +32,8 @@ from . import timeutil
 from .embed import pack
 from .errors import UsageError
 from .models import KINDS, Hit
-from .query import parse_query
-from .ranking import Candidate, Ranking, base_scores, boosted, structural
+from .query import ParsedQuery, answer_pattern, parse_query
+from .ranking import Candidate, Ranking, answer_boosted, base_scores, boosted, structural
 from .text import words
 
 if TYPE_CHECKING:
@@ -39,13 +41,18 @@ if TYPE_CHECKING:
 
 __all__ = ["Filters", "Ranking", "make_filters", "parse_where", "search"]
 
-EXACT_VECTOR_LIMIT = 20_000
+# Stores up to this many rows are searched by exact vector scan, not KNN.
+EXACT_VECTOR_LIMIT = 2_000
 # Per-term candidates: every match when a filter narrows the scope (a
-# conversation is small), the best ones otherwise.
+# conversation is small), the best ones otherwise (at least this many).
 NARROW_TERM_CAP = 2_000
-BROAD_TERM_CAP = 200
+BROAD_TERM_CAP = 50
+# Without a narrowing filter, a term is scored over at most its newest matches.
+TERM_SCAN = 1_000
 # Messages whose neighbours are fetched: the best candidates by base score.
-STRUCTURE_ANCHORS = 100
+STRUCTURE_ANCHORS = 50
+# Candidates read whole and re-ranked by the shape of the answer asked for.
+RERANKED = 50
 
 
 @dataclass
@@ -158,7 +165,7 @@ def _speakers(store: MemoryStore, terms: Sequence[str], where: str, params: list
     found: set[str] = set()
     for term in terms:
         rows = store.conn.execute(
-            f"SELECT m.speaker FROM memories_fts f JOIN memories m ON m.id = f.rowid "
+            f"SELECT m.speaker FROM memories_fts f CROSS JOIN memories m ON m.id = f.rowid "
             f"WHERE memories_fts MATCH ? AND {where} LIMIT 5",
             [_fts_phrase("speaker", term), *params],
         ).fetchall()
@@ -169,32 +176,57 @@ def _speakers(store: MemoryStore, terms: Sequence[str], where: str, params: list
 
 
 def _keyword(
-    store: MemoryStore, terms: Sequence[str], where: str, params: list[Any], cap: int
+    store: MemoryStore,
+    terms: Iterable[str],
+    scoped: bool,
+    where: str,
+    params: list[Any],
+    cap: int,
+    column: str = "content",
 ) -> dict[str, dict[int, float]]:
-    """BM25 of each term over memory text: term -> {memory id: score}."""
+    """BM25 of each term over one FTS column (the memory's text, or its
+    speaker): term -> {memory id: score}, the best ``cap`` per term.
+
+    ``scoped`` (a filter that leaves few rows) applies the filters inside the
+    query. Otherwise the cost of a term is bounded: FTS5 scores every row it
+    returns, so a common term is scored over its ``TERM_SCAN`` newest matches
+    only (a common term weighs little in BM25 anyway), and the filters are
+    applied to the candidates afterwards.
+    """
     out: dict[str, dict[int, float]] = {}
     for term in terms:
-        rows = store.conn.execute(
-            f"SELECT m.id, -bm25(memories_fts) AS s FROM memories_fts f "
-            f"JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? AND {where} "
-            f"ORDER BY s DESC LIMIT ?",
-            [_fts_phrase("content", term), *params, cap],
-        ).fetchall()
+        if scoped:
+            rows = store.conn.execute(
+                f"SELECT m.id, -bm25(memories_fts) AS s FROM memories_fts f "
+                f"CROSS JOIN memories m ON m.id = f.rowid WHERE memories_fts MATCH ? "
+                f"AND {where} ORDER BY s DESC LIMIT ?",
+                [_fts_phrase(column, term), *params, cap],
+            ).fetchall()
+        else:
+            rows = store.conn.execute(
+                "SELECT rowid, -bm25(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? "
+                "ORDER BY rowid DESC LIMIT ?",
+                [_fts_phrase(column, term), TERM_SCAN],
+            ).fetchall()
+            rows = heapq.nlargest(cap, rows, key=lambda r: float(r[1]))
         out[term] = {int(r[0]): float(r[1]) for r in rows}
     return out
 
 
-def _vector(
-    store: MemoryStore, qvec: list[float], filters: Filters, where: str, params: list[Any], n: int
+def _nearest(
+    store: MemoryStore, blob: bytes, filters: Filters, where: str, params: list[Any], n: int
 ) -> dict[int, float]:
-    """Cosine similarity of the best ``n`` memories: {memory id: similarity}."""
-    if not any(qvec):
-        return {}
-    blob = pack(qvec)
+    """The ``n`` memories nearest the query vector: {memory id: similarity}.
+
+    Exact (cosine over float32) when a filter narrows the rows or the store is
+    small; otherwise a bit-quantised KNN over ``memories_vec`` (its cost grows
+    with k, so k stays small) whose candidates are re-scored exactly.
+    """
     exact = filters.narrow
     if not exact:
-        total = store.conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
-        exact = total <= EXACT_VECTOR_LIMIT
+        # The highest id bounds the row count without counting rows.
+        top = store.conn.execute("SELECT max(id) FROM memories").fetchone()[0]
+        exact = (top or 0) <= EXACT_VECTOR_LIMIT
     if exact:
         rows = store.conn.execute(
             f"SELECT m.id, vec_distance_cosine(v.vector, ?) AS d FROM memory_vectors v "
@@ -202,97 +234,84 @@ def _vector(
             f"ORDER BY d LIMIT ?",
             [blob, *params, n],
         ).fetchall()
-    else:
-        k = max(n * 8, 400)
-        cand = store.conn.execute(
-            "SELECT id FROM memories_vec WHERE embedding MATCH vec_quantize_binary(vec_f32(?)) "
-            "AND k = ?",
-            [blob, k],
-        ).fetchall()
-        if not cand:
-            return {}
-        rows = store.conn.execute(
-            f"SELECT m.id, vec_distance_cosine(v.vector, ?) AS d FROM memory_vectors v "
-            f"JOIN memories m ON m.id = v.id "
-            f"WHERE v.id IN (SELECT value FROM json_each(?)) AND {where} AND d IS NOT NULL "
-            f"ORDER BY d LIMIT ?",
-            [blob, json.dumps([int(r[0]) for r in cand]), *params, n],
-        ).fetchall()
-    return {int(r[0]): 1.0 - float(r[1]) for r in rows}
+        return {int(r[0]): 1.0 - float(r[1]) for r in rows}
+    cand = store.conn.execute(
+        "SELECT id FROM memories_vec WHERE embedding MATCH vec_quantize_binary(vec_f32(?)) "
+        "AND k = ?",
+        [blob, n * 2],
+    ).fetchall()
+    return _similarities(store, blob, [int(r[0]) for r in cand])
+
+
+def _similarities(store: MemoryStore, blob: bytes, ids: Iterable[int]) -> dict[int, float]:
+    """Exact cosine similarity of the query vector to each of ``ids``."""
+    rows = store.conn.execute(
+        "SELECT v.id, vec_distance_cosine(v.vector, ?) FROM json_each(?) j "
+        "CROSS JOIN memory_vectors v ON v.id = j.value",
+        [blob, json.dumps(list(ids))],
+    ).fetchall()
+    return {int(r[0]): 1.0 - float(r[1]) for r in rows if r[1] is not None}
 
 
 _HIT_COLUMNS = (
-    "id",
-    "kind",
-    "content",
-    "created_at",
-    "conversation_id",
-    "source_message_id",
-    "external_id",
-    "profile",
-    "source",
-    "speaker",
-    "importance",
-    "confidence",
-    "superseded_by",
-    "metadata",
+    "id, kind, content, created_at, conversation_id, source_message_id, external_id, profile, "
+    "source, speaker, importance, confidence, superseded_by, metadata"
 )
-_SELECT = ", ".join(f"m.{c}" for c in _HIT_COLUMNS)
 
 
-def _rows(
-    store: MemoryStore, ids: Sequence[int], where: str, params: list[Any]
-) -> dict[int, tuple[Any, ...]]:
-    """Hit rows of ``ids`` that pass the filters."""
+def _candidates(
+    store: MemoryStore, ids: Iterable[int], where: str, params: list[Any]
+) -> dict[int, Candidate]:
+    """What scoring needs of the memories ``ids`` that pass the filters (not
+    their text: only the final hits are read whole)."""
     rows = store.conn.execute(
-        f"SELECT {_SELECT} FROM memories m "
-        f"WHERE m.id IN (SELECT value FROM json_each(?)) AND {where}",
+        "SELECT m.id, m.kind, m.conversation_id, m.created_at, m.speaker, m.importance "
+        f"FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value WHERE {where}",
         [json.dumps(list(ids)), *params],
     ).fetchall()
-    return {int(r[0]): tuple(r) for r in rows}
+    return {int(r[0]): Candidate(int(r[0]), r[1], r[2], r[3], r[4], float(r[5])) for r in rows}
 
 
 def _neighbours(
-    store: MemoryStore, anchors: Sequence[int], window: int, where: str, params: list[Any]
-) -> tuple[dict[int, list[tuple[int, int]]], dict[int, tuple[Any, ...]]]:
-    """The turns up to ``window`` away from each anchor message in its session
-    (same conversation, same day), found in one query over an id range: ids
-    grow with time, and the range leaves room for other memories in between.
-    Returns anchor -> [(id, distance)] and the hit rows of those turns."""
+    store: MemoryStore,
+    anchors: Mapping[int, Candidate],
+    window: int,
+    where: str,
+    params: list[Any],
+) -> tuple[dict[int, list[tuple[int, int]]], dict[int, Candidate]]:
+    """The messages up to ``window`` turns before and after each anchor
+    message, in its session (same conversation, same day), that pass the
+    filters. One query walks the conversation index from each anchor both
+    ways (ids grow with time). Returns anchor -> [(id, distance)] and those
+    messages as candidates."""
     if not anchors or window < 1:
         return {}, {}
-    span = window * 10
-    rows = store.conn.execute(
-        f"SELECT a.value, {_SELECT} FROM json_each(?) a "
-        f"JOIN memories c ON c.id = a.value "
-        f"JOIN memories m ON m.id BETWEEN a.value - ? AND a.value + ? "
-        f"WHERE m.id != a.value AND m.kind = 'message' "
-        f"AND m.conversation_id = c.conversation_id "
-        f"AND substr(m.created_at, 1, 10) = substr(c.created_at, 1, 10) AND {where}",
-        [json.dumps(list(anchors)), span, span, *params],
+    side = (
+        "SELECT a.value, p.id FROM json_each(?1) a CROSS JOIN memories c ON c.id = a.value "
+        "CROSS JOIN memories p ON p.id IN (SELECT q.id FROM memories q "
+        "WHERE q.conversation_id = c.conversation_id AND q.kind = 'message' "
+        "AND q.id {op} c.id ORDER BY q.id {order} LIMIT ?2)"
+    )
+    pairs = store.conn.execute(
+        side.format(op="<", order="DESC") + " UNION ALL " + side.format(op=">", order="ASC"),
+        [json.dumps(list(anchors)), window],
     ).fetchall()
     around: dict[int, list[int]] = {}
-    found: dict[int, tuple[Any, ...]] = {}
-    for r in rows:
-        around.setdefault(int(r[0]), []).append(int(r[1]))
-        found[int(r[1])] = tuple(r[1:])
+    for anchor, other in pairs:
+        around.setdefault(int(anchor), []).append(int(other))
+    found = _candidates(store, {i for ids in around.values() for i in ids}, where, params)
     near: dict[int, list[tuple[int, int]]] = {}
     for anchor, ids in around.items():
-        before = sorted((i for i in ids if i < anchor), reverse=True)[:window]
-        after = sorted(i for i in ids if i > anchor)[:window]
-        near[anchor] = [(i, d) for side in (before, after) for d, i in enumerate(side, start=1)]
+        session = anchors[anchor].session
+        before = sorted((i for i in ids if i < anchor), reverse=True)
+        after = sorted(i for i in ids if i > anchor)
+        near[anchor] = [
+            (i, distance)
+            for run in (before, after)
+            for distance, i in enumerate(run, start=1)
+            if i in found and found[i].session == session
+        ]
     return near, found
-
-
-def _candidate(row: tuple[Any, ...]) -> Candidate:
-    return Candidate(
-        id=int(row[0]),
-        kind=row[1],
-        conversation=row[4],
-        created_at=row[3],
-        speaker=row[9],
-        importance=float(row[10]),
-    )
 
 
 def search(
@@ -313,38 +332,21 @@ def search(
     parsed = parse_query(query)
     where, params = filters.sql(store)
     asked = _speakers(store, parsed.terms, where, params)
-    cap = NARROW_TERM_CAP if filters.narrow else max(limit * 20, BROAD_TERM_CAP)
-    per_term = _keyword(store, parsed.terms, where, params, cap)
     share = ranking.vector_share(store.embedder.name)
-    sims: dict[int, float] = {}
-    if share > 0:
-        qvec = store.embedder.embed([query])[0]
-        sims = _vector(store, qvec, filters, where, params, max(limit * 5, 50))
-    ids = set(sims).union(*per_term.values())
-    if not ids:
+    cands = _gather(store, parsed, asked, filters, where, params, limit, ranking, share)
+    if not cands:
         return []
-    rows = _rows(store, list(ids), where, params)
-    cands = {mid: _candidate(row) for mid, row in rows.items()}
-    for term, scores in per_term.items():
-        # A speaker's name counts in the text only of memories nobody speaks.
-        name = term in asked
-        for mid, score in scores.items():
-            c = cands.get(mid)
-            if c is not None and not (name and c.speaker):
-                c.lexical += score
-    for mid, sim in sims.items():
-        if mid in cands:
-            cands[mid].vector = sim
     base = base_scores(cands, ranking, share)
     anchors = sorted(
         (mid for mid, c in cands.items() if c.kind == "message" and base[mid] > 0),
         key=lambda mid: -base[mid],
-    )[: max(limit * 10, STRUCTURE_ANCHORS)]
-    near, extra = _neighbours(store, anchors, ranking.neighbour_window, where, params)
-    for mid, row in extra.items():
+    )[: max(limit * 5, STRUCTURE_ANCHORS)]
+    near, found = _neighbours(
+        store, {mid: cands[mid] for mid in anchors}, ranking.neighbour_window, where, params
+    )
+    for mid in {i for pairs in near.values() for i, _ in pairs}:
         if mid not in cands:
-            rows[mid] = row
-            cands[mid] = _candidate(row)
+            cands[mid] = found[mid]
             base[mid] = 0.0
     scores = boosted(
         cands,
@@ -354,8 +356,76 @@ def search(
         when=parsed.when,
         now=timeutil.now(),
     )
-    best = sorted(scores, key=lambda mid: (-scores[mid], -mid))[:limit]
-    return [_hit(rows[mid], scores[mid]) for mid in best]
+    return _best(store, scores, parsed, ranking, limit)
+
+
+def _gather(
+    store: MemoryStore,
+    parsed: ParsedQuery,
+    asked: set[str],
+    filters: Filters,
+    where: str,
+    params: list[Any],
+    limit: int,
+    ranking: Ranking,
+    share: float,
+) -> dict[int, Candidate]:
+    """Candidates from the keyword and vector legs, with their evidence."""
+    scoped = filters.narrow or bool(filters.kinds)
+    cap = NARROW_TERM_CAP if scoped else max(limit * 5, BROAD_TERM_CAP)
+    per_term = _keyword(store, parsed.terms, scoped, where, params, cap)
+    # The asked person's own turns are (weak) evidence even when no other
+    # word matches ("Where does Cleo work?" when Cleo says "my bakery").
+    per_speaker = _keyword(store, asked, scoped, where, params, cap, column="speaker")
+    matched: set[int] = set().union(*per_term.values(), *per_speaker.values())
+    qvec = store.embedder.embed([parsed.text])[0] if share > 0 else []
+    blob = pack(qvec) if any(qvec) else b""
+    sims: dict[int, float] = {}
+    if blob and ranking.wants_nearest(store.embedder.name, len(matched), limit):
+        sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30))
+    cands = _candidates(store, matched.union(sims), where, params)
+    if blob and cands:
+        sims.update(_similarities(store, blob, [mid for mid in cands if mid not in sims]))
+    for term, scores in per_term.items():
+        # A speaker's name counts in the text only of memories nobody speaks.
+        name = term in asked
+        for mid, score in scores.items():
+            c = cands.get(mid)
+            if c is not None and not (name and c.speaker):
+                c.lexical += score
+    for scores in per_speaker.values():
+        for mid, score in scores.items():
+            if mid in cands:
+                cands[mid].lexical += ranking.speaker_weight * score
+    for mid, sim in sims.items():
+        if mid in cands:
+            cands[mid].vector = sim
+    return cands
+
+
+def _best(
+    store: MemoryStore,
+    scores: Mapping[int, float],
+    parsed: ParsedQuery,
+    ranking: Ranking,
+    limit: int,
+) -> list[Hit]:
+    """Read the best candidates whole, re-rank them by the kind of answer the
+    query asks for, and return the top ``limit`` as hits. A memory with no
+    evidence at all (score 0) is no hit."""
+    top = sorted((m for m in scores if scores[m] > 0), key=lambda m: (-scores[m], -m))
+    top = top[: max(limit * 5, RERANKED)]
+    rows = store.conn.execute(
+        f"SELECT {_HIT_COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(top)],
+    ).fetchall()
+    by_id = {int(r[0]): tuple(r) for r in rows}
+    final = {mid: scores[mid] for mid in top if mid in by_id}
+    if parsed.answer and ranking.answer_boost:
+        texts = {mid: str(row[2]) for mid, row in by_id.items()}
+        final = answer_boosted(final, texts, answer_pattern(parsed.answer), ranking.answer_boost)
+    best = sorted(final, key=lambda m: (-final[m], -m))[:limit]
+    return [_hit(by_id[mid], final[mid]) for mid in best]
 
 
 def _hit(row: tuple[Any, ...], score: float) -> Hit:

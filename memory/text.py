@@ -1,8 +1,9 @@
-"""Words: tokenising, stop-words, a light stemmer, FTS5 query building.
+"""Words: tokenising, stop-words and a light stemmer.
 
-The FTS index stems with SQLite's own ``porter`` tokenizer; this module only
-decides which query words are worth asking for, and gives the hashing
-embedder a stemmer of its own so that "dogs" and "dog" share a feature.
+The FTS index stems with SQLite's own ``porter`` tokenizer; this module says
+what a word is and which words carry no topic (:mod:`memory.query` builds the
+search terms from them), and gives the hashing embedder a stemmer of its own
+so that "dogs" and "dog" share a feature.
 """
 
 from __future__ import annotations
@@ -79,23 +80,3 @@ def stem(word: str) -> str:
                 return word
             return base
     return word
-
-
-def fts_query(text: str, *, keep_stopwords: bool = False) -> str | None:
-    """An FTS5 MATCH expression: every content word, quoted, OR-ed.
-
-    Quoting makes each term a literal (no FTS5 syntax injection from user
-    input); OR lets BM25 rank partial matches instead of demanding all words.
-    Returns None when nothing searchable is left.
-    """
-    tokens = words(text) if keep_stopwords else content_words(text)
-    if not tokens and not keep_stopwords:
-        tokens = words(text)
-    seen: list[str] = []
-    for token in tokens:
-        for part in re.split(r"'", token):
-            if part and part not in seen:
-                seen.append(part)
-    if not seen:
-        return None
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in seen)

@@ -1,0 +1,385 @@
+"""Benchmark search: insert rate, in-process hybrid search latency, cold `mem search`.
+
+    .venv/bin/python bench/search.py                  # 10,000 and 100,000 memories
+    .venv/bin/python bench/search.py --sizes 20000    # other sizes
+    .venv/bin/python bench/search.py --million        # adds 1,000,000 (several minutes)
+    .venv/bin/python bench/search.py --sizes --million  # only 1,000,000
+
+For each size, fills a fresh temporary database with synthetic memories (the
+same ones on every run: a seeded generator, Zipf-distributed words from a
+made-up vocabulary, conversations of two speakers in day-long sessions, plus
+facts, instructions and documents; some facts superseded), then prints:
+
+* the insert rate, memories/s, with the time spent embedding shown apart;
+* in-process hybrid search latency, p50 and p95 over 200 queries after
+  warm-ups, across the whole store and within one conversation;
+* the wall time of a cold `mem search QUERY --db PATH` process (median of 7),
+  next to `python -c pass` measured in the same run.
+
+Rows are written with the same SQL as ``MemoryStore.log_message`` and
+``add_memory`` (messages, memories, FTS, both vector tables, audit events),
+batched in large transactions instead of one per memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from memory.db import transaction  # noqa: E402
+from memory.embed import Embedder, get_embedder, pack  # noqa: E402
+from memory.store import MemoryStore  # noqa: E402
+
+SYLLABLES = "ka ro mi te su na lo vi pe da shi ko ra ne tu mo ba ge li fa zo ri ya hu".split()
+MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+BATCH = 5_000
+QUERIES = 200
+WARMUP = 20
+COLD_RUNS = 7
+T0 = 1_640_995_200  # 2022-01-01T00:00:00Z
+
+
+@dataclass
+class Corpus:
+    """A seeded generator of memories and queries."""
+
+    seed: int
+    vocab: list[str] = field(default_factory=list)
+    cumulative: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        rng = random.Random(self.seed)
+        words: set[str] = set()
+        while len(words) < 20_000:
+            words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
+        self.vocab = sorted(words)
+        rng.shuffle(self.vocab)
+        # Zipf-Mandelbrot: the k-th most common word has weight 1/(k + 50). The
+        # offset stands for the stop-words that head real text and that search
+        # drops: the most common word here is in about 5 % of memories.
+        self.cumulative = list(
+            itertools.accumulate(1.0 / (k + 50) for k in range(1, len(self.vocab) + 1))
+        )
+        names: set[str] = set()
+        while len(names) < 300:
+            names.add("".join(rng.choice(SYLLABLES) for _ in range(3)).title())
+        self.names = sorted(names)
+
+    def sentence(self, rng: random.Random, low: int = 6, high: int = 24) -> str:
+        chosen = rng.choices(self.vocab, cum_weights=self.cumulative, k=rng.randint(low, high))
+        return " ".join(chosen).capitalize() + "."
+
+
+@dataclass
+class Row:
+    kind: str
+    content: str
+    created_at: str
+    conversation: str | None = None
+    speaker: str | None = None
+    role: str | None = None
+    importance: float = 0.5
+    superseded: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(seconds))
+
+
+def generate(corpus: Corpus, total: int) -> Iterator[Row]:
+    """``total`` memories: 80 % messages in conversations (two speakers,
+    sessions of 10-30 turns on one day), the rest facts, instructions and
+    document chunks; about 2 % of facts superseded."""
+    rng = random.Random(corpus.seed * 1_000_003 + total)
+    made = 0
+    conv = 0
+    while made < total:
+        if rng.random() < 0.8:
+            conv += 1
+            a, b = rng.sample(corpus.names, 2)
+            start = T0 + rng.randint(0, 700) * 86_400
+            for _session in range(rng.randint(3, 12)):
+                stamp = start + rng.randint(8, 20) * 3600
+                for turn in range(rng.randint(10, 30)):
+                    if made >= total:
+                        return
+                    speaker, other = (a, b) if turn % 2 == 0 else (b, a)
+                    text = corpus.sentence(rng)
+                    if rng.random() < 0.2:
+                        text = f"{other}, {text[0].lower()}{text[1:]}"
+                    yield Row(
+                        "message",
+                        text,
+                        _iso(stamp + turn * 40),
+                        f"conv-{conv}",
+                        speaker,
+                        "user" if turn % 2 == 0 else "assistant",
+                    )
+                    made += 1
+                start += rng.randint(1, 20) * 86_400
+        else:
+            for _ in range(rng.randint(5, 50)):
+                if made >= total:
+                    return
+                kind = rng.choices(("fact", "instruction", "document"), (6, 1, 3))[0]
+                text = " ".join(corpus.sentence(rng) for _ in range(3 if kind == "document" else 1))
+                meta = {"path": f"docs/{rng.choice(corpus.vocab)}.md"} if kind == "document" else {}
+                yield Row(
+                    kind,
+                    text,
+                    _iso(T0 + rng.randint(0, 730 * 86_400)),
+                    importance=round(rng.uniform(0.2, 0.9), 2),
+                    superseded=kind == "fact" and rng.random() < 0.02,
+                    metadata=meta,
+                )
+                made += 1
+
+
+_EMBEDDER: Embedder | None = None
+
+
+def _embed(texts: list[str]) -> list[bytes]:
+    """In a worker process: one embedder per process, so its word cache lasts."""
+    global _EMBEDDER
+    if _EMBEDDER is None:
+        _EMBEDDER = get_embedder(None)
+    return [pack(v) for v in _EMBEDDER.embed(texts)]
+
+
+def fill(db: Path, corpus: Corpus, total: int) -> tuple[float, float]:
+    """Insert ``total`` memories; returns (seconds in all, seconds embedding)."""
+    # The pool forks before the database is opened: children embed, never touch it.
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        store = MemoryStore.open(db)
+        conn = store.conn
+        started = time.perf_counter()
+        embed_seconds = 0.0
+        conversations: set[str] = set()
+        rows = generate(corpus, total)
+        next_id = 1
+        while True:
+            batch = list(itertools.islice(rows, BATCH))
+            if not batch:
+                break
+            t = time.perf_counter()
+            chunks = [[r.content for r in batch[i : i + 500]] for i in range(0, len(batch), 500)]
+            blobs = [b for part in pool.map(_embed, chunks) for b in part]
+            embed_seconds += time.perf_counter() - t
+            with transaction(conn):
+                next_id = _write(store, batch, blobs, next_id, conversations)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    return time.perf_counter() - started, embed_seconds
+
+
+def _write(
+    store: MemoryStore, batch: list[Row], blobs: list[bytes], next_id: int, convs: set[str]
+) -> int:
+    """The rows ``log_message`` / ``add_memory`` would write, in bulk."""
+    conn = store.conn
+    now = _iso(time.time())
+    for r in batch:
+        if r.conversation and r.conversation not in convs:
+            convs.add(r.conversation)
+            conn.execute(
+                "INSERT INTO conversations(id, profile, title, created_at, updated_at) "
+                "VALUES (?, ?, NULL, ?, ?)",
+                [r.conversation, store.profile, r.created_at, r.created_at],
+            )
+    message_ids: dict[int, int] = {}
+    for i, r in enumerate(batch):
+        if r.kind == "message":
+            cur = conn.execute(
+                "INSERT INTO messages(conversation_id, profile, role, speaker, content, "
+                "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    r.conversation,
+                    store.profile,
+                    r.role,
+                    r.speaker,
+                    r.content,
+                    r.created_at,
+                    None,
+                    f"{r.conversation}\x1f@{next_id + i}",
+                    "{}",
+                ],
+            )
+            message_ids[i] = int(cur.lastrowid)
+    ids = list(range(next_id, next_id + len(batch)))
+    conn.executemany(
+        "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
+        "conversation_id, external_id, speaker, importance, confidence, created_at, "
+        "updated_at, valid_from, metadata, superseded_by, valid_until) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                mid,
+                store.profile,
+                r.kind,
+                r.content,
+                f"message:{r.role}" if r.kind == "message" else "user",
+                message_ids.get(i),
+                r.conversation,
+                None,
+                r.speaker,
+                r.importance,
+                1.0,
+                r.created_at,
+                now,
+                r.created_at,
+                json.dumps(r.metadata),
+                None,
+                now if r.superseded else None,
+            )
+            for i, (mid, r) in enumerate(zip(ids, batch, strict=True))
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
+        [(mid, r.content, r.speaker or "") for mid, r in zip(ids, batch, strict=True)],
+    )
+    conn.executemany(
+        "INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", list(zip(ids, blobs, strict=True))
+    )
+    conn.executemany(
+        "INSERT INTO memories_vec(id, embedding) VALUES (?, vec_quantize_binary(vec_f32(?)))",
+        list(zip(ids, blobs, strict=True)),
+    )
+    conn.executemany(
+        "INSERT INTO memory_events(memory_id, event, at, actor, before, after, detail) "
+        "VALUES (?, 'add', ?, 'user', NULL, ?, ?)",
+        [
+            (
+                mid,
+                now,
+                json.dumps({"content": r.content, "kind": r.kind}),
+                json.dumps({"source": "user"}),
+            )
+            for mid, r in zip(ids, batch, strict=True)
+            if r.kind != "message"
+        ],
+    )
+    return next_id + len(batch)
+
+
+def queries(corpus: Corpus, db: Path) -> list[tuple[str, str | None]]:
+    """Questions built from stored memories: a few of their words, sometimes a
+    speaker's name or a month; each with the memory's conversation."""
+    rng = random.Random(corpus.seed + 99)
+    with MemoryStore.open(db) as store:
+        top = store.conn.execute("SELECT max(id) FROM memories").fetchone()[0]
+        out: list[tuple[str, str | None]] = []
+        while len(out) < QUERIES + WARMUP:
+            row = store.conn.execute(
+                "SELECT content, speaker, conversation_id, created_at FROM memories WHERE id = ?",
+                [rng.randint(1, top)],
+            ).fetchone()
+            if row is None:
+                continue
+            content, speaker, conv, created = row
+            words = [w.strip(".,").lower() for w in content.split()]
+            picked = rng.sample(words, min(len(words), rng.randint(2, 4)))
+            text = " ".join(picked)
+            roll = rng.random()
+            if speaker and roll < 0.4:
+                text = f"What did {speaker} say about {text}?"
+            elif roll < 0.55:
+                text = f"What about {text} in {MONTHS[int(created[5:7]) - 1]} {created[:4]}?"
+            out.append((text, conv))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency(db: Path, qs: list[tuple[str, str | None]], scoped: bool) -> tuple[float, float]:
+    """p50 and p95 (ms) of in-process ``store.search``, after warm-ups."""
+    with MemoryStore.open(db) as store:
+        times: list[float] = []
+        for i, (text, conv) in enumerate(qs):
+            t = time.perf_counter()
+            store.search(text, limit=10, conversation=conv if scoped else None)
+            if i >= WARMUP:
+                times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), percentile(times, 0.95)
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    subprocess.run(cmd, env=env, check=True, capture_output=True)  # writes the .pyc files
+    runs = []
+    for _ in range(COLD_RUNS):
+        t = time.perf_counter()
+        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def cold(db: Path, query: str, home: Path) -> tuple[float, float]:
+    """Median wall seconds of `mem search` and of `python -c pass`."""
+    mem = shutil.which("mem", path=str(Path(sys.executable).parent)) or shutil.which("mem")
+    cmd = [mem] if mem else [sys.executable, "-m", "cli.main"]
+    # An installed mem has its bytecode cached: let the children write it.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["MEM_HOME"] = str(home)
+    base = _wall([sys.executable, "-c", "pass"], env)
+    return _wall([*cmd, "search", query, "--db", str(db)], env), base
+
+
+def run(size: int, seed: int) -> None:
+    corpus = Corpus(seed)
+    home = Path(tempfile.mkdtemp(prefix="mem-bench-search-"))
+    try:
+        db = home / "bench.db"
+        seconds, embedding = fill(db, corpus, size)
+        print(f"== {size:,} memories ({os.path.getsize(db) / 1e6:.0f} MB)")
+        print(
+            f"insert      {size / seconds:,.0f} memories/s ({seconds:.1f} s, of which "
+            f"{embedding:.1f} s embedding; {size / max(seconds - embedding, 1e-9):,.0f}/s "
+            f"without it)"
+        )
+        qs = queries(corpus, db)
+        p50, p95 = latency(db, qs, scoped=False)
+        print(f"search      p50 {p50:.1f} ms, p95 {p95:.1f} ms (hybrid, whole store)")
+        p50, p95 = latency(db, qs, scoped=True)
+        print(f"search      p50 {p50:.1f} ms, p95 {p95:.1f} ms (hybrid, one conversation)")
+        wall, base = cold(db, qs[WARMUP][0], home)
+        print(f"cold search {wall:.3f} s wall (python -c pass {base:.3f} s)")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--million", action="store_true", help="Also 1,000,000 memories.")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    for size in [*args.sizes, *([1_000_000] if args.million else [])]:
+        run(size, args.seed)
+
+
+if __name__ == "__main__":
+    main()
