@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memory.assistant import Assistant, Settings
 from memory.config import Config, load_config, resolve_model
 from memory.errors import InvalidInputError, NoModelError, UsageError
 from memory.local_model import DEFAULT_NOTE, default_model, no_model_help
-from memory.store import MemoryStore
 
 from . import render
 from .app import DbOption, JsonOption, ProfileOption, command
 from .commands import open_store
+
+if TYPE_CHECKING:  # the assistant's modules load only when a chat command runs
+    from memory.assistant import Assistant, Settings
+    from memory.store import MemoryStore
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -71,6 +73,8 @@ def settings_from(
     window: int | None,
     budget: int | None,
 ) -> Settings:
+    from memory.assistant import Settings
+
     return Settings(
         model=chat_model(model, cfg),
         api_base=cfg.api_base,
@@ -112,6 +116,8 @@ def purge_expired(store: MemoryStore, cfg: Config) -> None:
 
 
 def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Assistant:
+    from memory.assistant import Assistant
+
     warned: set[str] = set()
 
     def warn(message: str) -> None:

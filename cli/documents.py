@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memory.config import SYSTEM_PROFILE
 from memory.doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
-from memory.documents import AddReport, Document, add_documents, documents
+
+if TYPE_CHECKING:
+    from memory.documents import AddReport, Document
 
 from . import render
 from .app import DbOption, JsonOption, ProfileOption, command
@@ -118,6 +120,8 @@ def add(
     Files are split at headings, paragraphs and definitions; adding again only
     re-reads files that changed. .gitignore files are honoured.
     """
+    from memory.documents import add_documents
+
     target = profile or SYSTEM_PROFILE
     started = time.perf_counter()
     with open_store(db, target) as store:
@@ -186,6 +190,8 @@ def docs(
     as_json: JsonOption = False,
 ) -> None:
     """List indexed documents (shared and this profile's): path, chunks, when."""
+    from memory.documents import documents
+
     with open_store(db, profile) as store:
         found = documents(store, contains=contains)
     if as_json:

@@ -56,54 +56,71 @@ def short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def hits_table(hits: Iterable[Hit]) -> None:
+def table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A Rich table on a terminal; tab-separated lines when piped (plain text
+    for scripts, and Rich's import and layout stay off the cold-start path)."""
+    if not sys.stdout.isatty():
+        lines = ["\t".join(columns)] + ["\t".join(r) for r in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        return
     from rich.table import Table
 
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    for name in ("id", "score", "kind", "when", "source", "content"):
-        table.add_column(name, no_wrap=name != "content", overflow="fold")
-    for hit in hits:
-        where = hit.conversation or ""
-        if hit.kind == "document" and "path" in hit.metadata:
-            meta = hit.metadata
-            where = os.path.basename(str(meta["path"]))
-            if "line_start" in meta:
-                where += f":{meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
-        elif hit.external_id:
-            where += f" {hit.external_id}"
-        elif hit.message_id:
-            where += f" #{hit.message_id}"
-        table.add_row(
+    grid = Table(show_edge=False, pad_edge=False, box=None)
+    for name in columns:
+        grid.add_column(name, no_wrap=name != "content", overflow="fold")
+    for row in rows:
+        grid.add_row(*row)
+    out().print(grid)
+
+
+def hit_source(hit: Hit) -> str:
+    """Where a hit came from, in a few characters: file:lines, conversation id."""
+    meta = hit.metadata
+    if hit.kind == "document" and "path" in meta:
+        where = os.path.basename(str(meta["path"]))
+        if "line_start" in meta:
+            where += f":{meta['line_start']}-{meta.get('line_end', meta['line_start'])}"
+        return where
+    where = hit.conversation or ""
+    if hit.external_id:
+        where += f" {hit.external_id}"
+    elif hit.message_id:
+        where += f" #{hit.message_id}"
+    return where.strip() or hit.source
+
+
+def hits_table(hits: Iterable[Hit]) -> None:
+    rows = [
+        (
             str(hit.id),
             f"{hit.score:.4f}",
             hit.kind,
             hit.created_at[:10],
-            where.strip() or hit.source,
+            hit_source(hit),
             short(
                 (f"{hit.speaker}: " if hit.speaker and hit.kind == "message" else "") + hit.content,
                 300,
             ),
         )
-    out().print(table)
+        for hit in hits
+    ]
+    table(("id", "score", "kind", "when", "source", "content"), rows)
 
 
 def memories_table(memories: Iterable[Memory]) -> None:
-    from rich.table import Table
-
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    for name in ("id", "kind", "created", "imp", "status", "content"):
-        table.add_column(name, no_wrap=name != "content", overflow="fold")
-    for mem in memories:
-        state = "active" if mem.active else f"superseded by {mem.superseded_by or '-'}"
-        table.add_row(
+    rows = [
+        (
             str(mem.id),
             mem.kind,
             mem.created_at[:16].replace("T", " "),
             f"{mem.importance:.1f}",
-            state,
+            "active" if mem.active else f"superseded by {mem.superseded_by or '-'}",
             short(mem.content, 200),
         )
-    out().print(table)
+        for mem in memories
+    ]
+    table(("id", "kind", "created", "imp", "status", "content"), rows)
 
 
 def progress_callback(label: str) -> tuple[Any, Any]:
