@@ -11,8 +11,11 @@ the decoding speed in tokens/s; each the median of a few runs. Needs the `local`
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,16 +23,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memory import local_model  # noqa: E402
 
+FACTS = [
+    "My dog is called Rex",
+    "I live in Lyon",
+    "I am vegetarian",
+    "My sister Lena lives in Porto",
+    "I work as a nurse at the city hospital",
+    "I am allergic to peanuts",
+    "My favourite band is Radiohead",
+    "I am learning Portuguese",
+    "I drive a blue Renault Clio",
+    "My birthday is on the 4th of May",
+]
 MESSAGES = [
     {
         "role": "system",
-        "content": (
-            "You are mem.\n\n## What you know about the user\n"
-            "- My dog is called Rex (#1, 2025-03-01)\n- I live in Lyon (#2, 2025-03-01)\n"
-            "- I am vegetarian (#3, 2025-03-01)\n\n"
-            "## Memories that may be relevant to this message\n"
-            "- [2025-03-02 · fact #4] Rex is a beagle"
-        ),
+        "content": "You are mem.\n\n## What you know about the user\n"
+        + "\n".join(f"- {fact} (#{i}, 2025-03-01)" for i, fact in enumerate(FACTS, 1))
+        + "\n\n## Memories that may be relevant to this message\n"
+        + "- [2025-03-02 · fact #11] Rex is a beagle",
     },
     {"role": "user", "content": "What is the name of my dog?"},
 ]
@@ -59,19 +71,22 @@ def main() -> int:
 
     model = ChatModel(local_model.MODEL_NAME)
     "".join(model.stream(MESSAGES))  # warm up: litellm import, first call
-    first_tokens: list[float] = []
     answers: set[str] = set()
-    for _ in range(runs):
-        start = time.perf_counter()
-        pieces = model.stream(MESSAGES)
-        first = next(pieces)
-        first_tokens.append(time.perf_counter() - start)
-        answers.add((first + "".join(pieces)).strip())
-    prompt_tokens = model.usage.prompt_tokens
-    print(
-        f"time to first token:   {statistics.median(first_tokens) * 1000:.0f} ms"
-        f" (median of {runs}; prompt {prompt_tokens} tokens; through ChatModel)"
-    )
+    for label, cold in (("cold", True), ("warm", False)):
+        first_tokens: list[float] = []
+        for _ in range(runs):
+            if cold:  # forget the evaluated prompt, as a new `mem ask` process would
+                llama.reset()
+            start = time.perf_counter()
+            pieces = model.stream(MESSAGES)
+            first = next(pieces)
+            first_tokens.append(time.perf_counter() - start)
+            answers.add((first + "".join(pieces)).strip())
+        note = "prompt evaluated" if cold else "prompt prefix cached, as in a chat"
+        print(
+            f"time to first token:   {statistics.median(first_tokens) * 1000:.0f} ms {label}"
+            f" (median of {runs}; {model.usage.prompt_tokens}-token prompt, {note})"
+        )
     print(f"answer:                {' | '.join(sorted(answers))}")
 
     rates: list[float] = []
@@ -92,7 +107,33 @@ def main() -> int:
             f"decoding:              {statistics.median(rates):.1f} tokens/s"
             f" (median of {runs}, {THROUGHPUT_TOKENS} new tokens)"
         )
+    print(f"`mem ask` end to end:  {ask_wall_time(min(runs, 3)):.1f} s (median; new process)")
     return 0
+
+
+def ask_wall_time(runs: int) -> float:
+    """Wall time of `mem ask` in a fresh process: imports, model load, reply."""
+    root = Path(__file__).resolve().parent.parent
+    times: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(MEM_HOME=home)
+        env.pop("MEM_MODEL", None)
+        mem = [sys.executable, "-m", "cli.main"]
+        subprocess.run(
+            [*mem, "remember", FACTS[0]], env=env, cwd=root, check=True, capture_output=True
+        )
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run(
+                [*mem, "ask", "What is the name of my dog?"],
+                env=env,
+                cwd=root,
+                check=True,
+                capture_output=True,
+            )
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 if __name__ == "__main__":

