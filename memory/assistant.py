@@ -25,7 +25,7 @@ from .consolidation import Change, consolidate, new_batch
 from .errors import ExtractionError, MemError, NoModelError, UsageError
 from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
-from .models import Hit, Message
+from .models import Hit, Memory, Message
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -130,6 +130,7 @@ class Assistant:
         self._warn = warn or (lambda message: None)
         self._count = counter(self.settings.model)
         self._budget: int | None = None
+        self._stable: tuple[int | None, list[Memory], list[Memory]] | None = None
 
     # ------------------------------------------------------------ conversation
     def open_conversation(self, conversation: str | None = None, *, resume: bool = False) -> str:
@@ -196,18 +197,28 @@ class Assistant:
             msgs = msgs[-self.settings.window * 2 :]
         return msgs, summary
 
+    def _stable_part(self) -> tuple[list[Memory], list[Memory]]:
+        """Standing instructions and profile facts, re-read only when the audit
+        trail has moved (every add, update, supersede and forget writes to it),
+        so a turn does not list them again when nothing changed."""
+        version = self.store.conn.execute("SELECT max(id) FROM memory_events").fetchone()[0]
+        if self._stable is None or self._stable[0] != version:
+            instructions = self.store.list_memories(kind="instruction")
+            # Facts about the user; fact keys of imported conversations (about
+            # other people) are found by search instead.
+            profile = [
+                m
+                for m in self.store.list_memories(kind="fact", limit=PROFILE_LIMIT * 2)
+                if m.source != "fact-key"
+            ][:PROFILE_LIMIT]
+            self._stable = (version, instructions, profile)
+        return self._stable[1], self._stable[2]
+
     def build_prompt(self, text: str, *, message_id: int | None = None) -> AssembledPrompt:
         """Steps 2–3 of a turn (no logging, no model): used by --show-prompt."""
         recent, summary = self._recent_and_summary(message_id)
         in_window = {m.id for m in recent} | ({message_id} if message_id else set())
-        instructions = self.store.list_memories(kind="instruction")
-        # Facts about the user; fact keys of imported conversations (about other
-        # people) are found by search instead.
-        profile = [
-            m
-            for m in self.store.list_memories(kind="fact", limit=PROFILE_LIMIT * 2)
-            if m.source != "fact-key"
-        ][:PROFILE_LIMIT]
+        instructions, profile = self._stable_part()
         profile_ids = {m.id for m in profile}
         hits = [
             h

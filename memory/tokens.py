@@ -58,7 +58,9 @@ def counter(model: str | None = None) -> Callable[[str], int]:
         return lambda text: (len(text) + 3) // 4
     encode = enc.encode
 
+    @lru_cache(maxsize=8192)
     def count(text: str) -> int:
+        # Cached: instructions, profile facts and recent turns recur every turn.
         return len(encode(text, disallowed_special=()))
 
     return count
