@@ -54,44 +54,50 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def guarded(func: F) -> F:
+    """The error mapping described in the module docstring, around ``func``."""
+
+    @functools.wraps(func)
+    def wrapper(*a: Any, **kw: Any) -> Any:
+        try:
+            return func(*a, **kw)
+        except MemError as err:
+            if debug():
+                raise
+            raise fail(str(err), err.exit_code) from None
+        except KeyboardInterrupt:
+            if debug():
+                raise
+            raise fail("Interrupted.", 130) from None
+        except BrokenPipeError:
+            # `mem list | head`: the reader went away; nothing to report.
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            except OSError:
+                pass
+            raise typer.Exit(0) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as err:
+            if debug() or _click_exception(err):
+                raise
+            db_error = _database_error(err, kw.get("db"))
+            if db_error is not None:
+                raise fail(str(db_error), db_error.exit_code) from None
+            raise fail(
+                f"unexpected {type(err).__name__}: {err} (run with MEM_DEBUG=1 for details "
+                "and report it)",
+                70,
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """``app.command`` plus the error mapping described in the module docstring."""
+    """``app.command`` plus :func:`guarded`."""
 
     def decorator(func: F) -> F:
-        @functools.wraps(func)
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            try:
-                return func(*a, **kw)
-            except MemError as err:
-                if debug():
-                    raise
-                raise fail(str(err), err.exit_code) from None
-            except KeyboardInterrupt:
-                if debug():
-                    raise
-                raise fail("Interrupted.", 130) from None
-            except BrokenPipeError:
-                # `mem list | head`: the reader went away; nothing to report.
-                try:
-                    sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-                except OSError:
-                    pass
-                raise typer.Exit(0) from None
-            except (typer.Exit, typer.Abort, SystemExit):
-                raise
-            except Exception as err:
-                if debug() or _click_exception(err):
-                    raise
-                db_error = _database_error(err, kw.get("db"))
-                if db_error is not None:
-                    raise fail(str(db_error), db_error.exit_code) from None
-                raise fail(
-                    f"unexpected {type(err).__name__}: {err} (run with MEM_DEBUG=1 for details "
-                    "and report it)",
-                    70,
-                ) from None
-
-        app.command(*args, **kwargs)(wrapper)
+        app.command(*args, **kwargs)(guarded(func))
         return func
 
     return decorator

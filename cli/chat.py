@@ -274,6 +274,9 @@ def start_repl(
 ) -> None:
     from .repl import Repl
 
+    if not sys.stdin.isatty():
+        raise UsageError("The chat needs a terminal: for piped input use `echo … | mem ask`.")
+
     cfg = load_config()
     settings = settings_from(cfg, model, memory, window, budget)
     with open_store(db, profile) as store:

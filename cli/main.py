@@ -6,10 +6,11 @@ import typer
 
 # Importing the command modules registers their commands.
 from . import chat, commands, documents, evaluation, security  # noqa: F401
-from .app import DbOption, ProfileOption, app
+from .app import DbOption, ProfileOption, app, guarded
 
 
 @app.callback(invoke_without_command=True)
+@guarded
 def _root(
     ctx: typer.Context,
     model: chat.ModelOption = None,

@@ -269,3 +269,11 @@ def test_memory_commands_never_import_litellm(argv: list[str], mem_home: Path) -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[0] == "False"
+
+
+@pytest.mark.parametrize("args", [[], ["chat"]])
+def test_chat_without_a_terminal_points_to_ask(cli: Any, args: list[str]) -> None:
+    res = cli(*args, input="hello\n", code=2)
+    assert res.stderr == (
+        "Error: The chat needs a terminal: for piped input use `echo … | mem ask`.\n"
+    )
