@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,13 +105,29 @@ def connect(path: Path, *, create: bool = True) -> Connection:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA secure_delete = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
-        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        _use_wal(conn)
     except Exception as err:
         conn.close()
         raise translate(err, path) from None
     return conn
+
+
+def _use_wal(conn: Connection) -> None:
+    """Switch a new file to WAL. The switch needs an exclusive lock, and SQLite
+    answers "locked" at once (without the busy handler) while another process
+    is creating the same file, so it is retried until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as err:
+            text = str(err).lower()
+            if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def translate(err: Exception, path: Path | str = "the database") -> DatabaseError:
