@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import UsageError
 from .models import Hit, Memory, Message
 from .tokens import MESSAGE_OVERHEAD
+
+T = TypeVar("T")
 
 BASE_PROMPT = (
     "You are mem, a helpful personal assistant with a long-term memory of the user. "
@@ -88,6 +90,25 @@ def render_fact(memory: Memory) -> str:
     return f"- {memory.content} (#{memory.id}, {memory.created_at[:10]})"
 
 
+def _fit(
+    items: Sequence[T], render: Callable[[T], str], count: Callable[[str], int], room: int
+) -> tuple[list[T], list[str], int]:
+    """Whole items in order while they fit in ``room`` tokens; an item that does
+    not fit is skipped and the next one tried. Returns (kept, lines, skipped)."""
+    kept: list[T] = []
+    lines: list[str] = []
+    spent = 0
+    for item in items:
+        line = render(item)
+        cost = count(line) + 1
+        if spent + cost > room:
+            continue
+        kept.append(item)
+        lines.append(line)
+        spent += cost
+    return kept, lines, len(items) - len(kept)
+
+
 def _section(title: str, lines: Sequence[str]) -> str:
     return f"## {title}\n" + "\n".join(lines) if lines else ""
 
@@ -121,19 +142,10 @@ def assemble(
     dropped: dict[str, int] = {}
 
     # Profile facts: part of the stable prefix, most important first until full.
-    profile_lines: list[str] = []
-    profile_used: list[Memory] = []
-    profile_cap = int((room - fixed) * 0.2)
-    spent = 0
-    for mem in sorted(profile, key=lambda m: (-m.importance, m.id)):
-        line = render_fact(mem)
-        cost = count(line) + 1
-        if spent + cost > profile_cap:
-            dropped["profile"] = dropped.get("profile", 0) + 1
-            continue
-        profile_lines.append(line)
-        profile_used.append(mem)
-        spent += cost
+    ranked = sorted(profile, key=lambda m: (-m.importance, m.id))
+    profile_used, _, skipped = _fit(ranked, render_fact, count, int((room - fixed) * 0.2))
+    if skipped:
+        dropped["profile"] = skipped
     profile_used.sort(key=lambda m: m.id)  # stable order for prompt caching
     profile_lines = [render_fact(m) for m in profile_used]
     profile_text = _section("What you know about the user", profile_lines)
@@ -154,18 +166,9 @@ def assemble(
         recent_tokens += cost
     # Memories: highest score first, leaving room for the summary.
     mem_room = avail - recent_tokens - (min(summary_tokens, int(avail * SUMMARY_SHARE)))
-    mem_lines: list[str] = []
-    used: list[Hit] = []
-    mem_tokens = 0
-    for hit in retrieved:
-        line = render_hit(hit)
-        cost = count(line) + 1
-        if mem_tokens + cost > mem_room:
-            dropped["memories"] = dropped.get("memories", 0) + 1
-            continue
-        mem_lines.append(line)
-        used.append(hit)
-        mem_tokens += cost
+    used, mem_lines, skipped = _fit(retrieved, render_hit, count, mem_room)
+    if skipped:
+        dropped["memories"] = skipped
     mem_text = _section("Memories that may be relevant to this message", mem_lines)
     left = avail - recent_tokens - (count(mem_text) + 2 if mem_text else 0)
     summary_text = ""
