@@ -665,8 +665,8 @@ conversation below, extract durable facts about SUBJECT: what they did, plan, ow
 believe and care about, their relationships, jobs, places and dates. Each message begins with \
 its speaker's name and date.
 - Write each as one short, self-contained statement in the third person that names the person \
-(never "I", "the user" or "the speaker"): "Caroline went to an LGBTQ support group on \
-7 May 2023.", "Melanie's kids like dinosaurs."
+(never "I", "the user" or "the speaker"): "Priya started a pottery class on \
+4 March 2021.", "Tomas's daughter plays the violin."
 - Turn relative times ("yesterday", "last year") into dates, using the message's date.
 - kind is "fact". Skip greetings, small talk and questions.
 - For facts that can change, give a slot (location, job, relationship:<person>, \
@@ -686,7 +686,7 @@ def build_extraction_prompt(
 ) -> list[dict[str, str]]:
     """Chat messages asking a model for the extraction JSON: task, schema, numbered buffer.
 
-    ``subject`` (e.g. "Caroline and Melanie") switches to the prompt for conversations between
+    ``subject`` (e.g. "Priya and Tomas") switches to the prompt for conversations between
     named people, such as imported logs, where the facts are about them and not "the user".
     """
     task = _SYSTEM_PROMPT if subject is None else _PEOPLE_PROMPT.replace("SUBJECT", subject)

@@ -1,7 +1,7 @@
 """Facts as extra search keys for imported conversations (``mem import --extract``).
 
-A question rarely shares words with the turn that answers it ("When did Caroline go to the
-support group?" against "I went to a LGBTQ support group yesterday"). A model reads each
+A question rarely shares words with the turn that answers it ("When did Priya start the
+pottery class?" against "I signed up for a ceramics course yesterday"). A model reads each
 session once and writes self-contained facts that name people and dates; each fact is indexed
 as a memory of kind ``fact`` (source ``fact-key``) that points back at the message it came
 from, so a search that matches the fact leads to the message (LongMemEval, Wu et al. 2024,

@@ -1,9 +1,9 @@
 """Query understanding: which words to look up, and which time is asked about.
 
-A question such as "What did Caroline paint on 13 October, 2023?" carries three
-kinds of words. The topic words ("paint") go to BM25. The question words
+A question such as "What did Priya bake on 4 March, 2021?" carries three
+kinds of words. The topic words ("bake") go to BM25. The question words
 ("what", "did") and modal verbs match nothing useful and only add noise. The
-date ("13 October, 2023") names *when*, not *what*: conversation turns rarely
+date ("4 March, 2021") names *when*, not *what*: conversation turns rarely
 spell out their own date, so it is taken out of the keyword query and used as a
 time window that lifts memories created in it (see :mod:`memory.ranking`).
 Person names are resolved later, against the speakers in the database.
@@ -140,8 +140,8 @@ def find_time(text: str) -> tuple[TimeWindow | None, str]:
 
 
 def query_terms(text: str, *, fallback: bool = True) -> list[str]:
-    """Distinct search terms in order: words split at apostrophes ("Caroline's"
-    is "caroline"), without stop-words and question words. With ``fallback``,
+    """Distinct search terms in order: words split at apostrophes ("Priya's"
+    is "priya"), without stop-words and question words. With ``fallback``,
     a query made only of such words keeps its non-stop-words, or else all."""
     parts = list(dict.fromkeys(p for w in words(text) for p in w.split("'") if p))
     topical = [p for p in parts if p not in STOPWORDS and p not in QUESTION_WORDS]

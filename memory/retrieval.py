@@ -2,7 +2,7 @@
 
 The query is parsed first (:mod:`memory.query`): its topic words, the date it
 names, the kind of answer it asks for. Query words that name a speaker in
-scope become a speaker boost instead of a keyword: in a chat, "Caroline" is
+scope become a speaker boost instead of a keyword: in a chat, "Priya" is
 who speaks far more often than what is said, and matching the name in the text
 finds the other person addressing her. Each remaining term is one FTS5 query
 (BM25 is a sum over terms, so per-term scores add up to the usual score while
@@ -169,7 +169,7 @@ def _speakers(store: MemoryStore, terms: Sequence[str], where: str, params: list
             f"WHERE memories_fts MATCH ? AND {where} LIMIT 5",
             [_fts_phrase("speaker", term), *params],
         ).fetchall()
-        # The index stems ("caroline" ~ "carolin"); keep only real name matches.
+        # The index stems names ("nicole" ~ "nicol"); keep only real name matches.
         if any(term in words(r[0] or "") for r in rows):
             found.add(term)
     return found
