@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from memory.db import transaction  # noqa: E402
 from memory.embed import Embedder, get_embedder, pack  # noqa: E402
+from memory.evaluation import percentile  # noqa: E402
 from memory.store import MemoryStore  # noqa: E402
 
 SYLLABLES = "ka ro mi te su na lo vi pe da shi ko ra ne tu mo ba ge li fa zo ri ya hu".split()
@@ -308,11 +309,6 @@ def queries(corpus: Corpus, db: Path) -> list[tuple[str, str | None]]:
                 text = f"What about {text} in {MONTHS[int(created[5:7]) - 1]} {created[:4]}?"
             out.append((text, conv))
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def latency(db: Path, qs: list[tuple[str, str | None]], scoped: bool) -> tuple[float, float]:

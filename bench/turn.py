@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memory import MemoryStore  # noqa: E402
 from memory.assistant import Assistant, Settings  # noqa: E402
+from memory.evaluation import percentile  # noqa: E402
 from memory.llm import Usage  # noqa: E402
 
 WORDS = (
@@ -98,11 +99,6 @@ def fill(store: MemoryStore, n: int, rng: random.Random) -> float:
     start = time.perf_counter()
     store.import_file(io.BytesIO("\n".join(lines).encode()))
     return time.perf_counter() - start
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
