@@ -26,6 +26,7 @@ from .errors import ExtractionError, MemError, NoModelError, UsageError
 from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Memory, Message
+from .retrieval import Filters, search
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -220,13 +221,14 @@ class Assistant:
         in_window = {m.id for m in recent} | ({message_id} if message_id else set())
         instructions, profile = self._stable_part()
         profile_ids = {m.id for m in profile}
-        hits = [
-            h
-            for h in self.store.search(text, limit=RETRIEVE_LIMIT + len(in_window))
-            if h.kind != "instruction"
-            and h.id not in profile_ids
-            and not (h.kind == "message" and h.message_id in in_window)
-        ][:RETRIEVE_LIMIT]
+        # What the prompt already holds is left out inside the search, so the
+        # search asks for the same few hits however long the window grows.
+        filters = Filters(
+            exclude_kinds=("instruction",),
+            exclude_ids=tuple(sorted(profile_ids)),
+            exclude_messages=tuple(sorted(in_window)),
+        )
+        hits = search(self.store, text, limit=RETRIEVE_LIMIT, filters=filters)
         if hits:
             floor = hits[0].score * RELEVANCE_FLOOR
             hits = [h for h in hits if h.score >= floor]

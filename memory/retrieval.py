@@ -64,6 +64,12 @@ class Filters:
     include_inactive: bool = False
     # Metadata filters (key, op, value): op "=" equals, "~=" contains, "!=" differs.
     where: tuple[tuple[str, str, str], ...] = ()
+    # What the caller already has in hand: a prompt holds its instructions,
+    # profile facts and recent turns already, so searching them again would
+    # only crowd out the memories it lacks.
+    exclude_kinds: tuple[str, ...] = ()
+    exclude_ids: tuple[int, ...] = ()
+    exclude_messages: tuple[int, ...] = ()
 
     def sql(self, store: MemoryStore, alias: str = "m") -> tuple[str, list[Any]]:
         profiles = store.readable_profiles()
@@ -96,6 +102,18 @@ class Filters:
             else:
                 clauses.append(f"coalesce({field} != ?, 1)")
             params += [_where_key(key), value]
+        if self.exclude_kinds:
+            clauses.append(f"{alias}.kind NOT IN ({','.join('?' * len(self.exclude_kinds))})")
+            params += list(self.exclude_kinds)
+        if self.exclude_ids:
+            clauses.append(f"{alias}.id NOT IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(self.exclude_ids)))
+        if self.exclude_messages:
+            clauses.append(
+                f"coalesce({alias}.kind != 'message' OR {alias}.source_message_id "
+                "NOT IN (SELECT value FROM json_each(?)), 1)"
+            )
+            params.append(json.dumps(list(self.exclude_messages)))
         return " AND ".join(clauses), params
 
     @property

@@ -304,6 +304,24 @@ def test_summary_buffer_folds_old_turns(fake_llm: Any, store: MemoryStore) -> No
     assert all(m.id > (upto or 0) for m in prompt.recent_used)
 
 
+def test_retrieved_memories_never_repeat_the_prompt(store: MemoryStore) -> None:
+    """A long window of turns about the garden must not crowd out the older
+    garden memory, and nothing in the window, the instructions or the profile
+    comes back as a retrieved memory."""
+    rule = store.remember("Talk about the garden briefly", kind="instruction")
+    old = store.log_message(store.new_conversation(), "user", "The garden shed key is blue")
+    a = Assistant(store, Settings(model=None, memory="buffer", budget=16_000))
+    a.open_conversation()
+    for i in range(30):
+        store.log_message(a.conversation or "", "user", f"The garden needs water, day {i}")
+    prompt = a.build_prompt("what about the garden shed key?")
+    used = {h.id for h in prompt.memories_used}
+    window = {m.id for m in prompt.recent_used}
+    assert any(h.message_id == old for h in prompt.memories_used)
+    assert rule.id not in used
+    assert not {h.message_id for h in prompt.memories_used if h.kind == "message"} & window
+
+
 def test_no_model_for_turn(store: MemoryStore) -> None:
     with pytest.raises(NoModelError):
         Assistant(store, Settings()).turn("hi")

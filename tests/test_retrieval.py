@@ -15,7 +15,7 @@ from memory.embed import get_embedder, pack
 from memory.errors import UsageError
 from memory.query import answer_kind, parse_query
 from memory.ranking import Ranking
-from memory.retrieval import make_filters, search
+from memory.retrieval import Filters, make_filters, search
 from memory.store import MemoryStore
 
 
@@ -72,6 +72,21 @@ def test_superseded_and_expired_are_excluded_unless_asked(store: MemoryStore) ->
     assert [h.id for h in store.search("where does Ana live")] == [new.id]
     everything = store.search("where does Ana live", include_inactive=True)
     assert {h.id for h in everything} == {old.id, new.id, gone.id}
+
+
+def test_exclusions_leave_out_what_the_caller_already_holds(store: MemoryStore) -> None:
+    rule = store.remember("Answer questions about the ferry in one line", kind="instruction")
+    fact = store.remember("The harbour ferry leaves at noon")
+    other = store.remember("The ferry to the island costs five euros")
+    chat(store, "c1", "2024-06-01T10:00:00", [("Ana", "The ferry was late again")])
+    msg = store.messages("c1")[0]
+    everything = {h.id for h in store.search("ferry", limit=20)}
+    assert rule.id in everything and fact.id in everything
+    filters = Filters(
+        exclude_kinds=("instruction",), exclude_ids=(fact.id,), exclude_messages=(msg.id,)
+    )
+    left = search(store, "ferry", limit=20, filters=filters)
+    assert [h.id for h in left] == [other.id]
 
 
 def test_profiles_are_separate_but_share_system(tmp_path: Path) -> None:
