@@ -69,13 +69,13 @@ class AssembledPrompt:
 
 
 def render_hit(hit: Hit) -> str:
-    """One memory line with its date and source, so the model can cite it."""
-    date = hit.created_at[:10]
+    """One memory line with its date and source, so the model can cite it.
+
+    A conversation's message is rendered under its session's heading (see
+    :func:`fit_memories`), so its line carries only the speaker and its id."""
     if hit.kind == "message":
-        where = f"{hit.speaker or 'someone'} in conversation {hit.conversation}"
-        if hit.external_id:
-            where += f" ({hit.external_id})"
-        return f"- [{date} · {where}] {hit.content}"
+        ref = f" ({hit.external_id})" if hit.external_id else ""
+        return f"- {hit.speaker or 'someone'}{ref}: {hit.content}"
     if hit.kind == "document":
         meta = hit.metadata
         lines = f":{meta['line_start']}-{meta['line_end']}" if "line_start" in meta else ""
@@ -83,7 +83,61 @@ def render_hit(hit: Hit) -> str:
     src = f"{hit.kind} #{hit.id}"
     if hit.message_id is not None:
         src += f", from message #{hit.message_id}"
-    return f"- [{date} · {src}] {hit.content}"
+    return f"- [{hit.created_at[:10]} · {src}] {hit.content}"
+
+
+def session_heading(hit: Hit) -> str | None:
+    """The heading a message is grouped under: its conversation and day."""
+    if hit.kind != "message" or not hit.conversation:
+        return None
+    return f"### Conversation {hit.conversation}, {hit.created_at[:10]}"
+
+
+def fit_memories(
+    hits: Sequence[Hit], count: Callable[[str], int], room: int
+) -> tuple[list[Hit], list[str], int]:
+    """Whole memories, best first, while they fit in ``room`` tokens, laid out
+    as the prompt shows them. Returns (kept, lines, skipped).
+
+    Messages are grouped under one heading per session (conversation and day)
+    instead of repeating the date and conversation on every line: that leaves
+    room for about a fifth more memories, and a session's turns read in their
+    order, oldest session first, which is how a person would quote them.
+    Other memories (facts, documents) come first, best first. A heading is paid
+    for by the first memory of its session that fits; a memory that does not
+    fit is skipped and the next one tried, as :func:`_fit` does."""
+    kept: list[Hit] = []
+    spent = 0
+    opened: set[str] = set()
+    for hit in hits:
+        heading = session_heading(hit)
+        cost = count(render_hit(hit)) + 1
+        if heading is not None and heading not in opened:
+            cost += count(heading) + 1
+        if spent + cost > room:
+            continue
+        kept.append(hit)
+        spent += cost
+        if heading is not None:
+            opened.add(heading)
+    return kept, layout_memories(kept), len(hits) - len(kept)
+
+
+def layout_memories(hits: Sequence[Hit]) -> list[str]:
+    """The lines of :func:`fit_memories`: loose memories in the given order,
+    then each session's messages under its heading, in time order."""
+    lines = [render_hit(h) for h in hits if session_heading(h) is None]
+    sessions: dict[str, list[Hit]] = {}
+    for hit in hits:
+        heading = session_heading(hit)
+        if heading is not None:
+            sessions.setdefault(heading, []).append(hit)
+    for heading, group in sorted(
+        sessions.items(), key=lambda kv: (kv[1][0].created_at[:10], kv[1][0].conversation or "")
+    ):
+        lines.append(heading)
+        lines += [render_hit(h) for h in sorted(group, key=lambda h: (h.created_at, h.id))]
+    return lines
 
 
 def render_fact(memory: Memory) -> str:
@@ -166,7 +220,7 @@ def assemble(
         recent_tokens += cost
     # Memories: highest score first, leaving room for the summary.
     mem_room = avail - recent_tokens - (min(summary_tokens, int(avail * SUMMARY_SHARE)))
-    used, mem_lines, skipped = _fit(retrieved, render_hit, count, mem_room)
+    used, mem_lines, skipped = fit_memories(retrieved, count, mem_room)
     if skipped:
         dropped["memories"] = skipped
     mem_text = _section("Memories that may be relevant to this message", mem_lines)

@@ -15,10 +15,11 @@ content contains it (case-insensitive). MRR is the reciprocal rank of the first 
 anything (0 when none of the top hits does).
 
 Budget recall answers "would the prompt have shown the model the evidence?": the ranked hits
-are rendered with :func:`memory.budget.render_hit`, exactly as the prompt shows them, counted
-with tiktoken, and laid in the way :func:`memory.budget.assemble` fills its memory section
-(whole lines, best first, a line that no longer fits is skipped); the share of evidence inside
-500 / 1,000 / 2,000 tokens is reported next to the tokens of the whole conversation.
+are laid out by :func:`memory.budget.fit_memories`, the function that fills the prompt's memory
+section (whole memories, best first, a memory that no longer fits is skipped, messages grouped
+under one heading per session), counted with tiktoken; the share of evidence inside
+500 / 1,000 / 2,000 tokens is reported next to the tokens of the whole conversation laid out
+the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .budget import render_hit
+from .budget import fit_memories, layout_memories
 from .errors import EvalDataError, NotFoundError, UsageError
 from .models import Hit, Memory
 from .tokens import counter, encoding_name
@@ -284,36 +285,21 @@ def memory_hit(memory: Memory) -> Hit:
     )
 
 
-class _LineCost:
-    """Tokens of a hit's prompt line (+1 for its newline, as assemble counts), cached by id."""
-
-    def __init__(self, count: Callable[[str], int]) -> None:
-        self.count = count
-        self.cache: dict[int, int] = {}
-
-    def __call__(self, hit: Hit) -> int:
-        cost = self.cache.get(hit.id)
-        if cost is None:
-            cost = self.cache[hit.id] = self.count(render_hit(hit)) + 1
-        return cost
-
-
 def _budget_recall(
-    q: Question, hits: Sequence[Hit], cost: _LineCost, budgets: Sequence[int]
+    q: Question, hits: Sequence[Hit], count: Callable[[str], int], budgets: Sequence[int]
 ) -> dict[int, float]:
     targets = q.targets()
     out: dict[int, float] = {}
     for budget in budgets:
-        used = 0
-        found: set[str] = set()
-        for hit in hits:
-            c = cost(hit)
-            if used + c > budget:
-                continue  # assemble() skips a line that does not fit and tries the next
-            used += c
-            found |= q.found_by(hit)
+        kept, _, _ = fit_memories(hits, count, budget)
+        found: set[str] = set().union(*(q.found_by(h) for h in kept))
         out[budget] = len(found) / len(targets)
     return out
+
+
+def _layout_tokens(hits: Sequence[Hit], count: Callable[[str], int]) -> int:
+    """Tokens of ``hits`` laid out as the prompt's memory section (a line and its newline)."""
+    return sum(count(line) + 1 for line in layout_memories(hits))
 
 
 def check_conversations(store: MemoryStore, questions: Sequence[Question], fix: str) -> None:
@@ -330,10 +316,9 @@ def conversation_tokens(
     store: MemoryStore, conversations: Sequence[str], count: Callable[[str], int]
 ) -> dict[str, int]:
     """Tokens of each whole conversation, every message rendered as a prompt memory line."""
-    cost = _LineCost(count)
     return {
-        conv: sum(
-            cost(memory_hit(m)) for m in store.list_memories(kind="message", conversation=conv)
+        conv: _layout_tokens(
+            [memory_hit(m) for m in store.list_memories(kind="message", conversation=conv)], count
         )
         for conv in conversations
     }
@@ -375,7 +360,6 @@ def evaluate(
         raise UsageError("Invalid --k or budget: use whole numbers of at least 1.")
     depth = max(ks)
     count = counter(model)
-    cost = _LineCost(count)
     results: list[QuestionResult] = []
     for done, q in enumerate(questions, start=1):
         start = time.perf_counter()
@@ -389,7 +373,7 @@ def evaluate(
         limit = depth
         while (
             len(deep) == limit
-            and sum(cost(h) for h in deep) < max(budgets)
+            and _layout_tokens(deep, count) < max(budgets)
             and limit < MAX_BUDGET_DEPTH
         ):
             limit = max(limit * 2, BUDGET_DEPTH)
@@ -399,7 +383,7 @@ def evaluate(
                 question=q,
                 recall=recall,
                 reciprocal_rank=1.0 / first if first else 0.0,
-                budget_recall=_budget_recall(q, deep, cost, budgets),
+                budget_recall=_budget_recall(q, deep, count, budgets),
                 latency_ms=elapsed,
             )
         )

@@ -122,6 +122,8 @@ def require_installed(model: str = MODEL_NAME) -> None:
 _HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
 _FACT_TAIL = re.compile(r"\s*\(#\d+, [0-9-]+\)$")  # "(#12, 2025-01-31)" of budget.render_fact
 _HIT_HEAD = re.compile(r"^\[([^\]]*)\]\s*")  # "[2025-01-31 · fact #3]" of budget.render_hit
+# "Ana (D1:3): text", a message line of budget.render_hit under its session heading.
+_MESSAGE = re.compile(r"^([^\[():]{1,80}?)(?: \([^)]*\))?: (.*)$")
 _INSTRUCTIONS = "Standing instructions from the user"
 _FACT_SECTIONS = ("What you know about the user", "Memories that may be relevant to this message")
 _SUMMARY = "Summary of the earlier conversation"
@@ -145,6 +147,8 @@ def _items(section: str) -> list[str]:
     """Bullet items of a section (a bullet's continuation lines joined to it)."""
     items: list[str] = []
     for line in section.splitlines():
+        if line.startswith("#"):
+            continue  # a session heading of the memory section
         if line.startswith("- "):
             items.append(line[2:])
         elif items and line.strip():
@@ -152,24 +156,26 @@ def _items(section: str) -> list[str]:
     return [_one_line(item) for item in items if item.strip()]
 
 
-def _fact(item: str) -> str:
+def _fact(item: str, *, retrieved: bool = False) -> str:
     """A memory line without the provenance a base model cannot use ("" to leave out).
 
     The user's own words stay as said, so "my dog" in a question meets "My dog …" in a
     fact; someone else is named ("Ann: …"). Past questions and the assistant's own past
     replies are left out: they are not facts, and a base model would repeat them.
+    ``retrieved`` items come from the memory section, where a line without a bracketed
+    head is a conversation's message ("Ann (D1:3): …").
     """
     item = _FACT_TAIL.sub("", item)
     head = _HIT_HEAD.match(item)
     if head:
-        item = item[head.end() :].strip()
-        where = head.group(1)
-        if " in conversation " in where:
-            speaker = where.split(" · ", 1)[-1].split(" in conversation ", 1)[0].strip()
-            if speaker.lower() == "assistant" or item.endswith("?"):
-                return ""
-            if speaker and speaker.lower() not in ("user", "someone", "you"):
-                item = f"{speaker}: {item}"
+        return item[head.end() :].strip()
+    said = _MESSAGE.match(item) if retrieved else None
+    if said:
+        speaker, item = said.group(1).strip(), said.group(2).strip()
+        if speaker.lower() == "assistant" or item.endswith("?"):
+            return ""
+        if speaker.lower() not in ("user", "someone", "you"):
+            item = f"{speaker}: {item}"
     return item.strip()
 
 
@@ -213,7 +219,7 @@ def prompt_parts(messages: Sequence[dict[str, Any]]) -> PromptParts:
     facts: list[str] = []
     for title in _FACT_SECTIONS:
         for item in _items(sections.get(title, "")):
-            fact = _fact(item)
+            fact = _fact(item, retrieved=title == _FACT_SECTIONS[1])
             if fact and fact not in facts:
                 facts.append(fact)
     question = ""

@@ -6,7 +6,7 @@ import pytest
 
 from memory import MemoryStore
 from memory.assistant import Assistant, Settings
-from memory.budget import assemble, render_hit
+from memory.budget import assemble, fit_memories, render_hit
 from memory.errors import UsageError
 from memory.models import Hit, Memory, Message
 from memory.tokens import counter
@@ -65,7 +65,7 @@ def test_layout_and_parts() -> None:
     assert system.index("The user is vegetarian") < system.index("lentil soup")
     assert system.index("lentil soup") < system.index("We talked about recipes.")
     assert [m["content"] for m in prompt.messages[1:]] == ["Hi", "Hello!", "What should I cook?"]
-    assert "[2024-02-03 · Ana in conversation c1 (D1:3)] I loved the lentil soup" in system
+    assert "### Conversation c1, 2024-02-03\n- Ana (D1:3): I loved the lentil soup" in system
     names = [p.name for p in prompt.parts]
     assert names == ["instructions", "memories", "summary", "recent", "message"]
     assert all(p.tokens > 0 for p in prompt.parts)
@@ -93,6 +93,49 @@ def test_tight_budget_drops_whole_items_lowest_score_first() -> None:
         assert render_hit(h) in system
     kept = [m["content"] for m in prompt.messages[1:-1]]
     assert kept == [m.content for m in recent[-len(kept) :]]  # newest turns, whole
+
+
+def test_memories_are_grouped_by_session_in_time_order() -> None:
+    """Best first decides what fits; the section then reads session by session, oldest
+    first, each session's heading once, facts and documents before them."""
+
+    def said(i: int, day: str, conv: str = "c1") -> Hit:
+        h = hit(i, f"turn {i}", 1.0 / i)
+        h.created_at = f"2024-02-{day}T10:00:00+00:00"
+        h.conversation = conv
+        return h
+
+    fact = Hit(
+        9,
+        "fact",
+        "The user is vegetarian",
+        0.5,
+        "2024-01-01T00:00:00+00:00",
+        None,
+        None,
+        None,
+        "default",
+        "user",
+    )
+    hits = [said(5, "09"), fact, said(2, "03"), said(7, "09"), said(3, "03", "c2")]
+    kept, lines, skipped = fit_memories(hits, count, 10_000)
+    assert kept == hits and skipped == 0
+    assert lines == [
+        "- [2024-01-01 · fact #9] The user is vegetarian",
+        "### Conversation c1, 2024-02-03",
+        "- Ana (D1:2): turn 2",
+        "### Conversation c2, 2024-02-03",
+        "- Ana (D1:3): turn 3",
+        "### Conversation c1, 2024-02-09",
+        "- Ana (D1:5): turn 5",
+        "- Ana (D1:7): turn 7",
+    ]
+    # A heading is paid for once: the session's second line costs only itself.
+    first = count(lines[5]) + 1 + count(lines[6]) + 1
+    kept, lines, skipped = fit_memories(hits[:1] + hits[3:4], count, first + count(lines[7]) + 1)
+    assert [h.id for h in kept] == [5, 7] and skipped == 0
+    kept, _, skipped = fit_memories(hits[:1] + hits[3:4], count, first)
+    assert [h.id for h in kept] == [5] and skipped == 1
 
 
 def test_message_too_long_for_the_budget() -> None:
