@@ -327,14 +327,45 @@ def _load() -> Any:
     # Half the cores, as llama-cpp-python does: decoding is bound by memory bandwidth,
     # and threads that spin-wait for a busy core made it 4x slower on a shared 2-core box.
     threads = max(1, (os.cpu_count() or 2) // 2)
-    return llama_cpp.Llama(
-        model_path=str(model_path()),
-        n_ctx=N_CTX,
-        n_threads=threads,
-        n_threads_batch=threads,
-        seed=0,
-        verbose=False,
-    )
+    bindings: Any = importlib.import_module(f"{LLAMA_PACKAGE}.llama_cpp")
+    defaults = bindings.llama_model_default_params
+    if has_amx():
+        bindings.llama_model_default_params = lambda: _without_extra_buffers(defaults())
+    try:
+        return llama_cpp.Llama(
+            model_path=str(model_path()),
+            n_ctx=N_CTX,
+            n_threads=threads,
+            n_threads_batch=threads,
+            seed=0,
+            verbose=False,
+        )
+    finally:
+        bindings.llama_model_default_params = defaults
+
+
+def has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU has Intel AMX (Sapphire Rapids and later), as Linux reports it.
+
+    llama.cpp then moves the weights into its AMX buffer type, whose matrix product
+    crashes the process (SIGSEGV in ``ggml_backend_amx_mul_mat``) on this Q4_K_M model
+    with llama-cpp-python 0.3.36. Elsewhere the extra buffer types (weight repacking
+    for AVX2/NEON) are kept: they speed up reading the prompt."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_int8" in line.split() or "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def _without_extra_buffers(params: Any) -> Any:
+    """Model parameters that keep the weights in plain CPU buffers (no AMX, no repack).
+    Older bindings have no such field; setting it there is a harmless no-op."""
+    params.use_extra_bufts = False
+    return params
 
 
 def get_llama() -> Any:

@@ -231,6 +231,25 @@ def test_chat_model_streams_and_completes_through_litellm(fake_local: FakeLlama)
     assert model.context_window() == lm.CONTEXT_WINDOW
 
 
+def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    # On AMX CPUs llama.cpp's AMX buffer type crashes the process (SIGSEGV) with this
+    # model, so the model is loaded without extra buffer types there.
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 amx_bf16 amx_tile amx_int8\n")
+    assert lm.has_amx(str(info))
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert not lm.has_amx(str(info))
+    assert not lm.has_amx(str(tmp_path / "missing"))
+
+
+class _Params:
+    use_extra_bufts = True
+
+
+def test_extra_buffers_turned_off() -> None:
+    assert lm._without_extra_buffers(_Params()).use_extra_bufts is False
+
+
 def test_load_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from memory.errors import ModelRequestError
     from memory.llm import ChatModel
