@@ -4,6 +4,7 @@
     .venv/bin/python bench/search.py --sizes 20000    # other sizes
     .venv/bin/python bench/search.py --million        # adds 1,000,000 (several minutes)
     .venv/bin/python bench/search.py --sizes --million  # only 1,000,000
+    .venv/bin/python bench/search.py --embedder hash-256  # another embedder
 
 For each size, fills a fresh temporary database with synthetic memories (the
 same ones on every run: a seeded generator, Zipf-distributed words from a
@@ -158,13 +159,14 @@ def generate(corpus: Corpus, total: int) -> Iterator[Row]:
 
 
 _EMBEDDER: Embedder | None = None
+_EMBEDDER_NAME: str | None = None  # set before the pool forks; None: the default
 
 
 def _embed(texts: list[str]) -> list[bytes]:
     """In a worker process: one embedder per process, so its word cache lasts."""
     global _EMBEDDER
     if _EMBEDDER is None:
-        _EMBEDDER = get_embedder(None)
+        _EMBEDDER = get_embedder(_EMBEDDER_NAME)
     return [pack(v) for v in _EMBEDDER.embed(texts)]
 
 
@@ -172,7 +174,7 @@ def fill(db: Path, corpus: Corpus, total: int) -> tuple[float, float]:
     """Insert ``total`` memories; returns (seconds in all, seconds embedding)."""
     # The pool forks before the database is opened: children embed, never touch it.
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        store = MemoryStore.open(db)
+        store = MemoryStore.open(db, embedder=_EMBEDDER_NAME)
         conn = store.conn
         started = time.perf_counter()
         embed_seconds = 0.0
@@ -350,7 +352,8 @@ def run(size: int, seed: int) -> None:
     try:
         db = home / "bench.db"
         seconds, embedding = fill(db, corpus, size)
-        print(f"== {size:,} memories ({os.path.getsize(db) / 1e6:.0f} MB)")
+        embedder = get_embedder(_EMBEDDER_NAME).name
+        print(f"== {size:,} memories ({os.path.getsize(db) / 1e6:.0f} MB, {embedder})")
         print(
             f"insert      {size / seconds:,.0f} memories/s ({seconds:.1f} s, of which "
             f"{embedding:.1f} s embedding; {size / max(seconds - embedding, 1e-9):,.0f}/s "
@@ -372,7 +375,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--million", action="store_true", help="Also 1,000,000 memories.")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--embedder", help="Embedder of the databases (default: mem's default).")
     args = parser.parse_args()
+    global _EMBEDDER_NAME
+    _EMBEDDER_NAME = args.embedder
     for size in [*args.sizes, *([1_000_000] if args.million else [])]:
         run(size, args.seed)
 

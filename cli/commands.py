@@ -380,7 +380,11 @@ def import_(
 @command("reindex")
 def reindex(
     embedder: Annotated[
-        str | None, typer.Option(help="hash-256 or a litellm embedding model name.")
+        str | None,
+        typer.Option(
+            help="minilm-static-256 (offline, the default), hash-256 (offline, spelling "
+            "only) or a litellm embedding model name."
+        ),
     ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,

@@ -72,10 +72,12 @@ def render_hit(hit: Hit) -> str:
     """One memory line with its date and source, so the model can cite it.
 
     A conversation's message is rendered under its session's heading (see
-    :func:`fit_memories`), so its line carries only the speaker and its id."""
+    :func:`fit_memories`), so its line carries only the speaker and the memory's
+    id: ``#id`` is what ``mem show`` opens, it costs two tokens where an imported
+    message's own id ("(D1:3)") costs six, and chat messages, which have no
+    external id, can be cited too."""
     if hit.kind == "message":
-        ref = f" ({hit.external_id})" if hit.external_id else ""
-        return f"- {hit.speaker or 'someone'}{ref}: {hit.content}"
+        return f"- {hit.speaker or 'someone'} #{hit.id}: {hit.content}"
     if hit.kind == "document":
         meta = hit.metadata
         lines = f":{meta['line_start']}-{meta['line_end']}" if "line_start" in meta else ""

@@ -1,10 +1,14 @@
-"""Embedders: one protocol, an offline default and provider models.
+"""Embedders: one protocol, two offline ones and provider models.
 
-The default needs no model and no network: word unigrams, word bigrams and
-character trigrams are hashed (signed, CRC32, so the same text gives the same
-vector in every process) into a fixed dimension and L2-normalised. It pairs
-with BM25 to catch morphology and spelling variants that keywords miss.
-Provider models go through ``memory.llm.embed`` (litellm), imported lazily.
+The default, ``minilm-static-256`` (:mod:`memory.static_embed`), needs no model
+and no network: word-piece vectors distilled once from a sentence transformer
+and shipped with mem, so "exercise" finds "yoga" without a single keyword in
+common. ``hash-N`` is the spelling-only fallback (and what databases made before
+the static embedder still use): word unigrams, word bigrams and character
+trigrams are hashed (signed, CRC32, so the same text gives the same vector in
+every process) into a fixed dimension and L2-normalised; it pairs with BM25 to
+catch morphology and spelling variants that keywords miss. Provider models go
+through ``memory.llm.embed`` (litellm), imported lazily.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Protocol
 from .errors import UsageError
 from .text import STOPWORDS, stem, words
 
-DEFAULT_EMBEDDER = "hash-256"
+DEFAULT_EMBEDDER = "minilm-static-256"
 _TOKEN_CACHE = 200_000  # words whose features one HashingEmbedder keeps
 # A word's stem, its (slot, signed weight), and those of its character trigrams.
 _Token = tuple[str, tuple[int, float], tuple[tuple[int, float], ...]]
@@ -123,15 +127,20 @@ class LiteLLMEmbedder:
 
 
 def get_embedder(name: str | None, *, dim: int | None = None) -> Embedder:
-    """``hash-256`` (default), ``hash-N``, or any litellm model name
+    """``minilm-static-256`` (default), ``hash-N``, or any litellm model name
     (``litellm:text-embedding-3-small`` or just the model name)."""
     chosen = (name or DEFAULT_EMBEDDER).strip()
+    if chosen == "minilm-static-256":
+        from .static_embed import StaticEmbedder
+
+        return StaticEmbedder()
     if chosen.startswith("hash-"):
         try:
             size = int(chosen.removeprefix("hash-"))
         except ValueError:
             raise UsageError(
-                f"Unknown embedder {chosen!r}: use hash-256 or a litellm embedding model name."
+                f"Unknown embedder {chosen!r}: use minilm-static-256, hash-256 or a litellm "
+                "embedding model name."
             ) from None
         return HashingEmbedder(size)
     return LiteLLMEmbedder(chosen.removeprefix("litellm:"), dim)

@@ -122,8 +122,8 @@ def require_installed(model: str = MODEL_NAME) -> None:
 _HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
 _FACT_TAIL = re.compile(r"\s*\(#\d+, [0-9-]+\)$")  # "(#12, 2025-01-31)" of budget.render_fact
 _HIT_HEAD = re.compile(r"^\[([^\]]*)\]\s*")  # "[2025-01-31 · fact #3]" of budget.render_hit
-# "Ana (D1:3): text", a message line of budget.render_hit under its session heading.
-_MESSAGE = re.compile(r"^([^\[():]{1,80}?)(?: \([^)]*\))?: (.*)$")
+# "Ana #12: text", a message line of budget.render_hit under its session heading.
+_MESSAGE = re.compile(r"^([^\[():#]{1,80}?)(?: #\d+)?: (.*)$")
 _INSTRUCTIONS = "Standing instructions from the user"
 _FACT_SECTIONS = ("What you know about the user", "Memories that may be relevant to this message")
 _SUMMARY = "Summary of the earlier conversation"
@@ -163,7 +163,7 @@ def _fact(item: str, *, retrieved: bool = False) -> str:
     fact; someone else is named ("Ann: …"). Past questions and the assistant's own past
     replies are left out: they are not facts, and a base model would repeat them.
     ``retrieved`` items come from the memory section, where a line without a bracketed
-    head is a conversation's message ("Ann (D1:3): …").
+    head is a conversation's message ("Ann #12: …").
     """
     item = _FACT_TAIL.sub("", item)
     head = _HIT_HEAD.match(item)

@@ -65,7 +65,7 @@ def test_layout_and_parts() -> None:
     assert system.index("The user is vegetarian") < system.index("lentil soup")
     assert system.index("lentil soup") < system.index("We talked about recipes.")
     assert [m["content"] for m in prompt.messages[1:]] == ["Hi", "Hello!", "What should I cook?"]
-    assert "### Conversation c1, 2024-02-03\n- Ana (D1:3): I loved the lentil soup" in system
+    assert "### Conversation c1, 2024-02-03\n- Ana #3: I loved the lentil soup" in system
     names = [p.name for p in prompt.parts]
     assert names == ["instructions", "memories", "summary", "recent", "message"]
     assert all(p.tokens > 0 for p in prompt.parts)
@@ -123,12 +123,12 @@ def test_memories_are_grouped_by_session_in_time_order() -> None:
     assert lines == [
         "- [2024-01-01 · fact #9] The user is vegetarian",
         "### Conversation c1, 2024-02-03",
-        "- Ana (D1:2): turn 2",
+        "- Ana #2: turn 2",
         "### Conversation c2, 2024-02-03",
-        "- Ana (D1:3): turn 3",
+        "- Ana #3: turn 3",
         "### Conversation c1, 2024-02-09",
-        "- Ana (D1:5): turn 5",
-        "- Ana (D1:7): turn 7",
+        "- Ana #5: turn 5",
+        "- Ana #7: turn 7",
     ]
     # A heading is paid for once: the session's second line costs only itself.
     first = count(lines[5]) + 1 + count(lines[6]) + 1

@@ -82,8 +82,8 @@ def test_stats(cli: Any) -> None:
     cli("remember", "I like tea")
     data = cli.json("stats")
     assert data["kinds"] == {"fact": {"active": 1, "inactive": 0}}
-    assert data["embedder"] == "hash-256" and data["size_bytes"] > 0
-    assert "embedder   hash-256 (256 dims)" in cli("stats").stdout
+    assert data["embedder"] == "minilm-static-256" and data["size_bytes"] > 0
+    assert "embedder   minilm-static-256 (256 dims)" in cli("stats").stdout
 
 
 def test_import_then_search_stdin(cli: Any, tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_embedder_mismatch_and_reindex(cli: Any, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MEM_EMBEDDER", "hash-128")
     res = cli("search", "chess", code=4)
     assert res.stderr == (
-        "Error: This database's vectors were built with hash-256, not hash-128: run "
+        "Error: This database's vectors were built with minilm-static-256, not hash-128: run "
         "`mem reindex --embedder hash-128` to rebuild them, or drop the embedder setting.\n"
     )
     assert cli("reindex").stdout == "Reindexed 1 memories with hash-128.\n"

@@ -158,7 +158,7 @@ def test_eval_prints_a_table_and_json(cli: Any) -> None:
     assert report["overall"]["budget_recall"] == {"500": 1.0, "1000": 1.0, "2000": 1.0}
     assert set(report["conversation_tokens"]["by_conversation"]) == {"conv-a", "conv-b"}
     assert 0 < report["conversation_tokens"]["mean"] < 500
-    assert report["encoding"] == "cl100k_base" and report["embedder"] == "hash-256"
+    assert report["encoding"] == "cl100k_base" and report["embedder"] == "minilm-static-256"
     assert len(report["results"]) == 8
     assert cli.json("stats")["messages"] == 0  # a temporary database, not the live one
 

@@ -149,12 +149,13 @@ def test_mem_eval_counts_every_source_of_a_fact_key(
     folder.mkdir()
     question = {
         "conversation": "conv-a",
-        "question": "What did Rex chew?",
+        "question": "What did the beagle chew?",
         "evidence": ["D1:3", "D2:4"],
         "category": 1,
     }
     (folder / "questions.jsonl").write_text(json.dumps(question) + "\n")
-    top = cli.json("search", "What did Rex chew?", "--conversation", "conv-a", "--limit", "1")
+    query = question["question"]
+    top = cli.json("search", query, "--conversation", "conv-a", "--limit", "1")
     assert top[0]["source"] == "fact-key"
     result = cli.json("eval", str(folder), "--live")["results"][0]
     assert result["recall"]["1"] == 1.0  # both evidence ids, from the one fact key

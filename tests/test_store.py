@@ -40,7 +40,7 @@ def test_schema_from_empty_file(tmp_path: Path) -> None:
         } <= tables
         assert applied_names(s.conn) == _known_names()
         assert s.meta("schema_version") == str(schema_version())
-        assert s.meta("embedder") == "hash-256"
+        assert s.meta("embedder") == "minilm-static-256"
         assert s.meta("embedder_dim") == "256"
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -93,7 +93,7 @@ def test_embedder_mismatch_names_reindex(tmp_path: Path) -> None:
     with pytest.raises(EmbedderMismatchError) as err:
         MemoryStore.open(path, embedder="hash-128")
     assert str(err.value) == (
-        "This database's vectors were built with hash-256, not hash-128: run "
+        "This database's vectors were built with minilm-static-256, not hash-128: run "
         "`mem reindex --embedder hash-128` to rebuild them, or drop the embedder setting."
     )
     with MemoryStore.open(path, embedder="hash-128", allow_embedder_change=True) as s:
