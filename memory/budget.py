@@ -88,11 +88,24 @@ def render_hit(hit: Hit) -> str:
     return f"- [{hit.created_at[:10]} · {src}] {hit.content}"
 
 
-def session_heading(hit: Hit) -> str | None:
-    """The heading a message is grouped under: its conversation and day."""
+def session_headings(hit: Hit) -> tuple[str, str] | None:
+    """The two headings a message is grouped under: its conversation, then its day."""
     if hit.kind != "message" or not hit.conversation:
         return None
-    return f"### Conversation {hit.conversation}, {hit.created_at[:10]}"
+    return f"### Conversation {hit.conversation}", f"#### {hit.created_at[:10]}"
+
+
+def heading_cost(
+    hit: Hit, opened: set[str], count: Callable[[str], int]
+) -> tuple[int, tuple[str, ...]]:
+    """Tokens of the headings ``hit`` would open (those not in ``opened`` yet), and them."""
+    headings = session_headings(hit)
+    if headings is None:
+        return 0, ()
+    conversation, day = headings
+    new = tuple(h for h in (conversation, f"{conversation}\n{day}") if h not in opened)
+    cost = sum(count(h.rsplit("\n", 1)[-1]) + 1 for h in new)
+    return cost, new
 
 
 def fit_memories(
@@ -101,44 +114,43 @@ def fit_memories(
     """Whole memories, best first, while they fit in ``room`` tokens, laid out
     as the prompt shows them. Returns (kept, lines, skipped).
 
-    Messages are grouped under one heading per session (conversation and day)
-    instead of repeating the date and conversation on every line: that leaves
-    room for about a fifth more memories, and a session's turns read in their
-    order, oldest session first, which is how a person would quote them.
-    Other memories (facts, documents) come first, best first. A heading is paid
-    for by the first memory of its session that fits; a memory that does not
-    fit is skipped and the next one tried, as :func:`_fit` does."""
+    Messages are grouped under their conversation and, within it, under one
+    heading per session (day) instead of repeating the date and conversation on
+    every line: that leaves room for about a fifth more memories, and a
+    session's turns read in their order, oldest session first, which is how a
+    person would quote them. Other memories (facts, documents) come first, best
+    first. A heading is paid for by the first memory under it that fits; a
+    memory that does not fit is skipped and the next one tried, as :func:`_fit`
+    does."""
     kept: list[Hit] = []
     spent = 0
     opened: set[str] = set()
     for hit in hits:
-        heading = session_heading(hit)
-        cost = count(render_hit(hit)) + 1
-        if heading is not None and heading not in opened:
-            cost += count(heading) + 1
+        extra, new = heading_cost(hit, opened, count)
+        cost = count(render_hit(hit)) + 1 + extra
         if spent + cost > room:
             continue
         kept.append(hit)
         spent += cost
-        if heading is not None:
-            opened.add(heading)
+        opened.update(new)
     return kept, layout_memories(kept), len(hits) - len(kept)
 
 
 def layout_memories(hits: Sequence[Hit]) -> list[str]:
     """The lines of :func:`fit_memories`: loose memories in the given order,
-    then each session's messages under its heading, in time order."""
-    lines = [render_hit(h) for h in hits if session_heading(h) is None]
-    sessions: dict[str, list[Hit]] = {}
+    then each conversation (the one with the oldest session first), its
+    sessions in time order, each session's messages in time order."""
+    lines = [render_hit(h) for h in hits if session_headings(h) is None]
+    grouped: dict[str, dict[str, list[Hit]]] = {}
     for hit in hits:
-        heading = session_heading(hit)
-        if heading is not None:
-            sessions.setdefault(heading, []).append(hit)
-    for heading, group in sorted(
-        sessions.items(), key=lambda kv: (kv[1][0].created_at[:10], kv[1][0].conversation or "")
-    ):
-        lines.append(heading)
-        lines += [render_hit(h) for h in sorted(group, key=lambda h: (h.created_at, h.id))]
+        headings = session_headings(hit)
+        if headings is not None:
+            grouped.setdefault(headings[0], {}).setdefault(headings[1], []).append(hit)
+    for conversation, days in sorted(grouped.items(), key=lambda kv: (min(kv[1]), kv[0])):
+        lines.append(conversation)
+        for day, group in sorted(days.items()):
+            lines.append(day)
+            lines += [render_hit(h) for h in sorted(group, key=lambda h: (h.created_at, h.id))]
     return lines
 
 

@@ -65,7 +65,7 @@ def test_layout_and_parts() -> None:
     assert system.index("The user is vegetarian") < system.index("lentil soup")
     assert system.index("lentil soup") < system.index("We talked about recipes.")
     assert [m["content"] for m in prompt.messages[1:]] == ["Hi", "Hello!", "What should I cook?"]
-    assert "### Conversation c1, 2024-02-03\n- Ana #3: I loved the lentil soup" in system
+    assert "### Conversation c1\n#### 2024-02-03\n- Ana #3: I loved the lentil soup" in system
     names = [p.name for p in prompt.parts]
     assert names == ["instructions", "memories", "summary", "recent", "message"]
     assert all(p.tokens > 0 for p in prompt.parts)
@@ -96,8 +96,8 @@ def test_tight_budget_drops_whole_items_lowest_score_first() -> None:
 
 
 def test_memories_are_grouped_by_session_in_time_order() -> None:
-    """Best first decides what fits; the section then reads session by session, oldest
-    first, each session's heading once, facts and documents before them."""
+    """Best first decides what fits; the section then reads conversation by conversation
+    and session by session, oldest first, each heading once, facts and documents first."""
 
     def said(i: int, day: str, conv: str = "c1") -> Hit:
         h = hit(i, f"turn {i}", 1.0 / i)
@@ -117,25 +117,33 @@ def test_memories_are_grouped_by_session_in_time_order() -> None:
         "default",
         "user",
     )
-    hits = [said(5, "09"), fact, said(2, "03"), said(7, "09"), said(3, "03", "c2")]
+    hits = [said(5, "09"), fact, said(2, "03"), said(7, "09"), said(3, "01", "c2")]
     kept, lines, skipped = fit_memories(hits, count, 10_000)
     assert kept == hits and skipped == 0
     assert lines == [
         "- [2024-01-01 · fact #9] The user is vegetarian",
-        "### Conversation c1, 2024-02-03",
-        "- Ana #2: turn 2",
-        "### Conversation c2, 2024-02-03",
+        "### Conversation c2",
+        "#### 2024-02-01",
         "- Ana #3: turn 3",
-        "### Conversation c1, 2024-02-09",
+        "### Conversation c1",
+        "#### 2024-02-03",
+        "- Ana #2: turn 2",
+        "#### 2024-02-09",
         "- Ana #5: turn 5",
         "- Ana #7: turn 7",
     ]
-    # A heading is paid for once: the session's second line costs only itself.
-    first = count(lines[5]) + 1 + count(lines[6]) + 1
-    kept, lines, skipped = fit_memories(hits[:1] + hits[3:4], count, first + count(lines[7]) + 1)
+    # Headings are paid for once: the first line of c1 on the 9th pays for both of its
+    # headings, the second line costs only itself, a line of another day of c1 pays only
+    # for its day.
+    first = sum(count(line) + 1 for line in ("### Conversation c1", "#### 2024-02-09", lines[8]))
+    second = count(lines[9]) + 1
+    kept, lines, skipped = fit_memories(hits[:1] + hits[3:4], count, first + second)
     assert [h.id for h in kept] == [5, 7] and skipped == 0
     kept, _, skipped = fit_memories(hits[:1] + hits[3:4], count, first)
     assert [h.id for h in kept] == [5] and skipped == 1
+    day = count("#### 2024-02-03") + 1 + count("- Ana #2: turn 2") + 1
+    kept, _, skipped = fit_memories([hits[0], hits[2]], count, first + day)
+    assert [h.id for h in kept] == [5, 2] and skipped == 0
 
 
 def test_message_too_long_for_the_budget() -> None:

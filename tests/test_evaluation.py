@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from memory.budget import render_hit, session_heading
+from memory.budget import heading_cost, render_hit
 from memory.errors import EvalDataError
 from memory.evaluation import Question, evaluate, hit_ids, load_questions, percentile
 from memory.models import Hit
@@ -106,7 +106,7 @@ def test_budget_recall_lays_lines_as_the_prompt_does() -> None:
         hit(3, "short", "D1:3"),
     ]
     cost = [count(render_hit(h)) + 1 for h in hits]  # the line and its newline
-    cost[0] += count(session_heading(hits[0]) or "") + 1  # the first one opens the session
+    cost[0] += heading_cost(hits[0], set(), count)[0]  # the first one opens the session
     first_only, skip_second = cost[0], cost[0] + cost[2]
     budgets = (first_only, skip_second, sum(cost))
     q = question(evidence=("D1:2", "D1:3"))
