@@ -338,7 +338,7 @@ def _i_am_a(m: re.Match[str], clause: str) -> list[Candidate]:
 
 
 def _named(m: re.Match[str], clause: str) -> list[Candidate]:
-    """ "my dog is called Rex", "my wife is Maria" (a bare "is" needs a capitalised name)."""
+    """ "my dog is called Rex", "my wife is Lena" (a bare "is" needs a capitalised name)."""
     who, how = " ".join(m["r"].lower().split()), m["how"].lower()
     if (value := _value(m["v"], "name" if "name" in how or "call" in how else "cname")) is None:
         return []

@@ -32,6 +32,10 @@ from . import timeutil
 from .query import TimeWindow
 from .text import words
 
+# Above this many vectors to scan, a whole-store search does not run the vector KNN
+# when the words already found enough candidates (see Ranking.wants_nearest).
+KNN_ROWS = 250_000
+
 
 @dataclass
 class Ranking:
@@ -76,15 +80,23 @@ class Ranking:
             return self.vector_weight
         return 0.1 if _lexical(embedder_name) else 0.6
 
-    def wants_nearest(self, embedder_name: str, keyword_hits: int, limit: int) -> bool:
+    def wants_nearest(
+        self, embedder_name: str, keyword_hits: int, limit: int, *, scan_rows: int = 0
+    ) -> bool:
         """Whether to search the vectors for candidates of their own, not only
-        score the keyword candidates. A model finds what words miss, so always;
-        the hashing embedder only sees words and their spelling, so only when
-        the words found too little (a misspelt query): that saves a KNN scan
-        that grows with the store."""
+        score the keyword candidates. Always when the words found too little
+        (a misspelt query, or one worded unlike the memories). Otherwise only
+        for an embedder that knows meaning (the hashing one only sees words and
+        their spelling), and only while the scan is cheap: ``scan_rows`` is how
+        many vectors the search would read (0 when a filter narrows them to
+        few). The bit-quantised KNN reads every row, ~5 ms per 100k memories;
+        past ``KNN_ROWS`` the vectors re-score the keyword candidates only, which
+        keeps a search of a million memories within its time budget."""
         if self.nearest is not None:
             return self.nearest
-        return not _lexical(embedder_name) or keyword_hits < limit
+        if keyword_hits < limit:
+            return True
+        return not _lexical(embedder_name) and scan_rows <= KNN_ROWS
 
 
 def _lexical(embedder_name: str) -> bool:

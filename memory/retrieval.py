@@ -9,10 +9,11 @@ finds the other person addressing her. Each remaining term is one FTS5 query
 letting a name count only for memories nobody speaks, such as facts).
 
 Every candidate is scored against the query vector exactly (cosine over
-float32). The vectors also bring candidates of their own when the embedder is
-a real model, or when the words found too little: exactly over the rows when a
-filter narrows them (a conversation, a time range) or the store is small,
-otherwise by a bit-quantised KNN over ``memories_vec`` re-scored exactly.
+float32). The vectors also bring candidates of their own when the words found
+too little, or when the embedder knows meaning (the static or a provider model)
+and the scan is cheap: exactly over the rows when a filter narrows them (a
+conversation, a time range) or the store is small, otherwise by a bit-quantised
+KNN over ``memories_vec`` re-scored exactly, up to ``ranking.KNN_ROWS`` vectors.
 
 The best candidates' neighbouring turns are fetched in one batch query, and
 all are scored by :mod:`memory.ranking` (neighbour and session shares;
@@ -240,11 +241,7 @@ def _nearest(
     small; otherwise a bit-quantised KNN over ``memories_vec`` (its cost grows
     with k, so k stays small) whose candidates are re-scored exactly.
     """
-    exact = filters.narrow
-    if not exact:
-        # The highest id bounds the row count without counting rows.
-        top = store.conn.execute("SELECT max(id) FROM memories").fetchone()[0]
-        exact = (top or 0) <= EXACT_VECTOR_LIMIT
+    exact = filters.narrow or _max_id(store) <= EXACT_VECTOR_LIMIT
     if exact:
         rows = store.conn.execute(
             f"SELECT m.id, vec_distance_cosine(v.vector, ?) AS d FROM memory_vectors v "
@@ -259,6 +256,11 @@ def _nearest(
         [blob, n * 2],
     ).fetchall()
     return _similarities(store, blob, [int(r[0]) for r in cand])
+
+
+def _max_id(store: MemoryStore) -> int:
+    """The highest memory id: a bound on the row count that costs no scan."""
+    return int(store.conn.execute("SELECT max(id) FROM memories").fetchone()[0] or 0)
 
 
 def _similarities(store: MemoryStore, blob: bytes, ids: Iterable[int]) -> dict[int, float]:
@@ -399,8 +401,12 @@ def _gather(
     qvec = store.embedder.embed([parsed.text])[0] if share > 0 else []
     blob = pack(qvec) if any(qvec) else b""
     sims: dict[int, float] = {}
-    if blob and ranking.wants_nearest(store.embedder.name, len(matched), limit):
-        sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30))
+    if blob:
+        # The highest id bounds the row count without counting rows; a narrowing
+        # filter makes the vector search an exact scan of the few rows it leaves.
+        rows = 0 if filters.narrow else _max_id(store)
+        if ranking.wants_nearest(store.embedder.name, len(matched), limit, scan_rows=rows):
+            sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30))
     cands = _candidates(store, matched.union(sims), where, params)
     if blob and cands:
         sims.update(_similarities(store, blob, [mid for mid in cands if mid not in sims]))

@@ -14,7 +14,7 @@ import pytest
 from memory.embed import get_embedder, pack
 from memory.errors import UsageError
 from memory.query import answer_kind, parse_query
-from memory.ranking import Ranking
+from memory.ranking import KNN_ROWS, Ranking
 from memory.retrieval import Filters, make_filters, search
 from memory.store import MemoryStore
 
@@ -259,3 +259,15 @@ def test_the_hashing_embedder_is_deterministic_across_processes() -> None:
     embedder = get_embedder("hash-256")
     twice = embedder.embed([text, text])
     assert twice[0] == twice[1] and abs(sum(v * v for v in twice[0]) - 1.0) < 1e-9
+
+
+def test_when_the_vectors_bring_candidates_of_their_own() -> None:
+    rule = Ranking()
+    # Words that found too little: always, whatever the embedder or the store.
+    assert rule.wants_nearest("hash-256", 3, 10, scan_rows=10 * KNN_ROWS)
+    # The hashing embedder knows only spelling: BM25 has found what it would.
+    assert not rule.wants_nearest("hash-256", 50, 10, scan_rows=1_000)
+    # An embedder that knows meaning: while the scan is cheap.
+    assert rule.wants_nearest("minilm-static-256", 50, 10, scan_rows=KNN_ROWS)
+    assert not rule.wants_nearest("minilm-static-256", 50, 10, scan_rows=KNN_ROWS + 1)
+    assert Ranking(nearest=True).wants_nearest("hash-256", 50, 10)
