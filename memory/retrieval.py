@@ -15,6 +15,12 @@ and the scan is cheap: exactly over the rows when a filter narrows them (a
 conversation, a time range) or the store is small, otherwise by a bit-quantised
 KNN over ``memories_vec`` re-scored exactly, up to ``ranking.KNN_ROWS`` vectors.
 
+Query expansion: each topic word also looks up its nearest words in the
+static embedder's table ("exercise": workout; "pets": animals, dogs, cats),
+skipping those with the same stem, which the index already matches; their BM25
+counts at a fifth of the weight times the similarity. Expansion lifts memories
+worded unlike the question without letting a near word outrank the word asked.
+
 The best candidates' neighbouring turns are fetched in one batch query, and
 all are scored by :mod:`memory.ranking` (neighbour and session shares;
 speaker, time, answer-kind, importance and recency boosts).
@@ -35,7 +41,8 @@ from .errors import UsageError
 from .models import KINDS, Hit
 from .query import ParsedQuery, answer_pattern, parse_query
 from .ranking import Candidate, Ranking, answer_boosted, base_scores, boosted, structural
-from .text import words
+from .static_embed import neighbours
+from .text import stem, words
 
 if TYPE_CHECKING:
     from .store import MemoryStore
@@ -397,7 +404,9 @@ def _gather(
     # The asked person's own turns are (weak) evidence even when no other
     # word matches ("Where does Cleo work?" when Cleo says "my bakery").
     per_speaker = _keyword(store, asked, scoped, where, params, cap, column="speaker")
-    matched: set[int] = set().union(*per_term.values(), *per_speaker.values())
+    expanded = _expansions(parsed, asked, ranking)
+    per_near = _keyword(store, expanded, scoped, where, params, cap)
+    matched: set[int] = set().union(*per_term.values(), *per_speaker.values(), *per_near.values())
     qvec = store.embedder.embed([parsed.text])[0] if share > 0 else []
     blob = pack(qvec) if any(qvec) else b""
     sims: dict[int, float] = {}
@@ -417,6 +426,10 @@ def _gather(
             c = cands.get(mid)
             if c is not None and not (name and c.speaker):
                 c.lexical += score
+    for word, scores in per_near.items():
+        for mid, score in scores.items():
+            if mid in cands:
+                cands[mid].lexical += expanded[word] * score
     for scores in per_speaker.values():
         for mid, score in scores.items():
             if mid in cands:
@@ -425,6 +438,33 @@ def _gather(
         if mid in cands:
             cands[mid].vector = sim
     return cands
+
+
+def _expansions(parsed: ParsedQuery, asked: set[str], ranking: Ranking) -> dict[str, float]:
+    """Words near the query's topic words, with the weight their BM25 counts at (see
+    the module docstring). Names of people asked about are not expanded."""
+    if ranking.expansion_weight <= 0:
+        return {}
+    out: dict[str, float] = {}
+    for term in parsed.terms:
+        if term in asked:
+            continue
+        near = neighbours(term, ranking.expansion_neighbours, ranking.expansion_similarity)
+        for word, similarity in near:
+            if any(_same_root(word, t) for t in parsed.terms):
+                continue
+            out[word] = max(out.get(word, 0.0), ranking.expansion_weight * similarity)
+    return out
+
+
+def _same_root(a: str, b: str) -> bool:
+    """Whether two words are forms of one word ("exercise", "exercising"): the FTS
+    index's Porter stemmer already matches one for the other."""
+    if stem(a) == stem(b):
+        return True
+    short, long = sorted((a, b), key=len)
+    root = short[:-1] if short.endswith("e") else short
+    return len(root) >= 3 and long.startswith(root)
 
 
 def _best(

@@ -19,6 +19,11 @@ point. The rows already carry a Zipf weight (rarer pieces weigh more).
 Single texts (a query, one ``remember``) are embedded in pure Python, so a cold
 ``mem search`` never imports numpy; batches (an import, ``mem add``) use numpy
 when it is installed.
+
+The same table gives each whole word its nearest words ("exercise": workout,
+gym, jogging…), precomputed by the tool into ``static-minilm-neighbours.bin``:
+:func:`neighbours` lets a search also look up, at a fraction of the weight,
+the words a memory might use instead of the query's.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ NAME = "minilm-static-256"
 TABLE_FILE = "static-minilm-256.bin"
 VOCAB_FILE = "static-minilm-vocab.txt"
 MAGIC = b"MEMSTAT1"
+NEIGHBOUR_FILE = "static-minilm-neighbours.bin"
+NEIGHBOUR_MAGIC = b"MEMNEIG1"
+NO_NEIGHBOUR = 0xFFFF
 MAX_WORD_CHARS = 100  # longer "words" are [UNK] in BERT, and so here
 NUMPY_BATCH = 16  # from this many texts on, numpy (when installed) does the sums
 _lock = threading.Lock()
@@ -61,6 +69,17 @@ class _Table:
 
 
 _table: _Table | None = None
+_neighbours: tuple[int, bytes] | None = None  # (neighbours per piece, the file)
+
+
+def _data_file(name: str) -> bytes:
+    try:
+        return (resources.files(__package__ or "memory") / "data" / name).read_bytes()
+    except OSError as exc:
+        raise UsageError(
+            f"The offline embedder's table is missing ({exc}): reinstall mem, or "
+            "use --embedder hash-256."
+        ) from None
 
 
 def _load() -> _Table:
@@ -68,15 +87,8 @@ def _load() -> _Table:
     if _table is None:
         with _lock:
             if _table is None:
-                data = resources.files(__package__ or "memory") / "data"
-                try:
-                    blob = (data / TABLE_FILE).read_bytes()
-                    names = (data / VOCAB_FILE).read_text(encoding="utf-8").splitlines()
-                except OSError as exc:
-                    raise UsageError(
-                        f"The offline embedder's table is missing ({exc}): reinstall mem, or "
-                        "use --embedder hash-256."
-                    ) from None
+                blob = _data_file(TABLE_FILE)
+                names = _data_file(VOCAB_FILE).decode("utf-8").splitlines()
                 if blob[: len(MAGIC)] != MAGIC:
                     raise UsageError(
                         f"The offline embedder's table {TABLE_FILE} is damaged: reinstall mem."
@@ -169,6 +181,46 @@ def _word_pieces(word: str) -> tuple[int, ...]:
 def pieces(text: str) -> list[int]:
     """The word-piece ids of a text's non-stop-words, in order."""
     return [p for w in words(text) if w not in STOPWORDS for p in _word_pieces(w)]
+
+
+def neighbours(word: str, k: int, min_similarity: float) -> list[tuple[str, float]]:
+    """Up to ``k`` whole words nearest to ``word`` in the table, with their cosine
+    similarity (at least ``min_similarity``), most similar first; [] for a word that
+    is not one piece of the vocabulary."""
+    global _neighbours
+    table = _load()
+    piece = table.vocab.get(word)
+    if piece is None:
+        return []
+    if _neighbours is None:
+        with _lock:
+            if _neighbours is None:
+                blob = _data_file(NEIGHBOUR_FILE)
+                rows, per = struct.unpack_from("<II", blob, len(NEIGHBOUR_MAGIC))
+                if blob[: len(NEIGHBOUR_MAGIC)] != NEIGHBOUR_MAGIC or rows != table.rows:
+                    raise UsageError(
+                        f"The offline embedder's {NEIGHBOUR_FILE} does not match its table: "
+                        "reinstall mem."
+                    )
+                _neighbours = per, blob
+    per, blob = _neighbours
+    header = len(NEIGHBOUR_MAGIC) + 8
+    ids = struct.unpack_from(f"<{per}H", blob, header + 2 * per * piece)
+    sims = blob[header + 2 * per * table.rows + per * piece :][:per]
+    names = _names(table)
+    return [
+        (names[i], sim / 250)
+        for i, sim in list(zip(ids, sims, strict=True))[:k]
+        if i != NO_NEIGHBOUR and sim / 250 >= min_similarity
+    ]
+
+
+@lru_cache(maxsize=1)
+def _names(table: _Table) -> list[str]:
+    names = [""] * table.rows
+    for name, i in table.vocab.items():
+        names[i] = name
+    return names
 
 
 class StaticEmbedder:

@@ -124,3 +124,35 @@ def test_a_database_made_with_the_hashing_embedder_keeps_it(tmp_path: Path) -> N
     with MemoryStore.open(path) as store:
         assert store.embedder.name == DEFAULT_EMBEDDER
         assert store.search("music instrument")[0].content == "The user plays the cello"
+
+
+def test_neighbours_are_near_whole_words() -> None:
+    near = dict(se.neighbours("pets", 4, 0.5))
+    assert {"animals", "dogs"} <= set(near)
+    assert all(0.5 <= sim <= 1.0 for sim in near.values())
+    assert list(near.values()) == sorted(near.values(), reverse=True)
+    assert se.neighbours("pets", 1, 0.5) == list(near.items())[:1]
+    assert se.neighbours("qzxv", 4, 0.0) == []  # not a piece of the vocabulary
+    assert se.neighbours("pets", 4, 0.99) == []
+
+
+def test_query_expansion_finds_a_near_word(tmp_path: Path) -> None:
+    from memory.query import parse_query
+    from memory.ranking import Ranking
+    from memory.retrieval import _expansions, search
+
+    # Words only (no vectors), so whatever is found is found by BM25.
+    words_only = Ranking(vector_weight=0.0)
+    with MemoryStore.open(tmp_path / "m.db") as store:
+        store.remember("Our two cats sleep on the sofa all day")
+        store.remember("The quarterly report is due on Friday")
+        hits = search(store, "Which pets do we have?", ranking=words_only)
+        assert [h.content for h in hits] == ["Our two cats sleep on the sofa all day"]
+        off = Ranking(vector_weight=0.0, expansion_weight=0.0)
+        assert search(store, "Which pets do we have?", ranking=off) == []
+    expanded = _expansions(parse_query("my pets and exercise"), set(), Ranking())
+    assert "animals" in expanded and "workout" in expanded
+    # Forms of the same word are left to the index's stemmer.
+    assert not {"pet", "exercising", "exercises", "exercised"} & set(expanded)
+    assert max(expanded.values()) <= Ranking().expansion_weight
+    assert _expansions(parse_query("Where is Cello?"), {"cello"}, Ranking()) == {}  # a name

