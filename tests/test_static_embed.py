@@ -156,3 +156,25 @@ def test_query_expansion_finds_a_near_word(tmp_path: Path) -> None:
     assert not {"pet", "exercising", "exercises", "exercised"} & set(expanded)
     assert max(expanded.values()) <= Ranking().expansion_weight
     assert _expansions(parse_query("Where is Cello?"), {"cello"}, Ranking()) == {}  # a name
+
+
+def test_a_damaged_table_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(se, "_table", None)
+    monkeypatch.setattr(se, "TABLE_FILE", se.VOCAB_FILE)  # a file that is not a table
+    with pytest.raises(UsageError) as err:
+        get_embedder(None).embed(["hello"])
+    assert str(err.value) == (
+        f"The offline embedder's table {se.VOCAB_FILE} is damaged: reinstall mem."
+    )
+
+
+def test_neighbours_that_do_not_match_the_table_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(se, "_neighbours", None)
+    monkeypatch.setattr(se, "NEIGHBOUR_FILE", se.TABLE_FILE)
+    with pytest.raises(UsageError) as err:
+        se.neighbours("pets", 4, 0.5)
+    assert str(err.value) == (
+        f"The offline embedder's {se.TABLE_FILE} does not match its table: reinstall mem."
+    )
