@@ -98,14 +98,16 @@ def session_headings(hit: Hit) -> tuple[str, str] | None:
 def heading_cost(
     hit: Hit, opened: set[str], count: Callable[[str], int]
 ) -> tuple[int, tuple[str, ...]]:
-    """Tokens of the headings ``hit`` would open (those not in ``opened`` yet), and them."""
+    """Tokens of the headings ``hit`` would open (those not in ``opened`` yet, each with
+    its newline), and their keys for ``opened``. A day's key names its conversation too:
+    the same day in two conversations is two headings."""
     headings = session_headings(hit)
     if headings is None:
         return 0, ()
     conversation, day = headings
-    new = tuple(h for h in (conversation, f"{conversation}\n{day}") if h not in opened)
-    cost = sum(count(h.rsplit("\n", 1)[-1]) + 1 for h in new)
-    return cost, new
+    keys = {conversation: conversation, f"{conversation}\n{day}": day}
+    new = tuple(key for key in keys if key not in opened)
+    return sum(count(keys[key]) + 1 for key in new), new
 
 
 def fit_memories(
