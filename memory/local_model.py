@@ -355,7 +355,7 @@ def has_amx(cpuinfo: str = "/proc/cpuinfo") -> bool:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.startswith("flags"):
-                    return "amx_int8" in line.split() or "amx_tile" in line.split()
+                    return not {"amx_int8", "amx_tile"}.isdisjoint(line.split())
     except OSError:
         pass
     return False

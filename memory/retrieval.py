@@ -240,15 +240,22 @@ def _keyword(
 
 
 def _nearest(
-    store: MemoryStore, blob: bytes, filters: Filters, where: str, params: list[Any], n: int
+    store: MemoryStore,
+    blob: bytes,
+    filters: Filters,
+    where: str,
+    params: list[Any],
+    n: int,
+    scan_rows: int,
 ) -> dict[int, float]:
     """The ``n`` memories nearest the query vector: {memory id: similarity}.
 
     Exact (cosine over float32) when a filter narrows the rows or the store is
-    small; otherwise a bit-quantised KNN over ``memories_vec`` (its cost grows
-    with k, so k stays small) whose candidates are re-scored exactly.
+    small (``scan_rows``, the caller's :func:`_max_id`); otherwise a bit-quantised KNN
+    over ``memories_vec`` (its cost grows with k, so k stays small) whose
+    candidates are re-scored exactly.
     """
-    exact = filters.narrow or _max_id(store) <= EXACT_VECTOR_LIMIT
+    exact = filters.narrow or scan_rows <= EXACT_VECTOR_LIMIT
     if exact:
         rows = store.conn.execute(
             f"SELECT m.id, vec_distance_cosine(v.vector, ?) AS d FROM memory_vectors v "
@@ -415,7 +422,7 @@ def _gather(
         # filter makes the vector search an exact scan of the few rows it leaves.
         rows = 0 if filters.narrow else _max_id(store)
         if ranking.wants_nearest(store.embedder.name, len(matched), limit, scan_rows=rows):
-            sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30))
+            sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30), rows)
     cands = _candidates(store, matched.union(sims), where, params)
     if blob and cands:
         sims.update(_similarities(store, blob, [mid for mid in cands if mid not in sims]))

@@ -54,8 +54,9 @@ _lock = threading.Lock()
 class _Table:
     """The distilled table: a vocabulary and one int8 row with a float scale per piece."""
 
-    def __init__(self, vocab: dict[str, int], rows: int, dim: int, blob: bytes) -> None:
-        self.vocab = vocab
+    def __init__(self, names: list[str], rows: int, dim: int, blob: bytes) -> None:
+        self.names = names
+        self.vocab = {name: i for i, name in enumerate(names)}
         self.rows = rows
         self.dim = dim
         self.blob = blob
@@ -99,7 +100,7 @@ def _load() -> _Table:
                         f"The offline embedder's table {TABLE_FILE} does not match its "
                         "vocabulary: reinstall mem."
                     )
-                _table = _Table({name: i for i, name in enumerate(names)}, rows, dim, blob)
+                _table = _Table(names, rows, dim, blob)
     return _table
 
 
@@ -207,20 +208,11 @@ def neighbours(word: str, k: int, min_similarity: float) -> list[tuple[str, floa
     header = len(NEIGHBOUR_MAGIC) + 8
     ids = struct.unpack_from(f"<{per}H", blob, header + 2 * per * piece)
     sims = blob[header + 2 * per * table.rows + per * piece :][:per]
-    names = _names(table)
     return [
-        (names[i], sim / 250)
+        (table.names[i], sim / 250)
         for i, sim in list(zip(ids, sims, strict=True))[:k]
         if i != NO_NEIGHBOUR and sim / 250 >= min_similarity
     ]
-
-
-@lru_cache(maxsize=1)
-def _names(table: _Table) -> list[str]:
-    names = [""] * table.rows
-    for name, i in table.vocab.items():
-        names[i] = name
-    return names
 
 
 class StaticEmbedder:

@@ -245,18 +245,19 @@ def test_the_shape_of_the_answer_is_preferred(store: MemoryStore) -> None:
 
 
 # ---------------------------------------------------------------- embedder
-def test_the_hashing_embedder_is_deterministic_across_processes() -> None:
+@pytest.mark.parametrize("name", ["hash-256", "minilm-static-256"])
+def test_the_offline_embedders_are_deterministic_across_processes(name: str) -> None:
     text = "Rex chewed one of my cello books this morning."
-    here = pack(get_embedder("hash-256").embed([text])[0]).hex()
+    here = pack(get_embedder(name).embed([text])[0]).hex()
     code = (
         "from memory.embed import get_embedder, pack; import sys; "
-        f"sys.stdout.write(pack(get_embedder('hash-256').embed([{text!r}])[0]).hex())"
+        f"sys.stdout.write(pack(get_embedder({name!r}).embed([{text!r}])[0]).hex())"
     )
     there = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert here == there
-    embedder = get_embedder("hash-256")
+    embedder = get_embedder(name)
     twice = embedder.embed([text, text])
     assert twice[0] == twice[1] and abs(sum(v * v for v in twice[0]) - 1.0) < 1e-9
 
