@@ -3,30 +3,44 @@
 A memory is retrieved into every future prompt that looks relevant and sent
 to whichever provider is configured then, so a secret stored as a memory leaks
 far beyond the message that contained it. Before a memory is written (not the
-raw message log, which the user controls with retention) its text is scanned;
+raw message log, which the user controls with retention) every string of it
+is scanned (content, source, metadata, audit events: :func:`apply_record`);
 by policy each finding is redacted (the default), the memory is refused, or it
-is allowed through.
+is allowed through. A value found once is redacted wherever else it appears in
+the same record, so "my PIN is 4921 … 4921" keeps neither.
 
-Detectors favour precision: card numbers must pass the Luhn check, IBANs the
-mod-97 check, and key patterns need their provider's prefix or an explicit
-"password"/"api key" cue, so ordinary numbers and words are left alone.
+Detectors (:mod:`memory.secret_patterns`) favour precision: card numbers must
+pass the Luhn check, IBANs the country and mod-97 checks, and key patterns need
+their provider's prefix or a cue such as "password" or "api key", so ordinary
+numbers and words are left alone (bench/gate.py measures both sides).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import SecretRefusedError, UsageError
+from .secret_patterns import IBAN_COUNTRIES, PROSE, PROVIDER_KEYS, compiled
 from .text import STOPWORDS
 
 POLICIES = ("redact", "refuse", "allow")
+_CUE_WORDS = frozenset("password passwords passphrase passcode passwd pwd pw pin pass".split())
 
 
 @dataclass
 class GateResult:
     text: str
+    findings: list[str] = field(default_factory=list)
+    # Each secret found (as written) and its label, to redact its repeats.
+    values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RecordResult:
+    record: dict[str, Any]
     findings: list[str] = field(default_factory=list)
 
 
@@ -44,40 +58,11 @@ def _luhn(digits: str) -> bool:
 
 def _iban_ok(raw: str) -> bool:
     s = re.sub(r"\s+", "", raw).upper()
-    if not 15 <= len(s) <= 34:
+    if not 15 <= len(s) <= 34 or s[:2] not in IBAN_COUNTRIES:
         return False
     moved = s[4:] + s[:4]
     digits = "".join(str(int(c, 36)) for c in moved)
     return int(digits) % 97 == 1
-
-
-_KEY_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("API key", re.compile(r"\b(?:sk|rk|pk)-(?:proj-|live-|test-|ant-)?[A-Za-z0-9_\-]{16,}")),
-    ("API key", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("API key", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
-    ("API key", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}\b")),
-    ("API key", re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}\b")),
-    (
-        "private key",
-        re.compile(
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE "
-            r"KEY-----|$)"
-        ),
-    ),
-]
-_CUED = re.compile(
-    r"(?i)\b(?P<cue>password|passphrase|passcode|passwd|pwd|pin(?: code)?|api[ _-]?key|"
-    r"secret(?: key)?|access[ _-]?token|auth[ _-]?token|token)"
-    r"(?P<sep>\s+(?:is|was)\s+|\s*(?:=|:|->)\s*)(?P<value>[\"']?[^\s\"',;]{4,}[\"']?)"
-)
-# Words that follow "the password is …" in ordinary prose, not secrets.
-_PROSE = frozenset(
-    """required changed wrong correct incorrect expired reset stored saved set empty missing
-    invalid valid weak strong long short same different sensitive case-sensitive needed
-    optional mandatory hashed encrypted protected secure insecure generated shown hidden
-    visible used usually always never still also only then there here""".split()
-)
 
 
 def _secret_like(value: str) -> bool:
@@ -96,17 +81,51 @@ def _secret_like(value: str) -> bool:
     return kinds >= 2 and any(c.isdigit() or not c.isalnum() for c in core)
 
 
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
-_ACCOUNT = re.compile(
-    r"(?i)\b(?:account|acct|routing|sort code)(?: number| no\.?| #)?\s*(?:is|:)?\s*"
-    r"(?P<value>\d[\d -]{5,20}\d)"
-)
+def _unquote(value: str) -> tuple[str, str]:
+    """(the secret itself, what follows it and is kept: a sentence's full stop)."""
+    if len(value) > 2 and value[0] in "\"'\u201c\u2018" and value[-1] in "\"'\u201d\u2019":
+        return value[1:-1], ""
+    core = value.rstrip(".)")
+    return core, value[len(core) :]
 
 
-def scan(text: str) -> GateResult:
-    """Redacted text and the kinds of secret found (empty when clean)."""
+def _is_prose(value: str) -> bool:
+    low = value.lower()
+    return low in STOPWORDS or low in PROSE or low.startswith("[redacted")
+
+
+def _cued_value(cue: str, sep: str, value: str) -> str | None:
+    """The label for ``value`` after ``cue``, or None when it reads as prose."""
+    core, _ = _unquote(value)
+    quoted = core != value.rstrip(".)")
+    cue = re.sub(r"\s+", " ", cue.lower())
+    if len(core) < 3 or _is_prose(core):
+        return None
+    if cue.split()[0] in ("pin", "pins") or cue.endswith(" code"):
+        label = "password"
+        digits = core.isdigit() and 4 <= len(core) <= 12
+        if not quoted and not digits and (not sep.strip() or not any(c.isdigit() for c in core)):
+            return None
+    elif cue.startswith(("pass", "pw")):
+        label = "password"
+        weak = cue == "pass" or not sep.strip()
+        if weak and not quoted and not _secret_like(core) and not any(c.isdigit() for c in core):
+            return None
+    else:
+        label = "API key"
+        if not quoted and not _secret_like(core):
+            return None
+    return label if len(core) >= 4 else None
+
+
+def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
+    """Redacted text and the kinds of secret found (empty when clean).
+
+    ``known`` maps secrets already found elsewhere in the same record to their
+    labels: they are redacted here too."""
+    pats = compiled()
     findings: list[str] = []
+    values: dict[str, str] = {}
 
     def sub(
         pattern: re.Pattern[str],
@@ -118,45 +137,132 @@ def scan(text: str) -> GateResult:
 
         def repl(m: re.Match[str]) -> str:
             value = m.group(group)
-            if check is not None and not check(value):
+            if value.startswith("[redacted") or (check is not None and not check(value)):
                 return m.group(0)
             findings.append(label)
+            values[value] = label
+            start, end = m.start(group) - m.start(), m.end(group) - m.start()
             whole = m.group(0)
-            return whole.replace(value, f"[redacted {label}]")
+            return f"{whole[:start]}[redacted {label}]{whole[end:]}"
 
         text = pattern.sub(repl, text)
 
-    for label, pattern in _KEY_PATTERNS:
-        sub(pattern, label)
-    sub(_CARD, "card number", lambda v: _luhn(re.sub(r"\D", "", v)))
-    sub(_IBAN, "bank account", _iban_ok)
-    sub(_ACCOUNT, "bank account", group="value")
+    for i, (label, _) in enumerate(PROVIDER_KEYS):
+        pattern = pats[f"key{i}"]
+        sub(pattern, label, group="v" if "v" in pattern.groupindex else 0)
+    sub(pats["card"], "card number", lambda v: _luhn(re.sub(r"\D", "", v)))
+    sub(pats["card_dots"], "card number", lambda v: _luhn(re.sub(r"\D", "", v)))
+    sub(pats["iban"], "bank account", _iban_ok)
+    sub(pats["account"], "bank account", group="value")
 
     def cued(m: re.Match[str]) -> str:
         value = m.group("value")
-        if value.startswith("[redacted") or value.strip("\"'").lower() in STOPWORDS | _PROSE:
+        label = _cued_value(m.group("cue"), m.group("sep"), value)
+        if label is None:
             return m.group(0)
-        cue = m.group("cue").lower()
-        label = "password" if cue.startswith(("pass", "pwd", "pin")) else "API key"
-        if label == "API key" and not _secret_like(value):
-            return m.group(0)
+        core, tail = _unquote(value)
         findings.append(label)
-        return f"{m.group('cue')}{m.group('sep')}[redacted {label}]"
+        values[core] = label
+        return f"{m.group(0)[: m.start('value') - m.start()]}[redacted {label}]{tail}"
 
-    text = _CUED.sub(cued, text)
-    return GateResult(text, sorted(set(findings), key=findings.index))
+    text = pats["cued"].sub(cued, text)
+    text = pats["bare"].sub(cued, text)
+    repeats = {**(known or {}), **values}
+    if repeats:
+        text = _redact_repeats(text, repeats, findings)
+    return GateResult(text, sorted(set(findings), key=findings.index), values)
+
+
+def _redact_repeats(text: str, values: Mapping[str, str], findings: list[str]) -> str:
+    """Every other occurrence of a found secret, outside the redaction labels."""
+    wanted = [v for v in values if len(v) >= 4 and not _is_prose(v) and v.lower() not in _CUE_WORDS]
+    if not wanted:
+        return text
+    wanted.sort(key=len, reverse=True)
+    pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(v) for v in wanted) + r")(?![\w])")
+    label_re = compiled()["label"]
+    parts = label_re.split(text)
+    labels = label_re.findall(text)
+
+    def repl(m: re.Match[str]) -> str:
+        findings.append(values[m.group(0)])
+        return f"[redacted {values[m.group(0)]}]"
+
+    out = [pattern.sub(repl, part) for part in parts]
+    return "".join(p + (labels[i] if i < len(labels) else "") for i, p in enumerate(out))
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in POLICIES:
+        raise UsageError(f"Unknown secrets policy {policy!r}: use redact, refuse or allow.")
+
+
+def _refuse(findings: list[str]) -> SecretRefusedError:
+    return SecretRefusedError(
+        f"Not stored: the text looks like it holds a {', '.join(findings)}; remove "
+        'it, or set secrets = "redact" (or "allow") in the config file.'
+    )
 
 
 def apply(text: str, policy: str) -> GateResult:
     """Apply ``policy`` (redact / refuse / allow) to a memory's text."""
-    if policy not in POLICIES:
-        raise UsageError(f"Unknown secrets policy {policy!r}: use redact, refuse or allow.")
+    _check_policy(policy)
     if policy == "allow":
         return GateResult(text)
     result = scan(text)
     if result.findings and policy == "refuse":
-        raise SecretRefusedError(
-            f"Not stored: the text looks like it holds a {', '.join(result.findings)}; remove "
-            'it, or set secrets = "redact" (or "allow") in the config file.'
-        )
+        raise _refuse(result.findings)
     return result
+
+
+def apply_record(record: Mapping[str, Any], policy: str) -> RecordResult:
+    """Apply ``policy`` to every string of a record (content, source, titles,
+    metadata values at any depth, audit before/after): the one entry point for
+    whatever is about to be stored. Keys are kept; numbers and booleans pass.
+
+    A secret found in one string is redacted in all of them, and a metadata
+    ``value`` whose ``slot`` names a secret ("wifi password") is redacted
+    whatever it looks like. Returns a new record; ``refuse`` raises
+    :class:`SecretRefusedError` naming what was found."""
+    _check_policy(policy)
+    if policy == "allow":
+        return RecordResult(dict(record))
+    known: dict[str, str] = {}
+    findings: list[str] = []
+    slot_re = compiled()["slot"]
+
+    def first(node: Any) -> Any:
+        if isinstance(node, str):
+            result = scan(node)
+            known.update(result.values)
+            findings.extend(result.findings)
+            return result.text
+        if isinstance(node, Mapping):
+            out = {k: first(v) for k, v in node.items()}
+            slot, value = node.get("slot"), out.get("value")
+            if isinstance(slot, str) and isinstance(value, str) and slot_re.search(slot):
+                label = "password" if not re.search(r"(?i)key|token|secret", slot) else "API key"
+                raw = str(node.get("value"))
+                if not value.startswith("[redacted") and len(raw.strip()) >= 3:
+                    known[raw.strip()] = label
+                    findings.append(label)
+                    out["value"] = f"[redacted {label}]"
+            return out
+        if isinstance(node, list | tuple):
+            return [first(v) for v in node]
+        return node
+
+    def again(node: Any) -> Any:
+        if isinstance(node, str):
+            return _redact_repeats(node, known, findings) if known else node
+        if isinstance(node, Mapping):
+            return {k: again(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [again(v) for v in node]
+        return node
+
+    gated = again(first(dict(record)))
+    unique = sorted(set(findings), key=findings.index)
+    if unique and policy == "refuse":
+        raise _refuse(unique)
+    return RecordResult(gated, unique)
