@@ -158,7 +158,10 @@ class Repl:
         def work() -> None:
             try:
                 with MemoryStore.open(
-                    store.path, embedder=store.embedder.name, profile=store.profile
+                    store.path,
+                    embedder=store.embedder.name,
+                    profile=store.profile,
+                    secrets=store.secrets,  # the config's policy, not the default
                 ) as own:
                     worker = Assistant(own, settings, warn=self.assistant._warn)
                     worker.conversation = conversation

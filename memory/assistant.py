@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from .budget import AssembledPrompt, assemble
 from .consolidation import Change, consolidate, new_batch
-from .errors import ExtractionError, MemError, NoModelError, UsageError
+from .errors import ExtractionError, MemError, NoModelError, SecretRefusedError, UsageError
 from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Memory, Message
 from .retrieval import Filters, search
+from .secrets_gate import scan
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -332,15 +333,19 @@ class Assistant:
             source = message_id
             if cand.source_index is not None and 0 <= cand.source_index < len(buffer):
                 source = buffer[cand.source_index].id
-            changes.append(
-                consolidate(
+            try:
+                change = consolidate(
                     self.store,
                     cand,
                     source_message_id=source,
                     conversation=self.conversation,
                     batch=batch,
                 )
-            )
+            except SecretRefusedError:  # secrets = "refuse": skip this one fact
+                shown = scan(cand.text).text
+                self._warn(f'not remembered, it holds a secret (secrets = "refuse"): {shown}')
+                continue
+            changes.append(change)
         return changes
 
     def remember(self, text: str, *, kind: str = "fact") -> Change:

@@ -98,9 +98,14 @@ def consolidate(
     """Decide and apply add / update / supersede / ignore for one candidate."""
     batch = batch or new_batch()
     detail = {"batch": batch}
+    # Gated first, so the stored value, the slot comparison and an ``ignore``
+    # event all see the redacted text (SecretRefusedError under "refuse").
+    cand, redacted = cand.gated(store.secrets)
     new_terms = _terms(cand.text)
-    meta = {"slot": cand.slot, "value": cand.value, "negated": cand.negated}
+    meta: dict[str, Any] = {"slot": cand.slot, "value": cand.value, "negated": cand.negated}
     meta = {k: v for k, v in meta.items() if v}
+    if redacted:
+        meta["redacted"] = redacted
 
     def add() -> int:
         return store.add_memory(

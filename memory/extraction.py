@@ -47,6 +47,21 @@ class Candidate:
     confidence: float = 0.7
     source_index: int | None = None
 
+    def gated(self, policy: str) -> tuple[Candidate, list[str]]:
+        """This candidate with the secret gate applied to text, slot and value
+        together (a value redacted in the text is redacted in ``value`` too),
+        and what was found; ``refuse`` raises SecretRefusedError."""
+        from memory.secrets_gate import apply_record
+
+        fields = {"text": self.text, "slot": self.slot, "value": self.value}
+        result = apply_record(fields, policy)
+        if not result.findings:
+            return self, []
+        out = result.record
+        return replace(self, text=out["text"], slot=out["slot"], value=out["value"]), list(
+            result.findings
+        )
+
 
 def _fact(
     text: str,

@@ -78,11 +78,12 @@ _VALUE = (
     r"(?P<value>\"[^\"\n]{3,100}\"|'[^'\n]{3,100}'|\u201c[^\u201d\n]{3,100}\u201d"
     r"|\u2018[^\u2019\n]{3,100}\u2019|[^\s\"',;]{4,})"
 )
-# "<cue> [for my email] is|:|= <value>"
+# "<cue> [for my email] is|:|= <value>", "changed my password to <value>"
 CUED = (
     rf"(?i)\b(?P<cue>{_PASSWORD_CUES}|{_CODE_CUES}|{_KEY_CUES}|pass)\b"
     r"(?P<qual>\s+(?:for|of|to|on|at)(?:\s+(?!(?:is|was|are)\b)[^\s:=]*[^\s:=.!?,;]){1,4}?)?"
-    r"(?P<sep>\s*(?::|=|->)\s*|\s+(?:is|was|are)\s*:?\s+(?:(?:now|still|just|simply)\s+)?)" + _VALUE
+    r"(?P<sep>\s*(?::|=|->)\s*|\s+(?:is|was|are)\s*:?\s+(?:(?:now|still|just|simply)\s+)?"
+    r"|\s+to\s+)" + _VALUE
 )
 # "PIN 4921", 'password "blue moon"': a cue directly followed by its value.
 BARE = rf"(?i)\b(?P<cue>{_PASSWORD_CUES}|{_CODE_CUES})(?P<sep>\s+)" + _VALUE

@@ -108,7 +108,7 @@ def _cued_value(cue: str, sep: str, value: str) -> str | None:
             return None
     elif cue.startswith(("pass", "pw")):
         label = "password"
-        weak = cue == "pass" or not sep.strip()
+        weak = cue == "pass" or sep.strip() in ("", "to")
         if weak and not quoted and not _secret_like(core) and not any(c.isdigit() for c in core):
             return None
     else:

@@ -28,7 +28,7 @@ from .errors import (
 )
 from .models import KINDS, MEMORY_COLUMNS, Event, Memory, Message, memory_from_row
 from .schema import ensure_schema, schema_version
-from .secrets_gate import POLICIES, apply
+from .secrets_gate import POLICIES, apply, apply_record
 
 if TYPE_CHECKING:
     from .forgetting import ForgetReport
@@ -190,6 +190,9 @@ class MemoryStore:
         detail: dict[str, Any] | None = None,
         actor: str = "user",
     ) -> None:
+        if self.secrets != "allow":  # events are stored strings too; never refused here
+            gated = apply_record({"b": before, "a": after, "d": detail}, "redact").record
+            before, after, detail = gated["b"], gated["a"], gated["d"]
         self.conn.execute(
             "INSERT INTO memory_events(memory_id, event, at, actor, before, after, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -326,10 +329,15 @@ class MemoryStore:
         if kind not in KINDS:
             raise UsageError(f"Unknown kind {kind!r}: use one of {', '.join(KINDS)}.")
         if kind != "message":  # the raw log is governed by retention, not the gate
-            gated = apply(content, self.secrets)
+            record = {"content": content, "source": source, "speaker": speaker}
+            gated = apply_record({**record, "metadata": metadata or {}}, self.secrets)
             if gated.findings:
-                content = gated.text
-                metadata = {**(metadata or {}), "redacted": gated.findings}
+                content, source = gated.record["content"], gated.record["source"]
+                speaker = gated.record["speaker"]
+                said = (metadata or {}).get("redacted")
+                earlier = [str(x) for x in said] if isinstance(said, list) else []
+                found = earlier + [f for f in gated.findings if f not in earlier]
+                metadata = {**gated.record["metadata"], "redacted": found}
                 vector = None
         for label, value in (("importance", importance), ("confidence", confidence)):
             if not 0.0 <= value <= 1.0:
@@ -557,6 +565,8 @@ class MemoryStore:
         created_at: str | None = None,
     ) -> str:
         cid = conversation_id or f"c{secrets.token_hex(4)}"
+        if title:
+            title = apply(title, self.secrets).text
         stamp = created_at or timeutil.now_iso()
         with transaction(self.conn):
             self.conn.execute(
@@ -605,6 +615,8 @@ class MemoryStore:
         return (None, None) if row is None else (row[0], row[1])
 
     def set_summary(self, conversation_id: str, summary: str, upto: int) -> None:
+        if self.secrets != "allow":  # a summary is derived, so redacted, never refused
+            summary = apply(summary, "redact").text
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
