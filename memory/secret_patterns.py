@@ -10,54 +10,82 @@ tuned for source code, where prose would trip them. Formats it lacks (Hugging
 Face, Groq, GitHub fine-grained tokens, bearer headers, AWS secret keys without
 code around them) follow the providers' documented prefixes.
 
-Everything here is a string; :func:`compiled` compiles on first use, so
-commands that never store text (`mem --help`) pay nothing.
+Everything here is a string; :func:`pattern` compiles one on first use, so
+commands that never store text (`mem --help`) pay nothing and a short note
+compiles only the few patterns whose anchors it contains.
 """
 
 from __future__ import annotations
 
 import re
-from functools import cache
 
-# (label, pattern): the named group ``v`` (or the whole match) is redacted.
-PROVIDER_KEYS: tuple[tuple[str, str], ...] = (
+# (label, anchors, shortest, pattern): the named group ``v`` (or the whole match)
+# is redacted. A pattern is compiled and run only when one of its anchors is in
+# the lower-cased text (no anchors: always) and some word has ``shortest`` chars.
+PROVIDER_KEYS: tuple[tuple[str, tuple[str, ...], int, str], ...] = (
     (
         "private key",
+        ("-----begin",),
+        0,
         r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
     ),
     # OpenAI, Anthropic, DeepSeek... (detect-secrets' openai is the legacy subset).
-    ("API key", r"\b(?:sk|rk|pk)-(?:proj-|live-|test-|ant-(?:api\d\d-)?|svcacct-)?[\w\-]{16,}"),
-    ("API key", r"\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}"),  # stripe
-    ("API key", r"\b(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}\b"),  # aws key id
-    ("API key", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{30,}"),  # github_token
-    ("API key", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-    ("API key", r"\b(?:glpat|gldt|glft|glsoat|glrt|glcbt|glimt|glptt|glagent|gloas)-[\w\-]{20,}"),
-    ("API key", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),  # slack
-    ("API key", r"https://hooks\.slack\.com/services/T\w+/B\w+/\w+"),
-    ("API key", r"\bAIza[0-9A-Za-z_\-]{30,}"),  # google
-    ("API key", r"\bhf_[A-Za-z0-9]{30,}\b"),  # hugging face
-    ("API key", r"\bgsk_[A-Za-z0-9]{20,}\b"),  # groq
-    ("API key", r"\bxai-[A-Za-z0-9]{40,}\b"),
-    ("API key", r"\br8_[A-Za-z0-9]{30,}\b"),  # replicate
-    ("API key", r"\bSG\.[\w\-]{16,}\.[\w\-]{16,}"),  # sendgrid
-    ("API key", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("API key", r"\bpypi-AgE[\w\-]{50,}"),
-    ("API key", r"\b\d{8,10}:(?P<v>[\w\-]{35})\b"),  # telegram bot
-    ("API key", r"\b[MNO][\w\-]{23,25}\.[\w\-]{6}\.[\w\-]{27}\b"),  # discord
-    ("API key", r"\b(?:AC|SK)[0-9a-f]{32}\b"),  # twilio
-    ("API key", r"\b[0-9a-f]{32}-us\d{1,2}\b"),  # mailchimp
-    ("API key", r"\bsq0(?:csp|atp)-[\w\-]{22,}"),  # square
-    ("API key", r"AccountKey=(?P<v>[A-Za-z0-9+/=]{40,})"),  # azure storage
-    ("access token", r"\beyJ[\w\-]{10,}\.eyJ[\w\-]{10,}\.[\w\-]{10,}"),  # jwt
+    (
+        "API key",
+        ("sk-", "rk-", "pk-"),
+        19,
+        r"\b(?:sk|rk|pk)-(?:proj-|live-|test-|ant-(?:api\d\d-)?|svcacct-)?[\w\-]{16,}",
+    ),
+    ("API key", ("_live_", "_test_"), 24, r"\b(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{16,}"),  # stripe
+    (
+        "API key",
+        ("a3t", "abia", "acca", "akia", "asia"),
+        20,
+        r"\b(?:A3T[A-Z0-9]|ABIA|ACCA|AKIA|ASIA)[0-9A-Z]{16}\b",  # aws key id
+    ),
+    (
+        "API key",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        34,
+        r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9_]{30,}",  # github_token
+    ),
+    ("API key", ("github_pat_",), 33, r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
+    (
+        "API key",
+        ("gl",),
+        25,
+        r"\b(?:glpat|gldt|glft|glsoat|glrt|glcbt|glimt|glptt|glagent|gloas)-[\w\-]{20,}",
+    ),
+    ("API key", ("xox",), 14, r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),  # slack
+    ("API key", ("hooks.slack",), 40, r"https://hooks\.slack\.com/services/T\w+/B\w+/\w+"),
+    ("API key", ("aiza",), 34, r"\bAIza[0-9A-Za-z_\-]{30,}"),  # google
+    ("API key", ("hf_",), 33, r"\bhf_[A-Za-z0-9]{30,}\b"),  # hugging face
+    ("API key", ("gsk_",), 24, r"\bgsk_[A-Za-z0-9]{20,}\b"),  # groq
+    ("API key", ("xai-",), 44, r"\bxai-[A-Za-z0-9]{40,}\b"),
+    ("API key", ("r8_",), 33, r"\br8_[A-Za-z0-9]{30,}\b"),  # replicate
+    ("API key", ("sg.",), 36, r"\bSG\.[\w\-]{16,}\.[\w\-]{16,}"),  # sendgrid
+    ("API key", ("npm_",), 40, r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("API key", ("pypi-",), 58, r"\bpypi-AgE[\w\-]{50,}"),
+    ("API key", (":",), 44, r"\b\d{8,10}:(?P<v>[\w\-]{35})\b"),  # telegram bot
+    ("API key", (), 59, r"\b[MNO][\w\-]{23,25}\.[\w\-]{6}\.[\w\-]{27}\b"),  # discord
+    ("API key", ("ac", "sk"), 34, r"\b(?:AC|SK)[0-9a-f]{32}\b"),  # twilio
+    ("API key", ("-us",), 36, r"\b[0-9a-f]{32}-us\d{1,2}\b"),  # mailchimp
+    ("API key", ("sq0",), 29, r"\bsq0(?:csp|atp)-[\w\-]{22,}"),  # square
+    ("API key", ("accountkey=",), 51, r"AccountKey=(?P<v>[A-Za-z0-9+/=]{40,})"),  # azure
+    ("access token", ("eyj",), 38, r"\beyJ[\w\-]{10,}\.eyJ[\w\-]{10,}\.[\w\-]{10,}"),  # jwt
     (
         "access token",
+        ("bearer", "basic"),
+        12,
         r"(?i)\b(?:bearer|basic)\s+(?P<v>(?=[\w\-.~+/]*\d)[\w\-.~+/]{12,}=*)",
     ),
     # Credentials in a URL: scheme://user:password@host (detect-secrets' basic_auth).
-    ("password", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:(?P<v>[^\s@/]+)@"),
+    ("password", ("://",), 7, r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]+:(?P<v>[^\s@/]+)@"),
     # An AWS secret access key: 40 base64 characters mixing cases and digits.
     (
         "API key",
+        (),
+        40,
         r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*\d)(?=[A-Za-z0-9/+]*[a-z])"
         r"(?=[A-Za-z0-9/+]*[A-Z])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
     ),
@@ -116,20 +144,27 @@ PROSE = frozenset(
 )
 
 
-@cache
-def compiled() -> dict[str, re.Pattern[str]]:
-    """Every pattern above, compiled once per process."""
-    named = {
-        "cued": CUED,
-        "bare": BARE,
-        "slot": SECRET_SLOT,
-        "card": CARD,
-        "card_dots": CARD_DOTS,
-        "iban": IBAN,
-        "account": ACCOUNT,
-        "label": LABEL,
-    }
-    out = {name: re.compile(p) for name, p in named.items()}
-    for i, (_, pattern) in enumerate(PROVIDER_KEYS):
-        out[f"key{i}"] = re.compile(pattern)
-    return out
+CUED_ANCHORS = ("pass", "pw", "pin", "code", "key", "secret", "token")
+BARE_ANCHORS = ("pass", "pw", "pin", "code")
+ACCOUNT_ANCHORS = ("account", "acct", "routing", "sort code")
+
+_SOURCES: dict[str, str] = {
+    "cued": CUED,
+    "bare": BARE,
+    "slot": SECRET_SLOT,
+    "card": CARD,
+    "card_dots": CARD_DOTS,
+    "iban": IBAN,
+    "account": ACCOUNT,
+    "label": LABEL,
+    **{f"key{i}": entry[3] for i, entry in enumerate(PROVIDER_KEYS)},
+}
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def pattern(name: str) -> re.Pattern[str]:
+    """The named pattern, compiled on first use (most texts need few of them)."""
+    found = _COMPILED.get(name)
+    if found is None:
+        found = _COMPILED[name] = re.compile(_SOURCES[name])
+    return found

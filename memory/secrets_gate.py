@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import SecretRefusedError, UsageError
-from .secret_patterns import IBAN_COUNTRIES, PROSE, PROVIDER_KEYS, compiled
+from .secret_patterns import (
+    ACCOUNT_ANCHORS,
+    BARE_ANCHORS,
+    CUED_ANCHORS,
+    IBAN_COUNTRIES,
+    PROSE,
+    PROVIDER_KEYS,
+    pattern,
+)
 from .text import STOPWORDS
 
 POLICIES = ("redact", "refuse", "allow")
@@ -123,12 +131,14 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
 
     ``known`` maps secrets already found elsewhere in the same record to their
     labels: they are redacted here too."""
-    pats = compiled()
     findings: list[str] = []
     values: dict[str, str] = {}
+    low = text.lower()
+    longest = max(map(len, text.split()), default=0)
+    digits = sum(c.isdigit() for c in text)
 
     def sub(
-        pattern: re.Pattern[str],
+        name: str,
         label: str,
         check: Callable[[str], bool] | None = None,
         group: str | int = 0,
@@ -145,15 +155,19 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
             whole = m.group(0)
             return f"{whole[:start]}[redacted {label}]{whole[end:]}"
 
-        text = pattern.sub(repl, text)
+        text = pattern(name).sub(repl, text)
 
-    for i, (label, _) in enumerate(PROVIDER_KEYS):
-        pattern = pats[f"key{i}"]
-        sub(pattern, label, group="v" if "v" in pattern.groupindex else 0)
-    sub(pats["card"], "card number", lambda v: _luhn(re.sub(r"\D", "", v)))
-    sub(pats["card_dots"], "card number", lambda v: _luhn(re.sub(r"\D", "", v)))
-    sub(pats["iban"], "bank account", _iban_ok)
-    sub(pats["account"], "bank account", group="value")
+    for i, (label, anchors, shortest, source) in enumerate(PROVIDER_KEYS):
+        if longest >= shortest and (not anchors or any(a in low for a in anchors)):
+            sub(f"key{i}", label, group="v" if "(?P<v>" in source else 0)
+    if digits >= 13:
+        luhn: Callable[[str], bool] = lambda v: _luhn(re.sub(r"\D", "", v))  # noqa: E731
+        sub("card", "card number", luhn)
+        sub("card_dots", "card number", luhn)
+    if digits >= 8:
+        sub("iban", "bank account", _iban_ok)
+    if digits >= 6 and any(a in low for a in ACCOUNT_ANCHORS):
+        sub("account", "bank account", group="value")
 
     def cued(m: re.Match[str]) -> str:
         value = m.group("value")
@@ -165,8 +179,10 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
         values[core] = label
         return f"{m.group(0)[: m.start('value') - m.start()]}[redacted {label}]{tail}"
 
-    text = pats["cued"].sub(cued, text)
-    text = pats["bare"].sub(cued, text)
+    if any(a in low for a in CUED_ANCHORS):
+        text = pattern("cued").sub(cued, text)
+    if any(a in low for a in BARE_ANCHORS):
+        text = pattern("bare").sub(cued, text)
     repeats = {**(known or {}), **values}
     if repeats:
         text = _redact_repeats(text, repeats, findings)
@@ -175,12 +191,16 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
 
 def _redact_repeats(text: str, values: Mapping[str, str], findings: list[str]) -> str:
     """Every other occurrence of a found secret, outside the redaction labels."""
-    wanted = [v for v in values if len(v) >= 4 and not _is_prose(v) and v.lower() not in _CUE_WORDS]
+    wanted = [
+        v
+        for v in values
+        if len(v) >= 4 and v in text and not _is_prose(v) and v.lower() not in _CUE_WORDS
+    ]
     if not wanted:
         return text
     wanted.sort(key=len, reverse=True)
-    pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(v) for v in wanted) + r")(?![\w])")
-    label_re = compiled()["label"]
+    found = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(v) for v in wanted) + r")(?![\w])")
+    label_re = pattern("label")
     parts = label_re.split(text)
     labels = label_re.findall(text)
 
@@ -188,7 +208,7 @@ def _redact_repeats(text: str, values: Mapping[str, str], findings: list[str]) -
         findings.append(values[m.group(0)])
         return f"[redacted {values[m.group(0)]}]"
 
-    out = [pattern.sub(repl, part) for part in parts]
+    out = [found.sub(repl, part) for part in parts]
     return "".join(p + (labels[i] if i < len(labels) else "") for i, p in enumerate(out))
 
 
@@ -229,7 +249,7 @@ def apply_record(record: Mapping[str, Any], policy: str) -> RecordResult:
         return RecordResult(dict(record))
     known: dict[str, str] = {}
     findings: list[str] = []
-    slot_re = compiled()["slot"]
+    slot_re = pattern("slot")
 
     def first(node: Any) -> Any:
         if isinstance(node, str):
