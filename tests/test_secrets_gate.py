@@ -210,3 +210,18 @@ def test_repl_background_extraction_follows_the_policy(
     stored = [m["content"] for m in cli.json("list", "--kind", "fact")]
     assert [f for f in facts if any(f in s for s in stored)] == facts
     assert len(stored) == len(facts)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a." * 100_000 + "://x", "a-" * 100_000, "1 " * 100_000, "password for " * 8_000],
+    ids=["dotted-url", "dashes", "digits", "cues"],
+)
+def test_scan_stays_linear_on_hostile_input(hostile: str) -> None:
+    """A document chunk or a piped note can be huge: no pattern may backtrack
+    quadratically (the URL pattern once took 48 s on the first case)."""
+    import time
+
+    start = time.perf_counter()
+    scan(hostile)
+    assert time.perf_counter() - start < 5
