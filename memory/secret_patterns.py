@@ -115,7 +115,7 @@ _VALUE = (
 # "<cue> [for my email] is|:|= <value>", "changed my password to <value>"
 CUED = (
     rf"(?i)\b(?P<cue>{_PASSWORD_CUES}|{_CODE_CUES}|{_KEY_CUES}|pass)\b"
-    r"(?P<qual>\s+(?:for|of|to|on|at)(?:\s+(?!(?:is|was|are)\b)[^\s:=]*[^\s:=.!?,;]){1,4}?)?"
+    r"(?P<qual>\s+(?:for|of|to|on|at)(?:\s+(?!(?:is|was|are)\b)[^\s:=()]*[^\s:=().!?,;]){1,4}?)?"
     r"(?P<sep>\s*(?::|=|->)\s*|\s+(?:is|was|are)\s*:?\s+(?:(?:now|still|just|simply)\s+)?"
     r"|\s+to\s+)" + _VALUE
 )
@@ -146,7 +146,8 @@ PROSE = frozenset(
     """required changed wrong correct incorrect expired reset stored saved set empty missing
     invalid valid weak strong long short same different sensitive case-sensitive needed
     optional mandatory hashed encrypted protected secure insecure generated shown hidden
-    visible used usually always never still also only then there here""".split()
+    visible used usually always never still also only then there here available
+    unavailable unknown forgotten lost none null blank temporary""".split()
 )
 
 

@@ -110,9 +110,8 @@ def _cued_value(cue: str, sep: str, value: str) -> str | None:
     if len(core) < 3 or _is_prose(core):
         return None
     if cue.split()[0] in ("pin", "pins") or cue.endswith(" code"):
-        label = "password"
-        digits = core.isdigit() and 4 <= len(core) <= 12
-        if not quoted and not digits and (not sep.strip() or not any(c.isdigit() for c in core)):
+        label = "password"  # PINs and door codes are digits ("pin = GPIO_13" is code)
+        if not quoted and not (core.isdigit() and 4 <= len(core) <= 12):
             return None
     elif cue.startswith(("pass", "pw")):
         label = "password"

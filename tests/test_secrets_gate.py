@@ -225,3 +225,23 @@ def test_scan_stays_linear_on_hostile_input(hostile: str) -> None:
     start = time.perf_counter()
     scan(hostile)
     assert time.perf_counter() - start < 5
+
+
+def test_import_reaches_the_gate(cli: Any, mem_home: Path, tmp_path: Path) -> None:
+    """`mem import` writes through the same gated paths: metadata, source, titles."""
+    lines = [
+        {"type": "conversation", "id": "c1", "title": "router pw is Tr0ub4dor&3"},
+        {
+            "type": "memory",
+            "content": "The user has a router",
+            "source": "notes: api key = ZXy81-QpLm-77Aa",
+            "metadata": {"slot": "wifi password", "value": "Sunflower-77"},
+        },
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    cli("import", str(path))
+    exported = cli("export").stdout
+    for raw in ("Tr0ub4dor&3", "ZXy81-QpLm-77Aa", "Sunflower-77"):
+        assert raw not in exported
+    assert "Sunflower-77" not in _stored_strings(mem_home / "mem.db")
