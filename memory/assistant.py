@@ -27,7 +27,6 @@ from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Memory, Message
 from .retrieval import Filters, search
-from .secrets_gate import scan
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -342,7 +341,7 @@ class Assistant:
                     batch=batch,
                 )
             except SecretRefusedError:  # secrets = "refuse": skip this one fact
-                shown = scan(cand.text).text
+                shown = cand.gated("redact")[0].text
                 self._warn(f'not remembered, it holds a secret (secrets = "refuse"): {shown}')
                 continue
             changes.append(change)

@@ -248,7 +248,6 @@ def apply_record(record: Mapping[str, Any], policy: str) -> RecordResult:
         return RecordResult(dict(record))
     known: dict[str, str] = {}
     findings: list[str] = []
-    slot_re = pattern("slot")
 
     def first(node: Any) -> Any:
         if isinstance(node, str):
@@ -259,10 +258,12 @@ def apply_record(record: Mapping[str, Any], policy: str) -> RecordResult:
         if isinstance(node, Mapping):
             out = {k: first(v) for k, v in node.items()}
             slot, value = node.get("slot"), out.get("value")
-            if isinstance(slot, str) and isinstance(value, str) and slot_re.search(slot):
+            # A PIN may come as a number: redact it too (not a boolean).
+            scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+            if isinstance(slot, str) and scalar and pattern("slot").search(slot):
                 label = "password" if not re.search(r"(?i)key|token|secret", slot) else "API key"
                 raw = str(node.get("value"))
-                if not value.startswith("[redacted") and len(raw.strip()) >= 3:
+                if not raw.startswith("[redacted") and len(raw.strip()) >= 3:
                     known[raw.strip()] = label
                     findings.append(label)
                     out["value"] = f"[redacted {label}]"

@@ -101,6 +101,9 @@ def test_apply_record_slot_names_the_secret() -> None:
         "value": "[redacted password]",
         "text": "door: [redacted password]",
     }
+    assert apply_record({"slot": "pin", "value": 4921}, "redact").record["value"] == (
+        "[redacted password]"
+    )
     plain = {"slot": "favourite colour", "value": "blue", "text": "The user likes blue"}
     assert apply_record(plain, "redact").record == plain
 
