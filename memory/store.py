@@ -276,23 +276,17 @@ class MemoryStore:
             [memory_id],
         )
         self._event(memory_id, "forget", detail=detail, actor=actor)
-        # Ids are never reused: a later `mem forget N` must not hit a newer memory,
-        # and the audit trail of N must not mix two memories.
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('memory_id_floor', ?) ON CONFLICT(key) "
-            "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
-            [memory_id],
-        )
 
-    def _next_id(self) -> int | None:
-        """An explicit id when the highest ones were deleted (see delete_row)."""
+    def _next_id(self) -> int:
+        """Past every id ever given out: a later `mem forget N` must not hit a
+        newer memory, nor the audit trail of N mix two. The floor is kept by
+        the ``memories_id_floor`` trigger (schema m003) on every deletion; the
+        caller holds the write transaction, so two processes cannot race."""
         row = self.conn.execute(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'memory_id_floor'"
+            "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
         ).fetchone()
-        if row is None:
-            return None
-        top = self.conn.execute("SELECT max(id) FROM memories").fetchone()[0] or 0
-        return max(int(row[0]), int(top)) + 1
+        return int(row[0]) + 1
 
     def _unindex(self, memory_id: int) -> None:
         self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])

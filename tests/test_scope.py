@@ -1,0 +1,177 @@
+"""Scope: every lookup stays inside the profile, and ids are never reused.
+
+Issue 11 items 2 (lookups by id, external id and source reference), 3 (the
+keyword leg and its statistics, import counts and errors) and 8 (memory ids).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memory import MemoryStore
+from memory.db import connect
+from memory.errors import NotFoundError
+from memory.schema import _known_names, _migrations
+
+ALICE_MESSAGE = {
+    "conversation": "therapy",
+    "id": "m1",
+    "role": "user",
+    "speaker": "Alice",
+    "content": "Alice told her therapist about the divorce",
+    "timestamp": "2024-01-01T10:00:00",
+}
+
+
+def _lines(path: Path, *objs: dict[str, Any]) -> str:
+    path.write_text("".join(json.dumps(o) + "\n" for o in objs))
+    return str(path)
+
+
+def _open(mem_home: Path, profile: str) -> MemoryStore:
+    return MemoryStore.open(mem_home / "mem.db", profile=profile)
+
+
+def _alice_messages(mem_home: Path) -> list[str]:
+    with _open(mem_home, "alice") as alice:
+        return [m.content for m in alice.messages("therapy")]
+
+
+# ------------------------------------------------------------ item 8: ids
+def test_ids_are_never_reused_after_forgetting_the_highest_then_a_lower(cli: Any) -> None:
+    for text in ("a", "b", "c"):
+        cli("remember", text)
+    cli("forget", "3", "--yes")
+    cli("forget", "1", "--yes")
+    assert "#4" in cli("remember", "d").stdout
+    cli("forget", "2", "--yes")
+    cli("forget", "4", "--yes")
+    assert "#5" in cli("remember", "e").stdout
+
+
+def test_ids_are_never_reused_across_processes(mem_home: Path) -> None:
+    one = _open(mem_home, "default")
+    two = _open(mem_home, "default")
+    try:
+        first = one.remember("first").id
+        second = one.remember("second").id
+        two.forget([second])
+        two.forget([first])
+        assert one.remember("third").id == second + 1
+        assert two.remember("fourth").id == second + 2
+    finally:
+        one.close()
+        two.close()
+
+
+def test_ids_are_never_reused_after_import(cli: Any, tmp_path: Path) -> None:
+    cli("remember", "a")
+    cli("remember", "b")
+    cli("forget", "2", "--yes")
+    cli("import", _lines(tmp_path / "m.jsonl", {"type": "memory", "content": "imported"}))
+    assert [m["id"] for m in cli.json("list")] == [3, 1]
+
+
+def test_a_schema_2_database_is_upgraded_and_keeps_its_floor(mem_home: Path) -> None:
+    """A file written by the previous mem (migrations m001-m002) where #3 then #1
+    were forgotten, so its floor says '1' (the old TEXT bug): opening it applies
+    the new migration, which takes the floor from the audit trail."""
+    path = mem_home / "mem.db"
+    conn = connect(path)
+    from sqlite_utils import Database
+
+    new = [n for n in _known_names() if n not in ("m001_initial", "m002_documents")]
+    _migrations().apply(Database(conn), stop_before=new)
+    stamp = "2024-01-01T00:00:00Z"
+    conn.execute(
+        "INSERT INTO memories(id, profile, kind, content, source, created_at, updated_at) "
+        "VALUES (2, 'default', 'fact', 'b', 'user', ?, ?)",
+        [stamp, stamp],
+    )
+    for mid in (1, 2, 3):
+        conn.execute(
+            "INSERT INTO memory_events(memory_id, event, at) VALUES (?, 'add', ?)", [mid, stamp]
+        )
+    for mid in (3, 1):
+        conn.execute(
+            "INSERT INTO memory_events(memory_id, event, at) VALUES (?, 'forget', ?)",
+            [mid, stamp],
+        )
+    conn.execute("INSERT INTO meta(key, value) VALUES ('memory_id_floor', '1')")
+    conn.commit()
+    conn.close()
+    with _open(mem_home, "default") as store:
+        applied = store.conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
+        assert [r[0] for r in applied] == _known_names()
+        assert store.get(2).content == "b"
+        assert store.remember("d").id == 4
+
+
+# --------------------------------------------------- item 2: scoped lookups
+def test_forget_with_source_cannot_delete_another_profiles_message(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    cli("import", _lines(tmp_path / "a.jsonl", ALICE_MESSAGE), "--profile", "alice")
+    line = {"type": "memory", "content": "x", "source_message": "therapy\u001fm1"}
+    cli("import", _lines(tmp_path / "b.jsonl", line), "--profile", "bob")
+    (mine,) = cli.json("list", "--profile", "bob")
+    assert mine["source_message_id"] is None
+    cli("forget", str(mine["id"]), "--with-source", "--profile", "bob", "--yes")
+    assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
+
+
+def test_forget_with_source_of_a_stale_cross_profile_link(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    """A link made before the fix (bob's memory naming alice's message) is not
+    followed: bob's memory goes, alice's message and its index row stay."""
+    cli("import", _lines(tmp_path / "a.jsonl", ALICE_MESSAGE), "--profile", "alice")
+    with _open(mem_home, "alice") as alice:
+        (message,) = alice.messages("therapy")
+        (indexed,) = alice.list_memories(kind="message")
+    with _open(mem_home, "bob") as bob:
+        mid = bob.remember("x").id
+        bob.conn.execute(
+            "UPDATE memories SET source_message_id = ? WHERE id = ?", [message.id, mid]
+        )
+        report = bob.forget([mid], with_source=True)
+        assert (report.memories, report.messages) == ([mid], [])
+    assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
+    with _open(mem_home, "alice") as alice:
+        assert alice.get(indexed.id).content == ALICE_MESSAGE["content"]
+        assert "therapy" not in cli("export", "--profile", "bob").stdout
+
+
+def test_store_lookups_by_id_stay_in_the_profile(mem_home: Path) -> None:
+    with _open(mem_home, "alice") as alice:
+        secret = alice.remember("alice's secret").id
+        gone = alice.remember("alice forgot this").id
+        alice.forget([gone])
+        conv = alice.new_conversation("alice chat")
+        alice.set_summary(conv, "alice summary", 1)
+    with _open(mem_home, "bob") as bob:
+        own = bob.remember("bob's own").id
+        for lookup in (
+            lambda: bob.get(secret),
+            lambda: bob.history(secret),
+            lambda: bob.history(gone),
+            lambda: bob.supersede(secret, own),
+            lambda: bob.supersede(own, secret),
+            lambda: bob.update_memory(secret, "bob was here"),
+        ):
+            with pytest.raises(NotFoundError) as err:
+                lookup()
+            assert "alice" not in str(err.value)
+        bob.touch([secret])
+        assert bob.summary(conv) == (None, None)
+        bob.set_summary(conv, "bob summary", 2)
+        assert bob.message(1) is None
+    with _open(mem_home, "alice") as alice:
+        mem = alice.get(secret)
+        assert (mem.content, mem.use_count, mem.superseded_by) == ("alice's secret", 0, None)
+        assert alice.summary(conv) == ("alice summary", 1)
+        assert [e.event for e in alice.history(gone)] == ["add", "forget"]
