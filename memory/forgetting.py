@@ -48,13 +48,16 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
                 )
             targets = [int(row[0])]
             message_id = row[3]
+            if message_id is not None and store.message(message_id) is None:
+                message_id = None  # a link out of the profile is never followed
             if with_source and message_id is not None:
                 # The message's own index row goes with the message.
                 targets += [
                     int(r[0])
                     for r in store.conn.execute(
-                        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'",
-                        [message_id],
+                        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message' "
+                        "AND profile = ?",
+                        [message_id, store.profile],
                     ).fetchall()
                     if int(r[0]) != int(row[0])
                 ]

@@ -205,10 +205,19 @@ class MemoryStore:
         )
 
     def history(self, memory_id: int) -> list[Event]:
-        """Audit events of a memory (a forgotten one's events carry no text)."""
+        """Audit events of a memory (a forgotten one's events carry no text).
+
+        A forgotten memory is known by the profile its ``forget`` event names;
+        one forgotten before events named it is no one's to show."""
         exists = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
         row = exists.fetchone()
-        if row is not None and row[0] not in self.readable_profiles():
+        if row is None:
+            row = self.conn.execute(
+                "SELECT json_extract(detail, '$.profile') FROM memory_events "
+                "WHERE memory_id = ? AND event = 'forget'",
+                [memory_id],
+            ).fetchone()
+        if row is None or row[0] not in self.readable_profiles():
             raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         rows = self.conn.execute(
             "SELECT id, memory_id, event, at, actor, before, after, detail FROM memory_events "
@@ -269,6 +278,8 @@ class MemoryStore:
         """The one deletion of a memory: row, FTS entry, vectors; earlier audit
         events lose their text and a ``forget`` event records ``detail``.
         The caller holds the transaction and checks the profile."""
+        row = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
+        detail = {**detail, "profile": (row.fetchone() or [None])[0]}
         self._unindex(memory_id)
         self.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
         self.conn.execute(
@@ -442,6 +453,8 @@ class MemoryStore:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Mark ``old_id`` replaced by ``new_id``: kept, but no longer current."""
+        self.get(old_id)  # both in scope, or NotFoundError
+        self.get(new_id)
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE memories SET superseded_by = ?, valid_until = ?, updated_at = ? "
@@ -461,11 +474,12 @@ class MemoryStore:
         if not ids:
             return
         marks = ",".join("?" * len(ids))
+        scope = ",".join("?" * len(self.readable_profiles()))
         with transaction(self.conn):
             self.conn.execute(
                 f"UPDATE memories SET use_count = use_count + 1, last_used_at = ? "
-                f"WHERE id IN ({marks})",
-                [timeutil.now_iso(), *ids],
+                f"WHERE id IN ({marks}) AND profile IN ({scope})",
+                [timeutil.now_iso(), *ids, *self.readable_profiles()],
             )
 
     # --------------------------------------------------------------- reading
@@ -560,6 +574,45 @@ class MemoryStore:
             )
         return cid
 
+    def conversation_id_for(self, conversation_id: str) -> str:
+        """The id under which this profile keeps a file's conversation
+        ``conversation_id``: that id, unless another profile has it, then
+        ``ID@PROFILE`` (``~2``, ``~3`` … after that). Conversation ids are one
+        namespace in the file; an import must neither join another profile's
+        conversation nor be refused in words that name its owner."""
+        candidate, n = conversation_id, 1
+        while True:
+            row = self.conn.execute(
+                "SELECT profile FROM conversations WHERE id = ?", [candidate]
+            ).fetchone()
+            if row is None or row[0] == self.profile:
+                return candidate
+            n += 1
+            candidate = f"{conversation_id}@{self.profile}" + (f"~{n - 1}" if n > 2 else "")
+
+    def import_key_for(self, key: str) -> str:
+        """The key under which this profile keeps a message with import key
+        ``key``: like :meth:`conversation_id_for`, another profile's key is
+        never matched (no "skipped" for its messages, no link to them)."""
+        candidate, n = key, 1
+        while True:
+            row = self.conn.execute(
+                "SELECT profile FROM messages WHERE import_key = ?", [candidate]
+            ).fetchone()
+            if row is None or row[0] == self.profile:
+                return candidate
+            n += 1
+            candidate = f"{key}\x1e{self.profile}" + (f"~{n - 1}" if n > 2 else "")
+
+    def message_id_for(self, key: str) -> int | None:
+        """This profile's message with import key ``key`` (an export's
+        ``source_message``), or None."""
+        row = self.conn.execute(
+            "SELECT id FROM messages WHERE import_key = ? AND profile = ?",
+            [self.import_key_for(key), self.profile],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def conversation_exists(self, conversation_id: str) -> bool:
         row = self.conn.execute(
             "SELECT 1 FROM conversations WHERE id = ? AND profile = ?",
@@ -585,7 +638,8 @@ class MemoryStore:
     def conversations(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT c.id, c.title, c.created_at, c.updated_at, "
-            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) "
+            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id "
+            "AND m.profile = c.profile) "
             "FROM conversations c WHERE c.profile = ? ORDER BY c.updated_at DESC LIMIT ?",
             [self.profile, limit],
         ).fetchall()
@@ -594,15 +648,17 @@ class MemoryStore:
 
     def summary(self, conversation_id: str) -> tuple[str | None, int | None]:
         row = self.conn.execute(
-            "SELECT summary, summary_upto FROM conversations WHERE id = ?", [conversation_id]
+            "SELECT summary, summary_upto FROM conversations WHERE id = ? AND profile = ?",
+            [conversation_id, self.profile],
         ).fetchone()
         return (None, None) if row is None else (row[0], row[1])
 
     def set_summary(self, conversation_id: str, summary: str, upto: int) -> None:
         with transaction(self.conn):
             self.conn.execute(
-                "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
-                [summary, upto, conversation_id],
+                "UPDATE conversations SET summary = ?, summary_upto = ? "
+                "WHERE id = ? AND profile = ?",
+                [summary, upto, conversation_id, self.profile],
             )
 
     def log_message(

@@ -175,3 +175,46 @@ def test_store_lookups_by_id_stay_in_the_profile(mem_home: Path) -> None:
         assert (mem.content, mem.use_count, mem.superseded_by) == ("alice's secret", 0, None)
         assert alice.summary(conv) == ("alice summary", 1)
         assert [e.event for e in alice.history(gone)] == ["add", "forget"]
+
+
+def test_import_of_another_profiles_ids_adds_them_as_this_profiles_own(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    cli("import", _lines(tmp_path / "a.jsonl", ALICE_MESSAGE), "--profile", "alice")
+    bobs = {**ALICE_MESSAGE, "speaker": "Bob", "content": "Bob's own therapy notes"}
+    memory = {"type": "memory", "content": "bob fact", "source_message": "therapy\u001fm1"}
+    conversation = {"type": "conversation", "id": "therapy", "title": "bob's title"}
+    path = _lines(tmp_path / "b.jsonl", conversation, bobs, memory)
+    result = cli("import", path, "--profile", "bob", "--json")
+    assert "alice" not in result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["messages_added"], report["messages_skipped"]) == (1, 0)
+    assert report["memories_added"] == 1
+    again = json.loads(cli("import", path, "--profile", "bob", "--json").stdout)
+    assert (again["messages_added"], again["messages_skipped"]) == (0, 1)
+    assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
+    with _open(mem_home, "bob") as bob:
+        (conv,) = bob.conversations()
+        assert conv["messages"] == 1 and conv["title"] == "bob's title"
+        (message,) = bob.messages(conv["id"])
+        assert message.content == bobs["content"]
+        fact = next(m for m in bob.list_memories() if m.content == "bob fact")
+        assert fact.source_message_id == message.id  # bob's message, not alice's
+    with _open(mem_home, "alice") as alice:
+        assert [c["title"] for c in alice.conversations()] == [None]
+    # bob's export imports into a fresh file and back into bob without a change
+    exported = cli("export", "--profile", "bob").stdout
+    assert "Alice" not in exported
+    (tmp_path / "bob-export.jsonl").write_text(exported)
+    back = cli.json("import", str(tmp_path / "bob-export.jsonl"), "--profile", "bob")
+    assert (back["messages_added"], back["memories_added"]) == (0, 0)
+
+
+def test_import_never_counts_another_profiles_keys_as_skipped(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    cli("import", _lines(tmp_path / "a.jsonl", ALICE_MESSAGE), "--profile", "alice")
+    line = {**ALICE_MESSAGE, "conversation": "bobchat", "import_key": "therapy\u001fm1"}
+    report = cli.json("import", _lines(tmp_path / "b.jsonl", line), "--profile", "bob")
+    assert (report["messages_added"], report["messages_skipped"]) == (1, 0)
+    assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
