@@ -174,11 +174,23 @@ def _migrations() -> Any:
             """
         )
 
+    @migrations(name="m004_fts_stats")
+    def m004_fts_stats(db: Any) -> None:
+        # Rows and tokens of the keyword index per profile, so that keyword
+        # scores use the statistics of the profile searched, not of the file.
+        from .keyword_stats import rebuild
+
+        db.execute(
+            "CREATE TABLE fts_stats (profile TEXT PRIMARY KEY, "
+            "rows INTEGER NOT NULL, tokens INTEGER NOT NULL)"
+        )
+        rebuild(db.conn)
+
     return migrations
 
 
 def _known_names() -> list[str]:
-    return ["m001_initial", "m002_documents", "m003_id_floor"]
+    return ["m001_initial", "m002_documents", "m003_id_floor", "m004_fts_stats"]
 
 
 def applied_names(conn: Connection) -> list[str] | None:

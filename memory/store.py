@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from . import timeutil
+from . import keyword_stats, timeutil
 from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
 from .db import Connection, connect, transaction, translate
 from .embed import Embedder, get_embedder, pack
@@ -267,6 +267,7 @@ class MemoryStore:
             "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
             [memory_id, content, speaker or ""],
         )
+        keyword_stats.count_row(self.conn, memory_id, 1)
         blob = pack(vector)
         self.conn.execute("INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [memory_id, blob])
         self.conn.execute(
@@ -300,6 +301,7 @@ class MemoryStore:
         return int(row[0]) + 1
 
     def _unindex(self, memory_id: int) -> None:
+        keyword_stats.count_row(self.conn, memory_id, -1)
         self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
         self.conn.execute("DELETE FROM memories_vec WHERE id = ?", [memory_id])
         self.conn.execute("DELETE FROM memory_vectors WHERE id = ?", [memory_id])

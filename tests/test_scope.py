@@ -218,3 +218,96 @@ def test_import_never_counts_another_profiles_keys_as_skipped(
     report = cli.json("import", _lines(tmp_path / "b.jsonl", line), "--profile", "bob")
     assert (report["messages_added"], report["messages_skipped"]) == (1, 0)
     assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
+
+
+# ------------------------------------------- item 3: the keyword leg's scope
+STAMP = "2024-03-01T10:00:00Z"
+BOB_NOTES = [
+    "my zorblax is blue",
+    "the zorblax needs a new quux every spring",
+    "quux quux quux: the word of the week",
+    "Bob bought a second zorblax, a small one, for the garden shed and the car",
+    "a long note about nothing in particular that mentions quux once at the end quux",
+    "zorblax",
+]
+
+
+def _import_memories(cli: Any, path: Path, profile: str, texts: list[str]) -> None:
+    lines = [{"type": "memory", "content": t, "created_at": STAMP} for t in texts]
+    cli("import", _lines(path, *lines), "--profile", profile)
+
+
+def _scores(mem_home: Path, query: str) -> dict[str, float]:
+    from memory.ranking import Ranking
+    from memory.retrieval import search
+
+    with _open(mem_home, "bob") as bob:
+        hits = search(bob, query, limit=20, ranking=Ranking(recency_weight=0.0))
+        return {h.content: h.score for h in hits}
+
+
+def test_bob_finds_his_zorblax_among_2100_of_alices(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    texts = [f"zorblax report number {i}" for i in range(2100)]
+    _import_memories(cli, tmp_path / "a.jsonl", "alice", texts)
+    cli("remember", "bob keeps his zorblax in the attic", "--profile", "bob")
+    hits = cli.json("search", "zorblax", "--profile", "bob")
+    assert [h["content"] for h in hits] == ["bob keeps his zorblax in the attic"]
+    with _open(mem_home, "bob") as bob:
+        assert [h.content for h in bob.search("zorblax", kinds="fact")] == [
+            "bob keeps his zorblax in the attic"
+        ]
+
+
+def test_bobs_scores_do_not_move_when_alice_adds_notes(
+    cli: Any, tmp_path: Path, mem_home: Path
+) -> None:
+    _import_memories(cli, tmp_path / "b.jsonl", "bob", BOB_NOTES)
+    queries = ("zorblax quux", "zorblax", "quux for the garden")
+    alone = {q: _scores(mem_home, q) for q in queries}
+    assert len(alone["zorblax quux"]) == len(BOB_NOTES)
+    notes = [f"zorblax quux {'and more words ' * (i % 7)}{i}" for i in range(500)]
+    _import_memories(cli, tmp_path / "a.jsonl", "alice", notes)
+    assert {q: _scores(mem_home, q) for q in queries} == alone
+    _import_memories(cli, tmp_path / "a2.jsonl", "alice", ["zorblax"] * 3 + ["quux " * 40])
+    assert {q: _scores(mem_home, q) for q in queries} == alone
+
+
+def test_scope_bm25_is_fts5_bm25_when_the_scope_is_the_whole_index(mem_home: Path) -> None:
+    from memory import keyword_stats
+
+    with _open(mem_home, "bob") as bob:
+        for text in [*BOB_NOTES, "quux " * 30, "zorblax zorblax zorblax quux"]:
+            bob.remember(text)
+        st = keyword_stats.stats(bob.conn, bob.readable_profiles())
+        assert st.whole and st.rows == len(BOB_NOTES) + 2
+        for phrase in ('content : "zorblax"', 'content : "quux"', 'content : "zorblax quux"'):
+            rows = bob.conn.execute(
+                "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
+                "JOIN memories_fts_docsize d ON d.id = f.rowid WHERE memories_fts MATCH ?",
+                [phrase],
+            ).fetchall()
+            assert rows
+            # recomputed from the scope's statistics: bit for bit bm25's
+            assert keyword_stats.rescore(bob.conn, phrase, rows, st) == {r[0]: r[1] for r in rows}
+
+
+def test_keyword_statistics_follow_every_write(mem_home: Path) -> None:
+    from memory import keyword_stats
+
+    with _open(mem_home, "alice") as alice:
+        first = alice.remember("alice one two three").id
+        alice.remember("alice four")
+        alice.update_memory(first, "alice one two three four five six")
+        cid = alice.new_conversation()
+        alice.log_message(cid, "user", "a message of alice")
+    with _open(mem_home, "bob") as bob:
+        gone = bob.remember("bob one").id
+        bob.remember("bob two words")
+        bob.forget([gone])
+        before = bob.conn.execute("SELECT * FROM fts_stats ORDER BY profile").fetchall()
+        keyword_stats.rebuild(bob.conn)
+        after = bob.conn.execute("SELECT * FROM fts_stats ORDER BY profile").fetchall()
+        assert before == after
+        assert [r[:2] for r in after] == [("alice", 3), ("bob", 1)]
