@@ -92,6 +92,8 @@ class Stats:
     rows: int
     tokens: int
     profiles: tuple[str, ...]
+    others: int = 0  # live rows of profiles outside the scope
+    other_profiles: tuple[str, ...] = ()
 
     @property
     def whole(self) -> bool:
@@ -102,13 +104,17 @@ class Stats:
 def stats(conn: Connection, profiles: Sequence[str]) -> Stats:
     block = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
     numbers = varints(bytes(block[0])) if block and block[0] else [0]
-    marks = ",".join("?" * len(profiles))
-    rows, tokens = conn.execute(
-        "SELECT coalesce(sum(rows), 0), coalesce(sum(tokens), 0) FROM fts_stats "
-        f"WHERE profile IN ({marks})",
-        list(profiles),
-    ).fetchone()
-    return Stats(numbers[0], sum(numbers[1:]), int(rows), int(tokens), tuple(profiles))
+    rows = tokens = others = 0
+    other_profiles: list[str] = []
+    for profile, n, t in conn.execute("SELECT profile, rows, tokens FROM fts_stats"):
+        if profile in profiles:
+            rows, tokens = rows + int(n), tokens + int(t)
+        elif n > 0:
+            others += int(n)
+            other_profiles.append(profile)
+    return Stats(
+        numbers[0], sum(numbers[1:]), rows, tokens, tuple(profiles), others, tuple(other_profiles)
+    )
 
 
 def _idf(rows: int, hits: int) -> float:
@@ -128,15 +134,21 @@ def rescore(
     rows: Sequence[tuple[Any, ...]],
     st: Stats,
     scope_hits: int | None = None,
+    other_hits: int | None = None,
 ) -> dict[int, float]:
     """The scope's BM25 of ``phrase`` for ``rows`` of (id, -bm25(), _docsize.sz).
 
-    ``scope_hits``: the scope's rows that match, when the caller knows it."""
+    ``scope_hits``: the scope's rows that match, or ``other_hits``: the other
+    profiles' rows that match, when the caller knows it."""
     if not rows:
         return {}
     all_hits = conn.execute(
         "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", [phrase]
     ).fetchone()[0]
+    if scope_hits is None and other_hits is not None:
+        scope_hits = int(all_hits) - other_hits
+    if scope_hits is None and st.others == 0:
+        scope_hits = int(all_hits)  # every live row is the scope's
     if scope_hits is None:
         marks = ",".join("?" * len(st.profiles))
         scope_hits = conn.execute(
@@ -149,11 +161,17 @@ def rescore(
     all_avgdl = st.all_tokens / st.all_rows if st.all_rows else 1.0
     avgdl = st.tokens / st.rows if st.rows and st.tokens else 1.0
     out: dict[int, float] = {}
+    top = K1 + 1.0
     for mid, score, sz in rows:
-        length = float(sum(varints(bytes(sz or b""))))
+        # One byte a column while each holds fewer than 128 tokens: their sum.
+        length = float(sum(sz) if sz.isascii() else sum(varints(sz)))
         # score = idf * f (k1 + 1) / (f + norm): solve for the frequency f.
-        g = float(score) / all_idf
-        norm = _length_norm(length, all_avgdl)
-        freq = float(max(1, round(g * norm / (K1 + 1.0 - g)))) if g < K1 + 1.0 else 1e9
-        out[int(mid)] = idf * ((freq * (K1 + 1.0)) / (freq + _length_norm(length, avgdl)))
+        g = score / all_idf
+        freq = (
+            float(max(1, round(g * _length_norm(length, all_avgdl) / (top - g))))
+            if g < top
+            else 1e9
+        )
+        # FTS5's own expression, term for term, so a whole scope gives bm25() exactly.
+        out[mid] = idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1 - B + B * length / avgdl)))
     return out

@@ -57,6 +57,9 @@ NARROW_TERM_CAP = 2_000
 BROAD_TERM_CAP = 50
 # Without a narrowing filter, a term is scored over at most its newest matches.
 TERM_SCAN = 1_000
+# Up to this many rows of other profiles, their matches are left out one by
+# one rather than each match joined to its profile (see _keyword_excluding).
+OTHERS_BY_ROW = 20
 # Messages whose neighbours are fetched: the best candidates by base score.
 STRUCTURE_ANCHORS = 50
 # Candidates read whole and re-ranked by the shape of the answer asked for.
@@ -218,8 +221,8 @@ def _keyword(
     query. Otherwise the cost of a term is bounded: FTS5 scores every row it
     returns, so a common term is scored over its ``TERM_SCAN`` newest matches
     only (a common term weighs little in BM25 anyway), and the filters are
-    applied to the candidates afterwards. When other profiles have rows in
-    the index (``st`` is not whole), see :func:`_keyword_in_scope`.
+    applied to the candidates afterwards. When FTS5's statistics are not the
+    scope's own (``st`` is not whole), see :func:`_keyword_in_scope`.
     """
     out: dict[str, dict[int, float]] = {}
     for term in terms:
@@ -255,23 +258,56 @@ def _keyword_in_scope(
     cap: int,
     st: keyword_stats.Stats,
 ) -> dict[int, float]:
-    """:func:`_keyword` when the index holds other profiles' rows: the scope
-    applies inside the query (the ``TERM_SCAN`` newest matches are this
-    scope's, however many another profile has) and the scores use the scope's
-    statistics (:mod:`memory.keyword_stats`), so nothing outside the scope
-    hides, lifts or reveals anything."""
-    if not scoped:
-        where = f"m.profile IN ({','.join('?' * len(st.profiles))})"
-        params = list(st.profiles)
+    """:func:`_keyword` when the index's statistics are not the scope's own
+    (other profiles have rows, or deleted rows still count in FTS5's totals):
+    the scope applies inside the query (the ``TERM_SCAN`` newest matches are
+    this scope's, however many another profile has) and the scores use the
+    scope's statistics (:mod:`memory.keyword_stats`), so nothing outside the
+    scope hides, lifts or reveals anything."""
+    if not scoped and st.others <= OTHERS_BY_ROW:
+        return _keyword_excluding(store, phrase, cap, st)
     rows = store.conn.execute(
         "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
         "CROSS JOIN memories m ON m.id = f.rowid "
         "CROSS JOIN memories_fts_docsize d ON d.id = f.rowid "
-        f"WHERE memories_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
-        [phrase, *params, -1 if scoped else TERM_SCAN],
+        f"WHERE memories_fts MATCH ? AND {where if scoped else _scope_sql(st)} "
+        "ORDER BY f.rowid DESC LIMIT ?",
+        [phrase, *(params if scoped else st.profiles), -1 if scoped else TERM_SCAN],
     ).fetchall()
     every = not scoped and len(rows) < TERM_SCAN  # then the rows are all the scope's matches
     scores = keyword_stats.rescore(store.conn, phrase, rows, st, len(rows) if every else None)
+    return dict(heapq.nlargest(cap, scores.items(), key=lambda kv: kv[1]))
+
+
+def _scope_sql(st: keyword_stats.Stats) -> str:
+    return f"m.profile IN ({','.join('?' * len(st.profiles))})"
+
+
+def _keyword_excluding(
+    store: MemoryStore, phrase: str, cap: int, st: keyword_stats.Stats
+) -> dict[int, float]:
+    """:func:`_keyword_in_scope` when the other profiles hold few rows (or none,
+    when only deleted rows make FTS5's totals differ): their matches are
+    found row by row and left out, sparing a join per match."""
+    excluded: set[int] = set()
+    if st.other_profiles:
+        marks = ",".join("?" * len(st.other_profiles))
+        excluded = {
+            int(r[0])
+            for r in store.conn.execute(
+                "SELECT m.id FROM memories m CROSS JOIN memories_fts f ON f.rowid = m.id "
+                f"WHERE m.profile IN ({marks}) AND memories_fts MATCH ?",
+                [*st.other_profiles, phrase],
+            )
+        }
+    rows = store.conn.execute(
+        "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
+        "CROSS JOIN memories_fts_docsize d ON d.id = f.rowid "
+        "WHERE memories_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
+        [phrase, TERM_SCAN + len(excluded)],
+    ).fetchall()
+    rows = [r for r in rows if r[0] not in excluded][:TERM_SCAN]
+    scores = keyword_stats.rescore(store.conn, phrase, rows, st, other_hits=len(excluded))
     return dict(heapq.nlargest(cap, scores.items(), key=lambda kv: kv[1]))
 
 
