@@ -166,7 +166,7 @@ def _migrations() -> Any:
         )
         db.execute(
             """
-            CREATE TRIGGER memories_id_floor AFTER DELETE ON memories BEGIN
+            CREATE TRIGGER IF NOT EXISTS memories_id_floor AFTER DELETE ON memories BEGIN
                 INSERT INTO meta(key, value) VALUES ('memory_id_floor', old.id)
                 ON CONFLICT(key) DO UPDATE SET value =
                     max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
@@ -181,7 +181,7 @@ def _migrations() -> Any:
         from .keyword_stats import rebuild
 
         db.execute(
-            "CREATE TABLE fts_stats (profile TEXT PRIMARY KEY, "
+            "CREATE TABLE IF NOT EXISTS fts_stats (profile TEXT PRIMARY KEY, "
             "rows INTEGER NOT NULL, tokens INTEGER NOT NULL)"
         )
         rebuild(db.conn)
