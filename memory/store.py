@@ -574,6 +574,9 @@ class MemoryStore:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 [cid, self.profile, title, stamp, stamp],
             )
+        if conversation_id and not self.conversation_exists(cid):
+            # Another profile's: never join it (see conversation_id_for).
+            raise UsageError(f"Conversation id {cid!r} is taken: choose another id.")
         return cid
 
     def conversation_id_for(self, conversation_id: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from memory import MemoryStore
 from memory.db import connect
-from memory.errors import NotFoundError
+from memory.errors import NotFoundError, UsageError
 from memory.schema import _known_names, _migrations
 
 ALICE_MESSAGE = {
@@ -166,6 +166,9 @@ def test_store_lookups_by_id_stay_in_the_profile(mem_home: Path) -> None:
             with pytest.raises(NotFoundError) as err:
                 lookup()
             assert "alice" not in str(err.value)
+        with pytest.raises(UsageError) as taken:
+            bob.new_conversation(conversation_id=conv)
+        assert "alice" not in str(taken.value)
         bob.touch([secret])
         assert bob.summary(conv) == (None, None)
         bob.set_summary(conv, "bob summary", 2)
