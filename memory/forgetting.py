@@ -17,6 +17,7 @@ from . import timeutil
 from .db import transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
+from .store import storable_id
 from .text import content_words
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
             row = store.conn.execute(
                 "SELECT id, kind, source, source_message_id FROM memories "
                 "WHERE id = ? AND profile = ?",
-                [memory_id, store.profile],
+                [memory_id if storable_id(memory_id) else 0, store.profile],  # 0: no row
             ).fetchone()
             if row is None:
                 raise NotFoundError(

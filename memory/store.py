@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from .transfer import ImportReport, Progress
 
 
+def storable_id(value: int) -> bool:
+    """Whether ``value`` can be a row id at all (SQLite's are 64-bit): a larger
+    one is simply not found, never an overflow."""
+    return 0 < value < 2**63
+
+
 class MemoryStore:
     """The engine's storage API. Open with :meth:`open`; close when done."""
 
@@ -209,6 +215,8 @@ class MemoryStore:
 
         A forgotten memory is known by the profile its ``forget`` event names;
         one forgotten before events named it is no one's to show."""
+        if not storable_id(memory_id):
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         exists = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
         row = exists.fetchone()
         if row is None:
@@ -472,7 +480,7 @@ class MemoryStore:
 
     def touch(self, ids: Iterable[int]) -> None:
         """Record that memories were used in a prompt (use_count, last_used_at)."""
-        ids = list(ids)
+        ids = [i for i in ids if storable_id(i)]
         if not ids:
             return
         marks = ",".join("?" * len(ids))
@@ -486,6 +494,8 @@ class MemoryStore:
 
     # --------------------------------------------------------------- reading
     def get(self, memory_id: int) -> Memory:
+        if not storable_id(memory_id):
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         marks = ",".join("?" * len(self.readable_profiles()))
         row = self.conn.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND profile IN ({marks})",
@@ -736,6 +746,8 @@ class MemoryStore:
         return [Message(*r) for r in reversed(rows)]
 
     def message(self, message_id: int) -> Message | None:
+        if not storable_id(message_id):
+            return None
         row = self.conn.execute(
             "SELECT id, conversation_id, role, content, created_at, speaker, external_id, profile "
             "FROM messages WHERE id = ? AND profile = ?",
@@ -786,11 +798,14 @@ class MemoryStore:
         marks = ",".join("?" * len(self.readable_profiles()))
         with transaction(self.conn):
             for memory_id in ids:
-                row = self.conn.execute(
-                    f"SELECT kind, source FROM memories WHERE id = ? AND profile IN ({marks})",
-                    [memory_id, *self.readable_profiles()],
-                ).fetchone()
-                if row is None:
+                row = (
+                    storable_id(memory_id)
+                    and self.conn.execute(
+                        f"SELECT kind, source FROM memories WHERE id = ? AND profile IN ({marks})",
+                        [memory_id, *self.readable_profiles()],
+                    ).fetchone()
+                )
+                if not row:
                     continue
                 self.delete_row(
                     memory_id,

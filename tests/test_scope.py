@@ -314,3 +314,20 @@ def test_keyword_statistics_follow_every_write(mem_home: Path) -> None:
         after = bob.conn.execute("SELECT * FROM fts_stats ORDER BY profile").fetchall()
         assert before == after
         assert [r[:2] for r in after] == [("alice", 3), ("bob", 1)]
+
+
+@pytest.mark.parametrize("command", ["forget", "show"])
+def test_an_id_too_large_for_sqlite_is_simply_not_found(
+    cli: Any, command: str, mem_home: Path
+) -> None:
+    cli("remember", "kept")
+    huge = str(2**64)
+    with _open(mem_home, "default") as store:  # the engine too, not only the CLI
+        with pytest.raises(NotFoundError):
+            store.forget([2**64])
+        with pytest.raises(NotFoundError):
+            store.history(2**64)
+        assert store.message(2**64) is None and store.delete_memories([2**64], reason="x") == 0
+    result = cli(command, huge, *(["--yes"] if command == "forget" else []), code=3)
+    assert result.stderr.strip() == f"Error: No memory with id {huge}: see `mem list` for ids."
+    assert [m["content"] for m in cli.json("list")] == ["kept"]
