@@ -164,6 +164,7 @@ def rescore(
     top = K1 + 1.0
     for mid, score, sz in rows:
         # One byte a column while each holds fewer than 128 tokens: their sum.
+        sz = sz or b""
         length = float(sum(sz) if sz.isascii() else sum(varints(sz)))
         # score = idf * f (k1 + 1) / (f + norm): solve for the frequency f.
         g = score / all_idf

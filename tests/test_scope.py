@@ -270,6 +270,10 @@ def test_bobs_scores_do_not_move_when_alice_adds_notes(
     queries = ("zorblax quux", "zorblax", "quux for the garden")
     alone = {q: _scores(mem_home, q) for q in queries}
     assert len(alone["zorblax quux"]) == len(BOB_NOTES)
+    # a few rows of alice: hers are left out one by one
+    _import_memories(cli, tmp_path / "a0.jsonl", "alice", ["zorblax quux", "quux"])
+    assert {q: _scores(mem_home, q) for q in queries} == alone
+    # many: the scope is joined inside the query
     notes = [f"zorblax quux {'and more words ' * (i % 7)}{i}" for i in range(500)]
     _import_memories(cli, tmp_path / "a.jsonl", "alice", notes)
     assert {q: _scores(mem_home, q) for q in queries} == alone
@@ -331,3 +335,26 @@ def test_an_id_too_large_for_sqlite_is_simply_not_found(
     result = cli(command, huge, *(["--yes"] if command == "forget" else []), code=3)
     assert result.stderr.strip() == f"Error: No memory with id {huge}: see `mem list` for ids."
     assert [m["content"] for m in cli.json("list")] == ["kept"]
+
+
+def test_scores_after_forgetting_are_those_of_a_file_that_never_had_the_row(
+    tmp_path: Path,
+) -> None:
+    """FTS5 keeps counting a deleted row in its totals; the scope's own
+    statistics do not, so forgetting leaves no trace in the ranking either."""
+    from memory.ranking import Ranking
+    from memory.retrieval import search
+
+    def scores(store: MemoryStore) -> dict[str, float]:
+        hits = search(store, "zorblax quux", limit=20, ranking=Ranking(recency_weight=0.0))
+        return {h.content: h.score for h in hits}
+
+    gone = "zorblax quux zorblax quux zorblax, a note to forget"
+    with MemoryStore.open(tmp_path / "one.db") as one, MemoryStore.open(tmp_path / "two.db") as two:
+        for text in BOB_NOTES:
+            one.add_memory(text, created_at=STAMP)
+            if text == BOB_NOTES[2]:
+                one.forget([one.add_memory(gone, created_at=STAMP)])
+            two.add_memory(text, created_at=STAMP)
+        assert gone not in scores(one)
+        assert scores(one) == scores(two)
