@@ -44,6 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from memory import keyword_stats  # noqa: E402
 from memory.db import transaction  # noqa: E402
 from memory.embed import Embedder, get_embedder, pack  # noqa: E402
 from memory.evaluation import percentile  # noqa: E402
@@ -191,6 +192,8 @@ def fill(db: Path, corpus: Corpus, total: int) -> tuple[float, float]:
             embed_seconds += time.perf_counter() - t
             with transaction(conn):
                 next_id = _write(store, batch, blobs, next_id, conversations)
+        with transaction(conn):  # the per-profile keyword statistics the store keeps
+            keyword_stats.rebuild(conn)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     return time.perf_counter() - started, embed_seconds

@@ -17,6 +17,7 @@ from . import timeutil
 from .db import transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
+from .store import storable_id
 from .text import content_words
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
             row = store.conn.execute(
                 "SELECT id, kind, source, source_message_id FROM memories "
                 "WHERE id = ? AND profile = ?",
-                [memory_id, store.profile],
+                [memory_id if storable_id(memory_id) else 0, store.profile],  # 0: no row
             ).fetchone()
             if row is None:
                 raise NotFoundError(
@@ -48,13 +49,16 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
                 )
             targets = [int(row[0])]
             message_id = row[3]
+            if message_id is not None and store.message(message_id) is None:
+                message_id = None  # a link out of the profile is never followed
             if with_source and message_id is not None:
                 # The message's own index row goes with the message.
                 targets += [
                     int(r[0])
                     for r in store.conn.execute(
-                        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'",
-                        [message_id],
+                        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message' "
+                        "AND profile = ?",
+                        [message_id, store.profile],
                     ).fetchall()
                     if int(r[0]) != int(row[0])
                 ]

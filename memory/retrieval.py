@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import timeutil
+from . import keyword_stats, timeutil
 from .embed import pack
 from .errors import UsageError
 from .models import KINDS, Hit
@@ -57,6 +57,9 @@ NARROW_TERM_CAP = 2_000
 BROAD_TERM_CAP = 50
 # Without a narrowing filter, a term is scored over at most its newest matches.
 TERM_SCAN = 1_000
+# Up to this many rows of other profiles, their matches are left out one by
+# one rather than each match joined to its profile (see _keyword_excluding).
+OTHERS_BY_ROW = 20
 # Messages whose neighbours are fetched: the best candidates by base score.
 STRUCTURE_ANCHORS = 50
 # Candidates read whole and re-ranked by the shape of the answer asked for.
@@ -208,6 +211,7 @@ def _keyword(
     where: str,
     params: list[Any],
     cap: int,
+    st: keyword_stats.Stats,
     column: str = "content",
 ) -> dict[str, dict[int, float]]:
     """BM25 of each term over one FTS column (the memory's text, or its
@@ -217,10 +221,16 @@ def _keyword(
     query. Otherwise the cost of a term is bounded: FTS5 scores every row it
     returns, so a common term is scored over its ``TERM_SCAN`` newest matches
     only (a common term weighs little in BM25 anyway), and the filters are
-    applied to the candidates afterwards.
+    applied to the candidates afterwards. When FTS5's statistics are not the
+    scope's own (``st`` is not whole), see :func:`_keyword_in_scope`.
     """
     out: dict[str, dict[int, float]] = {}
     for term in terms:
+        if not st.whole:
+            out[term] = _keyword_in_scope(
+                store, _fts_phrase(column, term), scoped, where, params, cap, st
+            )
+            continue
         if scoped:
             rows = store.conn.execute(
                 f"SELECT m.id, -bm25(memories_fts) AS s FROM memories_fts f "
@@ -237,6 +247,68 @@ def _keyword(
             rows = heapq.nlargest(cap, rows, key=lambda r: float(r[1]))
         out[term] = {int(r[0]): float(r[1]) for r in rows}
     return out
+
+
+def _keyword_in_scope(
+    store: MemoryStore,
+    phrase: str,
+    scoped: bool,
+    where: str,
+    params: list[Any],
+    cap: int,
+    st: keyword_stats.Stats,
+) -> dict[int, float]:
+    """:func:`_keyword` when the index's statistics are not the scope's own
+    (other profiles have rows, or deleted rows still count in FTS5's totals):
+    the scope applies inside the query (the ``TERM_SCAN`` newest matches are
+    this scope's, however many another profile has) and the scores use the
+    scope's statistics (:mod:`memory.keyword_stats`), so nothing outside the
+    scope hides, lifts or reveals anything."""
+    if not scoped and st.others <= OTHERS_BY_ROW:
+        return _keyword_excluding(store, phrase, cap, st)
+    rows = store.conn.execute(
+        "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
+        "CROSS JOIN memories m ON m.id = f.rowid "
+        "CROSS JOIN memories_fts_docsize d ON d.id = f.rowid "
+        f"WHERE memories_fts MATCH ? AND {where if scoped else _scope_sql(st)} "
+        "ORDER BY f.rowid DESC LIMIT ?",
+        [phrase, *(params if scoped else st.profiles), -1 if scoped else TERM_SCAN],
+    ).fetchall()
+    every = not scoped and len(rows) < TERM_SCAN  # then the rows are all the scope's matches
+    scores = keyword_stats.rescore(store.conn, phrase, rows, st, len(rows) if every else None)
+    return dict(heapq.nlargest(cap, scores.items(), key=lambda kv: kv[1]))
+
+
+def _scope_sql(st: keyword_stats.Stats) -> str:
+    return f"m.profile IN ({','.join('?' * len(st.profiles))})"
+
+
+def _keyword_excluding(
+    store: MemoryStore, phrase: str, cap: int, st: keyword_stats.Stats
+) -> dict[int, float]:
+    """:func:`_keyword_in_scope` when the other profiles hold few rows (or none,
+    when only deleted rows make FTS5's totals differ): their matches are
+    found row by row and left out, sparing a join per match."""
+    excluded: set[int] = set()
+    if st.other_profiles:
+        marks = ",".join("?" * len(st.other_profiles))
+        excluded = {
+            int(r[0])
+            for r in store.conn.execute(
+                "SELECT m.id FROM memories m CROSS JOIN memories_fts f ON f.rowid = m.id "
+                f"WHERE m.profile IN ({marks}) AND memories_fts MATCH ?",
+                [*st.other_profiles, phrase],
+            )
+        }
+    rows = store.conn.execute(
+        "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
+        "CROSS JOIN memories_fts_docsize d ON d.id = f.rowid "
+        "WHERE memories_fts MATCH ? ORDER BY f.rowid DESC LIMIT ?",
+        [phrase, TERM_SCAN + len(excluded)],
+    ).fetchall()
+    rows = [r for r in rows if r[0] not in excluded][:TERM_SCAN]
+    scores = keyword_stats.rescore(store.conn, phrase, rows, st, other_hits=len(excluded))
+    return dict(heapq.nlargest(cap, scores.items(), key=lambda kv: kv[1]))
 
 
 def _nearest(
@@ -367,7 +439,8 @@ def search(
     where, params = filters.sql(store)
     asked = _speakers(store, parsed.terms, where, params)
     share = ranking.vector_share(store.embedder.name)
-    cands = _gather(store, parsed, asked, filters, where, params, limit, ranking, share)
+    st = keyword_stats.stats(store.conn, store.readable_profiles())
+    cands = _gather(store, parsed, asked, filters, where, params, limit, ranking, share, st)
     if not cands:
         return []
     base = base_scores(cands, ranking, share)
@@ -403,16 +476,17 @@ def _gather(
     limit: int,
     ranking: Ranking,
     share: float,
+    st: keyword_stats.Stats,
 ) -> dict[int, Candidate]:
     """Candidates from the keyword and vector legs, with their evidence."""
     scoped = filters.narrow or bool(filters.kinds)
     cap = NARROW_TERM_CAP if scoped else max(limit * 5, BROAD_TERM_CAP)
-    per_term = _keyword(store, parsed.terms, scoped, where, params, cap)
+    per_term = _keyword(store, parsed.terms, scoped, where, params, cap, st)
     # The asked person's own turns are (weak) evidence even when no other
     # word matches ("Where does Cleo work?" when Cleo says "my bakery").
-    per_speaker = _keyword(store, asked, scoped, where, params, cap, column="speaker")
+    per_speaker = _keyword(store, asked, scoped, where, params, cap, st, column="speaker")
     expanded = _expansions(parsed, asked, ranking)
-    per_near = _keyword(store, expanded, scoped, where, params, cap)
+    per_near = _keyword(store, expanded, scoped, where, params, cap, st)
     matched: set[int] = set().union(*per_term.values(), *per_speaker.values(), *per_near.values())
     qvec = store.embedder.embed([parsed.text])[0] if share > 0 else []
     blob = pack(qvec) if any(qvec) else b""
@@ -420,7 +494,8 @@ def _gather(
     if blob:
         # The highest id bounds the row count without counting rows; a narrowing
         # filter makes the vector search an exact scan of the few rows it leaves.
-        rows = 0 if filters.narrow else _max_id(store)
+        # With other profiles in the file, the scope's own row count decides.
+        rows = 0 if filters.narrow else _max_id(store) if st.whole else st.rows
         if ranking.wants_nearest(store.embedder.name, len(matched), limit, scan_rows=rows):
             sims = _nearest(store, blob, filters, where, params, max(limit * 3, 30), rows)
     cands = _candidates(store, matched.union(sims), where, params)

@@ -150,11 +150,47 @@ def _migrations() -> Any:
             "WHERE superseded_by IS NOT NULL"
         )
 
+    @migrations(name="m003_id_floor")
+    def m003_id_floor(db: Any) -> None:
+        # Memory ids are never reused. The floor is the highest id ever given
+        # out; a trigger keeps it on every deletion, whatever code deletes. An
+        # older file's floor may be wrong (it was compared as TEXT), so it is
+        # rebuilt from the rows and the audit trail, which names every id.
+        db.execute(
+            "INSERT INTO meta(key, value) SELECT 'memory_id_floor', max("
+            "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = 'memory_id_floor'), "
+            "(SELECT coalesce(max(id), 0) FROM memories), "
+            "(SELECT coalesce(max(memory_id), 0) FROM memory_events)) "
+            "WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+        db.execute(
+            """
+            CREATE TRIGGER IF NOT EXISTS memories_id_floor AFTER DELETE ON memories BEGIN
+                INSERT INTO meta(key, value) VALUES ('memory_id_floor', old.id)
+                ON CONFLICT(key) DO UPDATE SET value =
+                    max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
+            END
+            """
+        )
+
+    @migrations(name="m004_fts_stats")
+    def m004_fts_stats(db: Any) -> None:
+        # Rows and tokens of the keyword index per profile, so that keyword
+        # scores use the statistics of the profile searched, not of the file.
+        from .keyword_stats import rebuild
+
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS fts_stats (profile TEXT PRIMARY KEY, "
+            "rows INTEGER NOT NULL, tokens INTEGER NOT NULL)"
+        )
+        rebuild(db.conn)
+
     return migrations
 
 
 def _known_names() -> list[str]:
-    return ["m001_initial", "m002_documents"]
+    return ["m001_initial", "m002_documents", "m003_id_floor", "m004_fts_stats"]
 
 
 def applied_names(conn: Connection) -> list[str] | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from . import timeutil
+from . import keyword_stats, timeutil
 from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
 from .db import Connection, connect, transaction, translate
 from .embed import Embedder, get_embedder, pack
@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from .forgetting import ForgetReport
     from .models import Hit
     from .transfer import ImportReport, Progress
+
+
+def storable_id(value: int) -> bool:
+    """Whether ``value`` can be a row id at all (SQLite's are 64-bit): a larger
+    one is simply not found, never an overflow."""
+    return 0 < value < 2**63
 
 
 class MemoryStore:
@@ -208,10 +214,21 @@ class MemoryStore:
         )
 
     def history(self, memory_id: int) -> list[Event]:
-        """Audit events of a memory (a forgotten one's events carry no text)."""
+        """Audit events of a memory (a forgotten one's events carry no text).
+
+        A forgotten memory is known by the profile its ``forget`` event names;
+        one forgotten before events named it is no one's to show."""
+        if not storable_id(memory_id):
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         exists = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
         row = exists.fetchone()
-        if row is not None and row[0] not in self.readable_profiles():
+        if row is None:
+            row = self.conn.execute(
+                "SELECT json_extract(detail, '$.profile') FROM memory_events "
+                "WHERE memory_id = ? AND event = 'forget'",
+                [memory_id],
+            ).fetchone()
+        if row is None or row[0] not in self.readable_profiles():
             raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         rows = self.conn.execute(
             "SELECT id, memory_id, event, at, actor, before, after, detail FROM memory_events "
@@ -261,6 +278,7 @@ class MemoryStore:
             "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
             [memory_id, content, speaker or ""],
         )
+        keyword_stats.count_row(self.conn, memory_id, 1)
         blob = pack(vector)
         self.conn.execute("INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [memory_id, blob])
         self.conn.execute(
@@ -272,6 +290,8 @@ class MemoryStore:
         """The one deletion of a memory: row, FTS entry, vectors; earlier audit
         events lose their text and a ``forget`` event records ``detail``.
         The caller holds the transaction and checks the profile."""
+        row = self.conn.execute("SELECT profile FROM memories WHERE id = ?", [memory_id])
+        detail = {**detail, "profile": (row.fetchone() or [None])[0]}
         self._unindex(memory_id)
         self.conn.execute("DELETE FROM memories WHERE id = ?", [memory_id])
         self.conn.execute(
@@ -279,25 +299,20 @@ class MemoryStore:
             [memory_id],
         )
         self._event(memory_id, "forget", detail=detail, actor=actor)
-        # Ids are never reused: a later `mem forget N` must not hit a newer memory,
-        # and the audit trail of N must not mix two memories.
-        self.conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('memory_id_floor', ?) ON CONFLICT(key) "
-            "DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
-            [memory_id],
-        )
 
-    def _next_id(self) -> int | None:
-        """An explicit id when the highest ones were deleted (see delete_row)."""
+    def _next_id(self) -> int:
+        """Past every id ever given out: a later `mem forget N` must not hit a
+        newer memory, nor the audit trail of N mix two. The floor is kept by
+        the ``memories_id_floor`` trigger (schema m003) on every deletion; the
+        caller holds the write transaction, so two processes cannot race."""
         row = self.conn.execute(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'memory_id_floor'"
+            "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
         ).fetchone()
-        if row is None:
-            return None
-        top = self.conn.execute("SELECT max(id) FROM memories").fetchone()[0] or 0
-        return max(int(row[0]), int(top)) + 1
+        return int(row[0]) + 1
 
     def _unindex(self, memory_id: int) -> None:
+        keyword_stats.count_row(self.conn, memory_id, -1)
         self.conn.execute("DELETE FROM memories_fts WHERE rowid = ?", [memory_id])
         self.conn.execute("DELETE FROM memories_vec WHERE id = ?", [memory_id])
         self.conn.execute("DELETE FROM memory_vectors WHERE id = ?", [memory_id])
@@ -456,6 +471,8 @@ class MemoryStore:
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Mark ``old_id`` replaced by ``new_id``: kept, but no longer current."""
+        self.get(old_id)  # both in scope, or NotFoundError
+        self.get(new_id)
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE memories SET superseded_by = ?, valid_until = ?, updated_at = ? "
@@ -471,19 +488,22 @@ class MemoryStore:
 
     def touch(self, ids: Iterable[int]) -> None:
         """Record that memories were used in a prompt (use_count, last_used_at)."""
-        ids = list(ids)
+        ids = [i for i in ids if storable_id(i)]
         if not ids:
             return
         marks = ",".join("?" * len(ids))
+        scope = ",".join("?" * len(self.readable_profiles()))
         with transaction(self.conn):
             self.conn.execute(
                 f"UPDATE memories SET use_count = use_count + 1, last_used_at = ? "
-                f"WHERE id IN ({marks})",
-                [timeutil.now_iso(), *ids],
+                f"WHERE id IN ({marks}) AND profile IN ({scope})",
+                [timeutil.now_iso(), *ids, *self.readable_profiles()],
             )
 
     # --------------------------------------------------------------- reading
     def get(self, memory_id: int) -> Memory:
+        if not storable_id(memory_id):
+            raise NotFoundError(f"No memory with id {memory_id}: see `mem list` for ids.")
         marks = ",".join("?" * len(self.readable_profiles()))
         row = self.conn.execute(
             f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND profile IN ({marks})",
@@ -574,7 +594,49 @@ class MemoryStore:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
                 [cid, self.profile, title, stamp, stamp],
             )
+        if conversation_id and not self.conversation_exists(cid):
+            # Another profile's: never join it (see conversation_id_for).
+            raise UsageError(f"Conversation id {cid!r} is taken: choose another id.")
         return cid
+
+    def conversation_id_for(self, conversation_id: str) -> str:
+        """The id under which this profile keeps a file's conversation
+        ``conversation_id``: that id, unless another profile has it, then
+        ``ID@PROFILE`` (``~2``, ``~3`` … after that). Conversation ids are one
+        namespace in the file; an import must neither join another profile's
+        conversation nor be refused in words that name its owner."""
+        candidate, n = conversation_id, 1
+        while True:
+            row = self.conn.execute(
+                "SELECT profile FROM conversations WHERE id = ?", [candidate]
+            ).fetchone()
+            if row is None or row[0] == self.profile:
+                return candidate
+            n += 1
+            candidate = f"{conversation_id}@{self.profile}" + (f"~{n - 1}" if n > 2 else "")
+
+    def import_key_for(self, key: str) -> str:
+        """The key under which this profile keeps a message with import key
+        ``key``: like :meth:`conversation_id_for`, another profile's key is
+        never matched (no "skipped" for its messages, no link to them)."""
+        candidate, n = key, 1
+        while True:
+            row = self.conn.execute(
+                "SELECT profile FROM messages WHERE import_key = ?", [candidate]
+            ).fetchone()
+            if row is None or row[0] == self.profile:
+                return candidate
+            n += 1
+            candidate = f"{key}\x1e{self.profile}" + (f"~{n - 1}" if n > 2 else "")
+
+    def message_id_for(self, key: str) -> int | None:
+        """This profile's message with import key ``key`` (an export's
+        ``source_message``), or None."""
+        row = self.conn.execute(
+            "SELECT id FROM messages WHERE import_key = ? AND profile = ?",
+            [self.import_key_for(key), self.profile],
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def conversation_exists(self, conversation_id: str) -> bool:
         row = self.conn.execute(
@@ -601,7 +663,8 @@ class MemoryStore:
     def conversations(self, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.conn.execute(
             "SELECT c.id, c.title, c.created_at, c.updated_at, "
-            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) "
+            "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id "
+            "AND m.profile = c.profile) "
             "FROM conversations c WHERE c.profile = ? ORDER BY c.updated_at DESC LIMIT ?",
             [self.profile, limit],
         ).fetchall()
@@ -610,7 +673,8 @@ class MemoryStore:
 
     def summary(self, conversation_id: str) -> tuple[str | None, int | None]:
         row = self.conn.execute(
-            "SELECT summary, summary_upto FROM conversations WHERE id = ?", [conversation_id]
+            "SELECT summary, summary_upto FROM conversations WHERE id = ? AND profile = ?",
+            [conversation_id, self.profile],
         ).fetchone()
         return (None, None) if row is None else (row[0], row[1])
 
@@ -619,8 +683,9 @@ class MemoryStore:
             summary = apply(summary, "redact").text
         with transaction(self.conn):
             self.conn.execute(
-                "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
-                [summary, upto, conversation_id],
+                "UPDATE conversations SET summary = ?, summary_upto = ? "
+                "WHERE id = ? AND profile = ?",
+                [summary, upto, conversation_id, self.profile],
             )
 
     def log_message(
@@ -693,6 +758,8 @@ class MemoryStore:
         return [Message(*r) for r in reversed(rows)]
 
     def message(self, message_id: int) -> Message | None:
+        if not storable_id(message_id):
+            return None
         row = self.conn.execute(
             "SELECT id, conversation_id, role, content, created_at, speaker, external_id, profile "
             "FROM messages WHERE id = ? AND profile = ?",
@@ -743,11 +810,14 @@ class MemoryStore:
         marks = ",".join("?" * len(self.readable_profiles()))
         with transaction(self.conn):
             for memory_id in ids:
-                row = self.conn.execute(
-                    f"SELECT kind, source FROM memories WHERE id = ? AND profile IN ({marks})",
-                    [memory_id, *self.readable_profiles()],
-                ).fetchone()
-                if row is None:
+                row = (
+                    storable_id(memory_id)
+                    and self.conn.execute(
+                        f"SELECT kind, source FROM memories WHERE id = ? AND profile IN ({marks})",
+                        [memory_id, *self.readable_profiles()],
+                    ).fetchone()
+                )
+                if not row:
                     continue
                 self.delete_row(
                     memory_id,

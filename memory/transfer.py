@@ -220,10 +220,19 @@ def _write(
     total = len(records)
     conn = store.conn
     existing_keys = {
-        r[0] for r in conn.execute("SELECT import_key FROM messages WHERE import_key IS NOT NULL")
+        r[0]
+        for r in conn.execute(
+            "SELECT import_key FROM messages WHERE import_key IS NOT NULL AND profile = ?",
+            [store.profile],
+        )
     }
     pending: list[tuple[str, dict[str, Any]]] = []
     for rtype, rec in records:
+        if rtype == "message":  # ids and keys of other profiles are not this one's
+            rec["conversation"] = store.conversation_id_for(rec["conversation"])
+            rec["key"] = store.import_key_for(rec["key"])
+        elif rtype == "conversation":
+            rec["id"] = store.conversation_id_for(rec["id"])
         if rtype == "message" and rec["key"] in existing_keys:
             report.messages_skipped += 1
             continue
@@ -269,10 +278,7 @@ def _write(
                 else:
                     source_message = None
                     if rec["source_message"]:
-                        row = conn.execute(
-                            "SELECT id FROM messages WHERE import_key = ?", [rec["source_message"]]
-                        ).fetchone()
-                        source_message = None if row is None else int(row[0])
+                        source_message = store.message_id_for(rec["source_message"])
                     mid = store.add_memory(
                         rec["content"],
                         kind=rec["kind"],
@@ -306,9 +312,8 @@ def _ensure_conversation(
     if row is None:
         store.new_conversation(title, conversation_id=cid, created_at=created_at)
     elif row[0] != store.profile:
-        raise UsageError(
-            f"Conversation {cid!r} belongs to another profile: import with --profile "
-            f"{row[0]} or rename the conversation in the file."
+        raise UsageError(  # never reached after conversation_id_for; names no profile
+            f"Conversation {cid!r} is not in profile {store.profile!r}: rename it in the file."
         )
 
 
@@ -364,7 +369,8 @@ def export(store: MemoryStore, out: IO[str]) -> dict[str, int]:
         data["type"] = "memory"
         if memory.source_message_id is not None:
             key_row = conn.execute(
-                "SELECT import_key FROM messages WHERE id = ?", [memory.source_message_id]
+                "SELECT import_key FROM messages WHERE id = ? AND profile = ?",
+                [memory.source_message_id, store.profile],
             ).fetchone()
             if key_row:
                 data["source_message"] = key_row[0]
