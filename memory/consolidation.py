@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .db import transaction
+from .errors import SecretRefusedError
 from .extraction import Candidate
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
 from .text import content_words, stem
@@ -81,9 +82,35 @@ def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
     return [memory_from_row(r) for r in rows]
 
 
-def _similar(store: MemoryStore, cand: Candidate) -> list[Memory]:
+def _neighbours(store: MemoryStore, cand: Candidate) -> list[int]:
+    """Ids of the nearest current memories; searched (and the query embedded)
+    before the write lock is taken."""
     hits = store.search(cand.text, kinds=(cand.kind,), limit=NEIGHBOURS)
-    return [store.get(h.id) for h in hits if h.profile == store.profile]
+    return [h.id for h in hits if h.profile == store.profile]
+
+
+def _similar(store: MemoryStore, ids: list[int]) -> list[Memory]:
+    """The neighbours found before the lock, re-read under it: one deleted or
+    superseded meanwhile is passed over."""
+    if not ids:
+        return []
+    rows = store.conn.execute(
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({','.join('?' * len(ids))}) "
+        "AND profile = ? AND superseded_by IS NULL AND valid_until IS NULL",
+        [*ids, store.profile],
+    ).fetchall()
+    found = {m.id: m for m in map(memory_from_row, rows)}
+    return [found[i] for i in ids if i in found]
+
+
+def _stored_vector(store: MemoryStore, cand: Candidate) -> list[float] | None:
+    """The candidate's vector as it would be stored, computed outside the write
+    lock; None when the gate refuses it (the write then raises as before)."""
+    try:
+        text = store.stored_text(cand.text, cand.kind)
+    except SecretRefusedError:
+        return None
+    return store.embedder.embed([text])[0]
 
 
 def consolidate(
@@ -101,6 +128,10 @@ def consolidate(
     new_terms = _terms(cand.text)
     meta = {"slot": cand.slot, "value": cand.value, "negated": cand.negated}
     meta = {k: v for k, v in meta.items() if v}
+    # Embedding may be an HTTP call: do it (and the neighbour search) before the
+    # write lock, and re-check what the decision depends on under the lock.
+    vector = _stored_vector(store, cand)
+    near = _neighbours(store, cand)
 
     def add() -> int:
         return store.add_memory(
@@ -114,22 +145,23 @@ def consolidate(
             metadata=meta,
             actor=actor,
             detail=detail,
+            stored_vector=vector,
         )
 
     with transaction(store.conn):
         for old in _same_slot(store, cand):
             same_value = (old.metadata.get("value") or "").lower() == (cand.value or "").lower()
             if same_value and bool(old.metadata.get("negated")) == cand.negated:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
             new_id = add()
             store.supersede(old.id, new_id, actor=actor, reason="contradiction", detail=detail)
             return _stored(store, "supersede", new_id, old)
-        for old in _similar(store, cand):
+        for old in _similar(store, near):
             old_terms = _terms(old.content)
             if _jaccard(new_terms, old_terms) >= DUPLICATE_JACCARD or new_terms <= old_terms:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
             if old_terms < new_terms and _jaccard(new_terms, old_terms) >= RICHER_JACCARD:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
         return _stored(store, "add", add(), None)
 
 
@@ -140,6 +172,7 @@ def _ignore_or_update(
     new_terms: set[str],
     detail: dict[str, Any],
     actor: str,
+    vector: list[float] | None = None,
 ) -> Change:
     old_terms = _terms(old.content)
     if old_terms < new_terms:
@@ -149,6 +182,7 @@ def _ignore_or_update(
             actor=actor,
             detail=detail,
             importance=max(old.importance, cand.importance),
+            stored_vector=vector,
         )
         return _stored(store, "update", old.id, old)
     store._event(old.id, "ignore", after={"content": cand.text}, detail=detail, actor=actor)

@@ -15,8 +15,9 @@ chunk count, which makes adding again incremental:
   removed with ``sync``.
 
 Files are read one at a time and their chunks embedded in batches across files
-(one embedding call per batch) and written in one transaction per batch, so
-memory stays bounded by the batch and the largest single file.
+(one embedding call per batch, with no lock held) and written in one
+transaction per batch, so memory stays bounded by the batch and the largest
+single file.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .config import SYSTEM_PROFILE
 from .db import transaction
 from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_file
 from .doc_files import Found, discover, file_hash, is_binary
-from .errors import DatabaseError, MemError, UsageError
+from .errors import DatabaseError, MemError, SecretRefusedError, UsageError
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -190,43 +191,78 @@ class _Writer:
     def touch(self, key: str, size: int, mtime: float) -> None:
         self.touches.append((mtime, size, key))
 
+    def _gated(self, work: _Work) -> list[str] | None:
+        """The chunks' texts as they will be stored (the secret gate applied);
+        None, with the file reported, when the gate refuses one of them."""
+        try:
+            return [self.store.stored_text(c.text, "document") for c in work.chunks]
+        except SecretRefusedError as err:
+            self._refused(work, err)
+            return None
+
+    def _refused(self, work: _Work, err: MemError) -> None:
+        self.report.errors.append({"path": work.key, "error": str(err)})
+
     def flush(self) -> None:
+        """Embed the batch (no lock held: a provider embedder is an HTTP call),
+        then write it in one transaction."""
         store = self.store
-        texts = [c.text for w in self.works for c in w.chunks]
+        ready = [(w, texts) for w in self.works if (texts := self._gated(w)) is not None]
+        flat = [t for _, texts in ready for t in texts]
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors += store.embedder.embed(texts[start : start + EMBED_BATCH])
+        for start in range(0, len(flat), EMBED_BATCH):
+            vectors += store.embedder.embed(flat[start : start + EMBED_BATCH])
         at = 0
         with transaction(store.conn):
             store.conn.executemany(
                 "UPDATE documents SET mtime = ?, size = ? WHERE path = ? AND profile = ?",
                 [(*t, self.profile) for t in self.touches],
             )
-            for work in self.works:
-                pairs = zip(work.chunks, vectors[at : at + len(work.chunks)], strict=True)
-                at += len(work.chunks)
+            for work, texts in ready:
+                pairs = list(zip(work.chunks, vectors[at : at + len(texts)], strict=True))
+                at += len(texts)
                 self._file(work, pairs)
         self.works, self.touches, self.chunks, self.bytes = [], [], 0, 0
 
     def stream(self, work: _Work, chunks: Iterator[Chunk]) -> None:
-        def pairs() -> Iterator[tuple[Chunk, list[float]]]:
-            while batch := list(islice(chunks, EMBED_BATCH)):
-                yield from zip(
-                    batch, self.store.embedder.embed([c.text for c in batch]), strict=True
-                )
-
+        """A large file, a batch at a time: each batch is embedded with no lock
+        held and its chunks written in a short transaction; a last one drops
+        the file's old chunks and records it. Until then search may see old
+        and new chunks side by side; if the add is interrupted, the next one
+        sees the file changed and replaces both."""
         self.flush()
-        with transaction(self.store.conn):
-            self._file(work, pairs())
+        store = self.store
+        old = chunk_ids(store, self.profile, work.key)
+        new: list[int] = []
+        try:
+            while batch := list(islice(chunks, EMBED_BATCH)):
+                texts = [store.stored_text(c.text, "document") for c in batch]
+                vectors = store.embedder.embed(texts)
+                with transaction(store.conn):
+                    new += [self._chunk(work, c, v) for c, v in zip(batch, vectors, strict=True)]
+            with transaction(store.conn):
+                removed = store.delete_memories(old, reason="document changed")
+                self._record(work, len(new))
+        except BaseException as err:
+            if new:
+                store.delete_memories(new, reason="document not indexed", actor="mem add")
+            if isinstance(err, SecretRefusedError):
+                self._refused(work, err)
+                return
+            raise
+        self._done(work, len(new), removed)
 
     def _file(self, work: _Work, pairs: Iterable[tuple[Chunk, list[float]]]) -> None:
-        report = self.report
         try:
             with transaction(self.store.conn):  # a savepoint: one file fails alone
                 added, removed = self._write(work, pairs)
-        except MemError as err:  # e.g. the secret gate refusing a chunk
-            report.errors.append({"path": work.key, "error": str(err)})
+        except MemError as err:
+            self._refused(work, err)
             return
+        self._done(work, added, removed)
+
+    def _done(self, work: _Work, added: int, removed: int) -> None:
+        report = self.report
         setattr(report, work.status, getattr(report, work.status) + 1)
         report.chunks_added += added
         report.chunks_removed += removed
@@ -234,36 +270,41 @@ class _Writer:
         report.changes.append({"path": work.key, "status": work.status, "chunks": added})
 
     def _write(self, work: _Work, pairs: Iterable[tuple[Chunk, list[float]]]) -> tuple[int, int]:
-        store, key = self.store, work.key
-        removed = store.delete_memories(
-            chunk_ids(store, self.profile, key), reason="document changed"
+        removed = self.store.delete_memories(
+            chunk_ids(self.store, self.profile, work.key), reason="document changed"
         )
-        mtime = _iso(work.mtime)
-        added = 0
-        for chunk, vec in pairs:
-            meta: dict[str, Any] = {
-                "path": key,
-                "heading": chunk.heading,
-                "line_start": chunk.line_start,
-                "line_end": chunk.line_end,
-                "mtime": mtime,
-                "hash": work.digest,
-                "chunk": chunk.index,
-                "format": work.found.format,
-            }
-            if chunk.pages:
-                meta["page_start"], meta["page_end"] = chunk.pages
-            store.add_memory(
-                chunk.text,
-                kind="document",
-                source="document",
-                profile=self.profile,
-                external_id=f"{key}:{chunk.line_start}-{chunk.line_end}",
-                metadata=meta,
-                vector=vec,
-                audit=False,
-            )
-            added += 1
+        added = sum(1 for chunk, vec in pairs if self._chunk(work, chunk, vec))
+        self._record(work, added)
+        return added, removed
+
+    def _chunk(self, work: _Work, chunk: Chunk, vec: list[float]) -> int:
+        """Insert one chunk; ``vec`` embeds its text as stored (after the gate)."""
+        meta: dict[str, Any] = {
+            "path": work.key,
+            "heading": chunk.heading,
+            "line_start": chunk.line_start,
+            "line_end": chunk.line_end,
+            "mtime": _iso(work.mtime),
+            "hash": work.digest,
+            "chunk": chunk.index,
+            "format": work.found.format,
+        }
+        if chunk.pages:
+            meta["page_start"], meta["page_end"] = chunk.pages
+        return self.store.add_memory(
+            chunk.text,
+            kind="document",
+            source="document",
+            profile=self.profile,
+            external_id=f"{work.key}:{chunk.line_start}-{chunk.line_end}",
+            metadata=meta,
+            stored_vector=vec,
+            audit=False,
+        )
+
+    def _record(self, work: _Work, added: int) -> None:
+        """The file's row in ``documents`` and its audit event."""
+        store, key = self.store, work.key
         now = timeutil.now_iso()
         store.conn.execute(
             "INSERT INTO documents(profile, path, format, hash, size, mtime, chunks, chunker, "
@@ -296,7 +337,6 @@ class _Writer:
                 "hash": work.digest,
             },
         )
-        return added, removed
 
 
 @dataclass

@@ -318,8 +318,15 @@ class MemoryStore:
         actor: str = "user",
         audit: bool = True,
         detail: dict[str, Any] | None = None,
+        stored_vector: list[float] | None = None,
     ) -> int:
-        """Insert one memory with its FTS and vector entries; returns its id."""
+        """Insert one memory with its FTS and vector entries; returns its id.
+
+        ``vector`` is the embedding of ``content`` (dropped if the secret gate
+        changes the text); ``stored_vector`` that of :meth:`stored_text`, kept
+        either way. A caller inside a transaction passes one of them, so that
+        no embedding call (an HTTP request for a provider) holds the write lock.
+        """
         content = content.strip()
         if not content:
             raise UsageError("Nothing to remember: give some text.")
@@ -336,7 +343,9 @@ class MemoryStore:
                 raise UsageError(f"Invalid {label} {value}: use a number from 0 to 1.")
         stamp = created_at or timeutil.now_iso()
         now = timeutil.now_iso()
-        vec = vector if vector is not None else self.embedder.embed([content])[0]
+        vec = stored_vector if stored_vector is not None else vector
+        if vec is None:
+            vec = self.embedder.embed([content])[0]
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
@@ -371,6 +380,13 @@ class MemoryStore:
                     actor=actor,
                 )
         return memory_id
+
+    def stored_text(self, content: str, kind: str = "fact") -> str:
+        """The text :meth:`add_memory` would store (stripped, through the secret
+        gate), so that callers can embed it before taking the write lock.
+        Raises SecretRefusedError under ``secrets = "refuse"``."""
+        content = content.strip()
+        return content if kind == "message" else apply(content, self.secrets).text
 
     def remember(
         self,
@@ -411,11 +427,13 @@ class MemoryStore:
         actor: str = "user",
         detail: dict[str, Any] | None = None,
         importance: float | None = None,
+        stored_vector: list[float] | None = None,
     ) -> Memory:
-        """Replace a memory's text in place (consolidation's *update*)."""
+        """Replace a memory's text in place (consolidation's *update*);
+        ``stored_vector`` as in :meth:`add_memory`."""
         old = self.get(memory_id)
         content = apply(content, self.secrets).text
-        vec = self.embedder.embed([content])[0]
+        vec = stored_vector if stored_vector is not None else self.embedder.embed([content])[0]
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE memories SET content = ?, updated_at = ?, importance = ? WHERE id = ?",
@@ -629,6 +647,8 @@ class MemoryStore:
         stamp = created_at or timeutil.now_iso()
         # Every message gets a stable key so an export re-imported here adds nothing.
         import_key = import_key or f"{conversation_id}\x1f@{secrets.token_hex(8)}"
+        if index and content.strip() and vector is None:
+            vector = self.embedder.embed([content.strip()])[0]  # before the write lock
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO messages(conversation_id, profile, role, speaker, content, "
