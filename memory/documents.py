@@ -23,6 +23,7 @@ single file.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from . import timeutil
 from .config import SYSTEM_PROFILE
 from .db import transaction
 from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_file
-from .doc_files import Found, discover, file_hash, is_binary
+from .doc_files import NOT_REGULAR, Found, discover, file_hash, is_binary, path_key
 from .errors import DatabaseError, MemError, SecretRefusedError, UsageError
 from .tokens import counter
 
@@ -158,7 +159,8 @@ def _remove(store: MemoryStore, profile: str, path: str, reason: str) -> int:
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
-    return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
+    keys = [path_key(r) for r in roots]
+    return any(path == k or path.startswith(k.rstrip(os.sep) + os.sep) for k in keys)
 
 
 class _Writer:
@@ -169,7 +171,15 @@ class _Writer:
     inside one transaction, so memory stays bounded whatever the file's size.
     """
 
-    def __init__(self, store: MemoryStore, profile: str, chunker: str, report: AddReport) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        profile: str,
+        chunker: str,
+        report: AddReport,
+        say: Callable[[str], None],
+    ) -> None:
+        self.say = say
         self.store = store
         self.profile = profile
         self.chunker = chunker
@@ -195,13 +205,26 @@ class _Writer:
         """The chunks' texts as they will be stored (the secret gate applied);
         None, with the file reported, when the gate refuses one of them."""
         try:
-            return [self.store.stored_text(c.text, "document") for c in work.chunks]
+            return [self._stored(work, c) for c in work.chunks]
         except SecretRefusedError as err:
             self._refused(work, err)
             return None
 
+    def _stored(self, work: _Work, chunk: Chunk) -> str:
+        try:
+            return self.store.stored_text(chunk.text, "document")
+        except SecretRefusedError as err:
+            where = f"lines {chunk.line_start}-{chunk.line_end}"
+            if chunk.pages:
+                where = f"pages {chunk.pages[0]}-{chunk.pages[1]}"
+            raise SecretRefusedError(f"({where}): {err}") from None
+
     def _refused(self, work: _Work, err: MemError) -> None:
+        """A file not indexed (the gate refused a chunk, or a write failed): said
+        at once, with the file's name and the reason, and in the report."""
         self.report.errors.append({"path": work.key, "error": str(err)})
+        sep = " " if str(err).startswith("(") else ": "
+        self.say(f"refused {work.key}{sep}{err}")
 
     def flush(self) -> None:
         """Embed the batch (no lock held: a provider embedder is an HTTP call),
@@ -236,7 +259,7 @@ class _Writer:
         new: list[int] = []
         try:
             while batch := list(islice(chunks, EMBED_BATCH)):
-                texts = [store.stored_text(c.text, "document") for c in batch]
+                texts = [self._stored(work, c) for c in batch]
                 vectors = store.embedder.embed(texts)
                 with transaction(store.conn):
                     new += [self._chunk(work, c, v) for c, v in zip(batch, vectors, strict=True)]
@@ -351,6 +374,8 @@ class _Plan:
 def _plan(item: Found, row: Document | None, chunker: str, force: bool, has_pdf: bool) -> _Plan:
     """Decide what to do with one file, reading it only when its stat changed."""
     st = item.path.stat()
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO since the walk: never open it
+        return _Plan("skipped", reason=NOT_REGULAR)
     size, mtime = st.st_size, st.st_mtime
     same_chunker = row is not None and row.chunker == chunker and not force
     if same_chunker and row is not None and row.size == size and row.mtime == mtime:
@@ -391,11 +416,13 @@ def add_documents(
     overlap: int = DEFAULT_OVERLAP,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
+    follow_links: bool = False,
 ) -> AddReport:
     """Index files and folders as document chunks (see the module docstring).
 
     ``profile`` defaults to the shared ``system`` namespace; it must be one the
-    store reads. ``force`` re-chunks unchanged files; ``dry_run`` only reports.
+    store reads. ``force`` re-chunks unchanged files; ``dry_run`` only reports;
+    ``follow_links`` follows links that lead out of the folders given.
     """
     target = profile or SYSTEM_PROFILE
     if target not in store.readable_profiles():
@@ -419,17 +446,17 @@ def add_documents(
         roots.append(path.resolve())
     say = warn or (lambda message: None)
     report = AddReport(profile=target, dry_run=dry_run)
-    found, skipped = discover(roots, exclude=exclude)
+    found, skipped = discover(roots, exclude=exclude, follow_links=follow_links)
     report.skipped.update(skipped)
     report.files = len(found)
     known = {d.path: d for d in documents(store, profile=target)}
     chunker = chunker_id(max_tokens, overlap)
     count = counter()
-    writer = _Writer(store, target, chunker, report)
+    writer = _Writer(store, target, chunker, report, say)
     has_pdf = pdf_supported()
     seen: set[str] = set()
     for done, item in enumerate(found, 1):
-        key = str(item.path)
+        key = path_key(item.path)
         try:
             plan = _plan(item, known.get(key), chunker, force, has_pdf)
             if plan.status == "skipped":

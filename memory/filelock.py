@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .errors import DatabaseBusyError
 
@@ -69,12 +69,30 @@ def gate_path(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
-def _open_lock(path: Path) -> IO[bytes] | None:
+class Held:
+    """An open lock file; closing it (or dropping it) releases the lock."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def fileno(self) -> int:
+        assert self.fd is not None
+        return self.fd
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:  # a connection never closed still lets go of its lock
+        self.close()
+
+
+def _open_lock(path: Path) -> Held | None:
     try:
-        fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+        return Held(os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600))
     except OSError:
         return None
-    return os.fdopen(fd, "r+b")
 
 
 def _gated(path: Path) -> bool:
@@ -94,7 +112,7 @@ def _gated(path: Path) -> bool:
     return False
 
 
-def hold_shared(path: Path, timeout: float) -> IO[bytes] | None:
+def hold_shared(path: Path, timeout: float) -> Held | None:
     """The open file holding a shared lock on ``path`` (close it to release),
     once no conversion is waiting or running; None where nothing is locked."""
     if fcntl is None:

@@ -32,6 +32,7 @@ class ProbingEmbedder:
         self.inner = HashingEmbedder(64)
         self.path: Path | None = None
         self.outcomes: list[str] = []
+        self.stores: list[MemoryStore] = []
 
     @property
     def name(self) -> str:
@@ -66,16 +67,21 @@ class ProbingEmbedder:
 
 @pytest.fixture
 def probe(mem_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProbingEmbedder]:
+    """The probing embedder, registered and configured; stores opened with
+    ``_armed`` are closed afterwards."""
     embedder = ProbingEmbedder()
     register_embedder(NAME, lambda: embedder)
     monkeypatch.setenv("MEM_EMBEDDER", NAME)
     yield embedder
+    for store in embedder.stores:
+        store.close()
     unregister_embedder(NAME)
 
 
 def _armed(probe: ProbingEmbedder, mem_home: Path) -> MemoryStore:
     store = MemoryStore.open(mem_home / "mem.db", embedder=NAME)
     probe.path = mem_home / "mem.db"
+    probe.stores.append(store)
     return store
 
 
