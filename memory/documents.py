@@ -257,6 +257,11 @@ class _Writer:
         store = self.store
         old = chunk_ids(store, self.profile, work.key)
         new: list[int] = []
+        with transaction(store.conn):  # an interrupted stream leaves the file "changed"
+            store.conn.execute(
+                "UPDATE documents SET size = -1 WHERE path = ? AND profile = ?",
+                [work.key, self.profile],
+            )
         try:
             while batch := list(islice(chunks, EMBED_BATCH)):
                 texts = [self._stored(work, c) for c in batch]

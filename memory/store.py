@@ -127,17 +127,19 @@ class MemoryStore:
     def _check_vectors(self) -> None:
         """Every memory has its vector: counts compared (an index scan of small
         rows, not of the vectors), so a half-built index cannot pass unnoticed."""
-        memories = int(self.conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+        # One statement, so that both counts come from the same snapshot.
+        sql = "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM {})"
         try:  # sqlite-vec's table of ids: small rows, cheap to count
-            vectors = self.conn.execute("SELECT count(*) FROM memories_vec_rowids").fetchone()[0]
+            row = self.conn.execute(sql.format("memories_vec_rowids")).fetchone()
         except Exception:  # another sqlite-vec layout: count the float vectors
-            vectors = self.conn.execute("SELECT count(*) FROM memory_vectors").fetchone()[0]
-        if memories > int(vectors):
+            row = self.conn.execute(sql.format("memory_vectors")).fetchone()
+        memories, vectors = int(row[0]), int(row[1])
+        if memories > vectors:
             raise IndexIncompleteError(
-                f"{memories - int(vectors)} of the {memories} memories in {self.path} have no "
+                f"{memories - vectors} of the {memories} memories in {self.path} have no "
                 "vector (an interrupted reindex?): run `mem reindex` to rebuild them."
             )
-        if memories < int(vectors):
+        if memories < vectors:
             raise IndexIncompleteError(
                 f"The vector index of {self.path} holds vectors of deleted memories: run "
                 "`mem reindex` to rebuild it."

@@ -90,3 +90,19 @@ def test_missing_vectors_are_detected_on_open(cli: Any, mem_home: Path) -> None:
         MemoryStore.open(db)
     assert cli("reindex").stdout == "Reindexed 30 memories with minilm-static-256.\n"
     assert len(cli.json("list", "-n", "100")) == 30
+
+
+def test_a_store_opened_before_a_reindex_cannot_write_old_vectors(mem_home: Path) -> None:
+    from memory.errors import EmbedderMismatchError
+
+    db = mem_home / "mem.db"
+    before = MemoryStore.open(db)
+    before.remember("Opened before the reindex")
+    with MemoryStore.open(db, embedder="hash-64", allow_embedder_change=True) as other:
+        assert other.reindex() == 1
+    with pytest.raises(EmbedderMismatchError, match="was reindexed with hash-64 while"):
+        before.remember("Written with the old embedder")
+    before.close()
+    with MemoryStore.open(db) as after:
+        assert [m.content for m in after.list_memories()] == ["Opened before the reindex"]
+        assert after.embedder.name == "hash-64"
