@@ -225,13 +225,23 @@ def undo_last(store: MemoryStore) -> list[str]:
         event_ids = [int(r[0]) for r in rows]
     else:
         event_ids = [last.id]
+    # Texts restored by an update are embedded now, before the write lock.
+    vectors: dict[int, list[float]] = {}
+    for event_id in event_ids:
+        event = store.event(event_id)
+        if event is not None and event.event == "update" and event.before:
+            text = store.stored_text(str(event.before.get("content") or ""))
+            if text:
+                vectors[event_id] = store.embedder.embed([text])[0]
     lines: list[str] = []
     with transaction(store.conn):
         for event_id in event_ids:
             event = store.event(event_id)
             if event is None or event.memory_id is None:
                 continue
-            lines.append(_revert(store, event.memory_id, event.event, event.before))
+            lines.append(
+                _revert(store, event.memory_id, event.event, event.before, vectors.get(event_id))
+            )
             store.conn.execute(
                 "UPDATE memory_events SET detail = json_set(detail, '$.undone', 1) WHERE id = ?",
                 [event_id],
@@ -239,13 +249,25 @@ def undo_last(store: MemoryStore) -> list[str]:
     return lines
 
 
-def _revert(store: MemoryStore, memory_id: int, event: str, before: dict[str, Any] | None) -> str:
+def _revert(
+    store: MemoryStore,
+    memory_id: int,
+    event: str,
+    before: dict[str, Any] | None,
+    vector: list[float] | None = None,
+) -> str:
     mem = store.get(memory_id)
     if event == "add":
         store.forget([memory_id])
         return f"- removed: {mem.content}"
     if event == "update" and before and "content" in before:
-        store.update_memory(memory_id, str(before["content"]), actor="undo", detail={"undo": True})
+        store.update_memory(
+            memory_id,
+            str(before["content"]),
+            actor="undo",
+            detail={"undo": True},
+            stored_vector=vector,
+        )
         return f"~ restored: {before['content']}"
     if event == "supersede":
         with transaction(store.conn):

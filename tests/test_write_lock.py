@@ -126,6 +126,20 @@ def test_consolidation_embeds_before_taking_the_lock(
     _assert_never_blocked(probe)
 
 
+def test_undo_of_an_update_embeds_before_taking_the_lock(
+    probe: ProbingEmbedder, mem_home: Path
+) -> None:
+    from memory.consolidation import undo_last
+
+    store = _armed(probe, mem_home)
+    consolidate(store, Candidate("The user has a dog named Rex"))
+    change = consolidate(store, Candidate("The user has a dog named Rex who is very old and grey"))
+    assert change.action == "update"
+    probe.outcomes.clear()
+    assert undo_last(store) == ["~ restored: The user has a dog named Rex"]
+    _assert_never_blocked(probe)
+
+
 def test_mem_add_embeds_before_taking_the_lock(
     probe: ProbingEmbedder, mem_home: Path, tmp_path: Path, cli: Any
 ) -> None:
