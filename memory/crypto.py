@@ -8,7 +8,9 @@ The passphrase comes from ``MEM_PASSPHRASE`` or, for an existing encrypted
 file, from the system keyring (service ``mem``, user = the file's path) when
 the ``keyring`` package and a backend are available. ``encrypt`` / ``decrypt``
 convert a whole file with ``sqlcipher_export`` into a new file beside it,
-then rename it over the old one, so a crash leaves one complete file.
+then rename it over the old one, so a crash leaves one complete file. While
+they run no other mem process has the file open (:mod:`memory.filelock`), so
+no acknowledged write can land in the replaced file.
 """
 
 from __future__ import annotations
