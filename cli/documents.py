@@ -22,7 +22,10 @@ from .commands import open_store
 
 
 def display_path(path: str) -> str:
-    """Relative to the current folder when under it, else with ``~`` for home."""
+    """Relative to the current folder when under it, else with ``~`` for home;
+    control characters in a name are shown escaped, never sent to the terminal."""
+    if not path.isprintable():
+        path = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in path)
     cwd = os.getcwd()
     if path.startswith(cwd.rstrip(os.sep) + os.sep):
         return os.path.relpath(path, cwd)
@@ -114,6 +117,12 @@ def add(
         ),
     ] = None,
     as_json: JsonOption = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links", help="Also follow symbolic links that lead out of the folders."
+        ),
+    ] = False,
 ) -> None:
     """Index documents (Markdown, text, reST, code, HTML, PDF) as shared knowledge.
 
@@ -138,7 +147,8 @@ def add(
                 max_tokens=max_tokens,
                 overlap=overlap,
                 progress=update,
-                warn=lambda message: render.status(f"warning: {message}"),
+                warn=lambda message: render.status(f"warning: {display_path(message)}"),
+                follow_links=follow_links,
             )
     seconds = time.perf_counter() - started
     if as_json:
@@ -153,7 +163,8 @@ def add(
         parts = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items()))
         render.status(f"skipped: {parts}")
     if report.errors:
-        render.status(f"{_plural(len(report.errors), 'file')} could not be read (see above).")
+        were = "was" if len(report.errors) == 1 else "were"
+        render.status(f"{_plural(len(report.errors), 'file')} {were} not indexed (see above).")
     if report.stale:
         render.status(
             f"{_plural(report.stale, 'indexed file')} under these paths "
@@ -164,6 +175,7 @@ def add(
 
 def documents_table(docs: list[Document]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_edge=False, pad_edge=False, box=None)
     for name in ("chunks", "size", "updated", "profile"):
@@ -174,8 +186,8 @@ def documents_table(docs: list[Document]) -> None:
             str(doc.chunks),
             _size(doc.size),
             doc.updated_at[:16].replace("T", " "),
-            doc.profile,
-            display_path(doc.path),
+            Text(doc.profile),
+            Text(display_path(doc.path)),  # a name with [brackets] is not markup
         )
     render.out().print(table)
 

@@ -55,9 +55,14 @@ def encrypt(db: DbOption = None, keyring: KeyringOption = False) -> None:
     if _is_encrypted(path):
         raise UsageError(f"{path} is already encrypted: nothing to do.")
     passphrase = _new_passphrase()
-    crypto.encrypt_file(path, passphrase)
-    if keyring:
-        crypto.store_in_keyring(path, passphrase)
+    if keyring:  # first, so that a missing keyring backend leaves the file as it was
+        crypto.store_in_keyring(path, passphrase, unchanged=True)
+    try:
+        crypto.encrypt_file(path, passphrase)
+    except BaseException:
+        if keyring:
+            crypto.drop_from_keyring(path)
+        raise
     render.out().print(
         f"Encrypted {path}. Keep the passphrase: without it the memories cannot be read."
     )
@@ -78,3 +83,5 @@ def decrypt(db: DbOption = None) -> None:
         passphrase = getpass.getpass("Passphrase: ")
     crypto.decrypt_file(path, passphrase)
     render.out().print(f"Decrypted {path}: it is a plain SQLite file again.")
+    if os.environ.get("MEM_PASSPHRASE"):
+        render.status("note: unset MEM_PASSPHRASE now: mem refuses it for a plain file")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .db import transaction
+from .errors import SecretRefusedError
 from .extraction import Candidate
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
 from .text import content_words, stem
@@ -81,9 +82,35 @@ def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
     return [memory_from_row(r) for r in rows]
 
 
-def _similar(store: MemoryStore, cand: Candidate) -> list[Memory]:
+def _neighbours(store: MemoryStore, cand: Candidate) -> list[int]:
+    """Ids of the nearest current memories; searched (and the query embedded)
+    before the write lock is taken."""
     hits = store.search(cand.text, kinds=(cand.kind,), limit=NEIGHBOURS)
-    return [store.get(h.id) for h in hits if h.profile == store.profile]
+    return [h.id for h in hits if h.profile == store.profile]
+
+
+def _similar(store: MemoryStore, ids: list[int]) -> list[Memory]:
+    """The neighbours found before the lock, re-read under it: one deleted or
+    superseded meanwhile is passed over."""
+    if not ids:
+        return []
+    rows = store.conn.execute(
+        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({','.join('?' * len(ids))}) "
+        "AND profile = ? AND superseded_by IS NULL AND valid_until IS NULL",
+        [*ids, store.profile],
+    ).fetchall()
+    found = {m.id: m for m in map(memory_from_row, rows)}
+    return [found[i] for i in ids if i in found]
+
+
+def _stored_vector(store: MemoryStore, cand: Candidate) -> list[float] | None:
+    """The candidate's vector as it would be stored, computed outside the write
+    lock; None when the gate refuses it (the write then raises as before)."""
+    try:
+        text = store.stored_text(cand.text, cand.kind)
+    except SecretRefusedError:
+        return None
+    return store.embedder.embed([text])[0]
 
 
 def consolidate(
@@ -106,6 +133,10 @@ def consolidate(
     meta = {k: v for k, v in meta.items() if v}
     if redacted:
         meta["redacted"] = redacted
+    # Embedding may be an HTTP call: do it (and the neighbour search) before the
+    # write lock, and re-check what the decision depends on under the lock.
+    vector = _stored_vector(store, cand)
+    near = _neighbours(store, cand)
 
     def add() -> int:
         return store.add_memory(
@@ -119,22 +150,23 @@ def consolidate(
             metadata=meta,
             actor=actor,
             detail=detail,
+            stored_vector=vector,
         )
 
     with transaction(store.conn):
         for old in _same_slot(store, cand):
             same_value = (old.metadata.get("value") or "").lower() == (cand.value or "").lower()
             if same_value and bool(old.metadata.get("negated")) == cand.negated:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
             new_id = add()
             store.supersede(old.id, new_id, actor=actor, reason="contradiction", detail=detail)
             return _stored(store, "supersede", new_id, old)
-        for old in _similar(store, cand):
+        for old in _similar(store, near):
             old_terms = _terms(old.content)
             if _jaccard(new_terms, old_terms) >= DUPLICATE_JACCARD or new_terms <= old_terms:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
             if old_terms < new_terms and _jaccard(new_terms, old_terms) >= RICHER_JACCARD:
-                return _ignore_or_update(store, old, cand, new_terms, detail, actor)
+                return _ignore_or_update(store, old, cand, new_terms, detail, actor, vector)
         return _stored(store, "add", add(), None)
 
 
@@ -145,6 +177,7 @@ def _ignore_or_update(
     new_terms: set[str],
     detail: dict[str, Any],
     actor: str,
+    vector: list[float] | None = None,
 ) -> Change:
     old_terms = _terms(old.content)
     if old_terms < new_terms:
@@ -154,6 +187,7 @@ def _ignore_or_update(
             actor=actor,
             detail=detail,
             importance=max(old.importance, cand.importance),
+            stored_vector=vector,
         )
         return _stored(store, "update", old.id, old)
     store._event(old.id, "ignore", after={"content": cand.text}, detail=detail, actor=actor)
@@ -196,13 +230,23 @@ def undo_last(store: MemoryStore) -> list[str]:
         event_ids = [int(r[0]) for r in rows]
     else:
         event_ids = [last.id]
+    # Texts restored by an update are embedded now, before the write lock.
+    vectors: dict[int, list[float]] = {}
+    for event_id in event_ids:
+        event = store.event(event_id)
+        if event is not None and event.event == "update" and event.before:
+            text = store.stored_text(str(event.before.get("content") or ""))
+            if text:
+                vectors[event_id] = store.embedder.embed([text])[0]
     lines: list[str] = []
     with transaction(store.conn):
         for event_id in event_ids:
             event = store.event(event_id)
             if event is None or event.memory_id is None:
                 continue
-            lines.append(_revert(store, event.memory_id, event.event, event.before))
+            lines.append(
+                _revert(store, event.memory_id, event.event, event.before, vectors.get(event_id))
+            )
             store.conn.execute(
                 "UPDATE memory_events SET detail = json_set(detail, '$.undone', 1) WHERE id = ?",
                 [event_id],
@@ -210,13 +254,25 @@ def undo_last(store: MemoryStore) -> list[str]:
     return lines
 
 
-def _revert(store: MemoryStore, memory_id: int, event: str, before: dict[str, Any] | None) -> str:
+def _revert(
+    store: MemoryStore,
+    memory_id: int,
+    event: str,
+    before: dict[str, Any] | None,
+    vector: list[float] | None = None,
+) -> str:
     mem = store.get(memory_id)
     if event == "add":
         store.forget([memory_id])
         return f"- removed: {mem.content}"
     if event == "update" and before and "content" in before:
-        store.update_memory(memory_id, str(before["content"]), actor="undo", detail={"undo": True})
+        store.update_memory(
+            memory_id,
+            str(before["content"]),
+            actor="undo",
+            detail={"undo": True},
+            stored_vector=vector,
+        )
         return f"~ restored: {before['content']}"
     if event == "supersede":
         with transaction(store.conn):

@@ -8,7 +8,9 @@ The passphrase comes from ``MEM_PASSPHRASE`` or, for an existing encrypted
 file, from the system keyring (service ``mem``, user = the file's path) when
 the ``keyring`` package and a backend are available. ``encrypt`` / ``decrypt``
 convert a whole file with ``sqlcipher_export`` into a new file beside it,
-then rename it over the old one, so a crash leaves one complete file.
+then rename it over the old one, so a crash leaves one complete file. While
+they run no other mem process has the file open (:mod:`memory.filelock`), so
+no acknowledged write can land in the replaced file.
 """
 
 from __future__ import annotations
@@ -47,16 +49,29 @@ def keyring_passphrase(path: Path) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def store_in_keyring(path: Path, passphrase: str) -> None:
+def store_in_keyring(path: Path, passphrase: str, *, unchanged: bool = False) -> None:
+    """Store the passphrase (``unchanged``: before encrypting, so a missing
+    keyring backend is found while the file is still plain)."""
     try:
         import keyring
 
         keyring.set_password(KEYRING_SERVICE, str(path.resolve()), passphrase)
     except Exception as err:
+        note = f"; nothing was changed: {path} is still a plain file" if unchanged else ""
         raise UsageError(
-            f"Could not store the passphrase in the system keyring ({err}); use MEM_PASSPHRASE "
-            "instead."
+            f"Could not store the passphrase in the system keyring ({err}): use MEM_PASSPHRASE "
+            f"instead, or install a keyring backend{note}."
         ) from None
+
+
+def drop_from_keyring(path: Path) -> None:
+    """Best effort: remove a passphrase stored for a conversion that failed."""
+    try:
+        import keyring
+
+        keyring.delete_password(KEYRING_SERVICE, str(path.resolve()))
+    except Exception:  # nothing stored, or no backend
+        pass
 
 
 def passphrase_for(path: Path) -> str | None:
@@ -65,8 +80,12 @@ def passphrase_for(path: Path) -> str | None:
 
 def open_encrypted(path: Path, passphrase: str, *, timeout: float) -> Any:
     """A SQLCipher connection with the key applied and checked."""
+    from .filelock import releasing
+
     dbapi2 = _driver()
-    conn = dbapi2.connect(str(path), timeout=timeout, isolation_level=None)
+    conn = dbapi2.connect(
+        str(path), timeout=timeout, isolation_level=None, factory=releasing(dbapi2.Connection)
+    )
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = {_quote(passphrase)}")
@@ -96,6 +115,11 @@ def _export(source: Any, target: Path, key: str) -> None:
 
 def _swap(path: Path, tmp: Path) -> None:
     os.chmod(tmp, 0o600)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # the new file is complete on disk before it replaces the old one
+    finally:
+        os.close(fd)
     for suffix in ("-wal", "-shm"):
         side = Path(f"{path}{suffix}")
         if side.exists():
@@ -108,31 +132,49 @@ def _checkpoint(conn: Any) -> None:
     conn.execute("PRAGMA journal_mode = DELETE")
 
 
+def _plain(path: Path) -> bool:
+    from .db import SQLITE_HEADER
+
+    with open(path, "rb") as handle:
+        return handle.read(16) == SQLITE_HEADER
+
+
 def encrypt_file(path: Path, passphrase: str) -> None:
-    """Convert a plain database into an encrypted one, in place."""
+    """Convert a plain database into an encrypted one, in place, while no other
+    mem process has it open (see :mod:`memory.filelock`)."""
+    from .db import BUSY_TIMEOUT_MS
+    from .filelock import exclusive
+
     if not passphrase:
         raise UsageError("Empty passphrase: choose one and set MEM_PASSPHRASE to it.")
     dbapi2 = _driver()
     tmp = path.with_name(path.name + ".encrypting")
-    tmp.unlink(missing_ok=True)
-    conn = dbapi2.connect(str(path), isolation_level=None)
-    try:
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        _checkpoint(conn)
-        _export(conn, tmp, passphrase)
-    finally:
-        conn.close()
-    _swap(path, tmp)
+    with exclusive(path, tmp, BUSY_TIMEOUT_MS / 1000, "mem encrypt"):
+        if not _plain(path):  # converted while we waited
+            raise UsageError(f"{path} is already encrypted: nothing to do.")
+        conn = dbapi2.connect(str(path), isolation_level=None)
+        try:
+            conn.execute("PRAGMA cipher_log_level = NONE")
+            _checkpoint(conn)
+            _export(conn, tmp, passphrase)
+        finally:
+            conn.close()
+        _swap(path, tmp)
 
 
 def decrypt_file(path: Path, passphrase: str) -> None:
     """Convert an encrypted database back into a plain SQLite file, in place."""
+    from .db import BUSY_TIMEOUT_MS
+    from .filelock import exclusive
+
     tmp = path.with_name(path.name + ".decrypting")
-    tmp.unlink(missing_ok=True)
-    conn = open_encrypted(path, passphrase, timeout=30)
-    try:
-        _checkpoint(conn)
-        _export(conn, tmp, "")
-    finally:
-        conn.close()
-    _swap(path, tmp)
+    with exclusive(path, tmp, BUSY_TIMEOUT_MS / 1000, "mem decrypt"):
+        if _plain(path):
+            raise UsageError(f"{path} is not encrypted: nothing to do.")
+        conn = open_encrypted(path, passphrase, timeout=30)
+        try:
+            _checkpoint(conn)
+            _export(conn, tmp, "")
+        finally:
+            conn.close()
+        _swap(path, tmp)

@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlean
 
+from . import filelock
 from .errors import (
     CorruptDatabaseError,
     DatabaseBusyError,
@@ -26,6 +27,7 @@ from .errors import (
     DiskFullError,
     DiskWriteError,
     ReadOnlyError,
+    UsageError,
 )
 
 Connection = Any  # sqlean.Connection: untyped C extension
@@ -75,15 +77,36 @@ def _create_private_file(path: Path) -> None:
 
 def connect(path: Path, *, create: bool = True) -> Connection:
     """Open (creating if asked) the database with every pragma mem relies on."""
-    from . import crypto
-
-    passphrase: str | None = None
     if not path.exists():
         if not create:
             raise DatabaseError(f"No database at {path}: run a mem command to create one.")
         _create_private_file(path)
+    # Held while the connection is open: `mem encrypt` waits for it (see filelock),
+    # and a command that waited for a conversion looks at the file only afterwards.
+    held = filelock.hold_shared(path, BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn = _open(path)
+    except BaseException:
+        if held is not None:
+            held.close()
+        raise
+    conn.held_lock = held
+    return conn
+
+
+def _open(path: Path) -> Connection:
+    from . import crypto
+
+    passphrase: str | None = None
+    if not path.stat().st_size:
         passphrase = os.environ.get("MEM_PASSPHRASE") or None  # new files get encrypted
-    elif not _is_plain_sqlite(path):
+    elif _is_plain_sqlite(path):
+        if os.environ.get("MEM_PASSPHRASE"):
+            raise UsageError(
+                f"MEM_PASSPHRASE is set but {path} is not encrypted: run `mem encrypt` to "
+                "encrypt it, or unset MEM_PASSPHRASE."
+            )
+    else:
         passphrase = crypto.passphrase_for(path)
         if passphrase is None:
             raise CorruptDatabaseError(
@@ -94,7 +117,12 @@ def connect(path: Path, *, create: bool = True) -> Connection:
         if passphrase:
             conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
         else:
-            conn = sqlean.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            conn = sqlean.connect(
+                str(path),
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                factory=filelock.releasing(sqlean.Connection),
+            )
     except sqlean.Error as err:
         raise translate(err, path) from None
     try:

@@ -1,6 +1,8 @@
 """Which files ``mem add`` reads: walking folders, exclusions, formats.
 
-Folders are walked in sorted order without following symlinked folders.
+Folders are walked in sorted order without following symlinked folders;
+links that lead out of the folder are not followed either, unless asked
+(``--follow-links``), and FIFOs, sockets and devices are skipped.
 ``.gitignore`` files found in the tree (and in the folders above it, up to the
 repository's top) are honoured with git's rules, ``--exclude`` patterns use the
 same syntax and win over them, and version-control, virtual-environment and
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,15 +244,60 @@ class Found:
     explicit: bool = False
 
 
+NOT_REGULAR = "not a regular file"
+LINK_OUTSIDE = "link outside the folder (add --follow-links)"
+
+
+def path_key(path: Path | str) -> str:
+    """The path as stored and shown: a name that is not valid UTF-8 keeps its
+    odd bytes as ``\\xNN`` escapes (SQLite and JSON take only valid text)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _link_kind(
+    path: Path, root: Path, follow_links: bool, skipped: dict[str, int]
+) -> tuple[bool, bool]:
+    """(is a folder to walk, is a file to read) for a symbolic link: one that
+    leads out of ``root`` only with ``follow_links``; links to folders only
+    then too (a link inside would index the same files twice)."""
+    target = os.path.realpath(path)
+    if not (follow_links or _inside(target, str(root))):
+        skipped[LINK_OUTSIDE] = skipped.get(LINK_OUTSIDE, 0) + 1
+        return False, False
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # a dangling link
+        return False, False
+    if stat.S_ISDIR(mode):
+        return follow_links and not _inside(str(root), target), False
+    if not stat.S_ISREG(mode):
+        skipped[NOT_REGULAR] = skipped.get(NOT_REGULAR, 0) + 1
+        return False, False
+    return False, True
+
+
 def walk(
-    root: Path, *, exclude: Sequence[str] = (), use_gitignore: bool = True
+    root: Path,
+    *,
+    exclude: Sequence[str] = (),
+    use_gitignore: bool = True,
+    follow_links: bool = False,
+    skipped: dict[str, int] | None = None,
 ) -> Iterator[tuple[Path, str | None]]:
     """Files under ``root`` (sorted, depth first) with their format; excluded
-    paths and unknown formats are yielded with format None only for counting."""
+    paths and unknown formats are yielded with format None only for counting.
+    FIFOs, sockets and devices (which would block or never end) and links
+    leading out of ``root`` are left out and counted in ``skipped``."""
+    skipped = {} if skipped is None else skipped
     defaults = RuleSet.parse(root, DEFAULT_EXCLUDES)
     extra = RuleSet.parse(root, exclude)
     base = [defaults, *(_ancestor_sets(root) if use_gitignore else [])]
     stack: list[tuple[Path, list[RuleSet]]] = [(root, base)]
+    walked = {os.path.realpath(root)}
     while stack:
         folder, inherited = stack.pop()
         own = RuleSet.load(folder) if use_gitignore else None
@@ -263,13 +311,24 @@ def walk(
         for entry in entries:
             path = Path(entry.path)
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                is_file = not is_dir and entry.is_file()
+                if entry.is_symlink():
+                    if ignored(path, False, active):
+                        continue
+                    is_dir, is_file = _link_kind(path, root, follow_links, skipped)
+                else:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    is_file = not is_dir and entry.is_file(follow_symlinks=False)
+                    if not (is_dir or is_file):
+                        skipped[NOT_REGULAR] = skipped.get(NOT_REGULAR, 0) + 1
             except OSError:
                 continue
             if not (is_dir or is_file) or ignored(path, is_dir, active):
                 continue
             if is_dir:
+                real = os.path.realpath(path)
+                if real in walked:  # a loop of followed links
+                    continue
+                walked.add(real)
                 subdirs.append(path)
             else:
                 yield path, file_format(path)
@@ -277,15 +336,17 @@ def walk(
 
 
 def discover(
-    paths: Sequence[Path], *, exclude: Sequence[str] = ()
+    paths: Sequence[Path], *, exclude: Sequence[str] = (), follow_links: bool = False
 ) -> tuple[list[Found], dict[str, int]]:
     """Every file to consider under ``paths`` (files named directly are kept
-    unless an ``--exclude`` pattern matches them), and counts of what was left out."""
+    unless an ``--exclude`` pattern matches them or they are not regular
+    files), and counts of what was left out."""
     found: dict[Path, Found] = {}
     skipped: dict[str, int] = {}
     for root in paths:
         if root.is_dir():
-            for path, fmt in walk(root, exclude=exclude):
+            walked = walk(root, exclude=exclude, follow_links=follow_links, skipped=skipped)
+            for path, fmt in walked:
                 if fmt is None:
                     skipped["unsupported"] = skipped.get("unsupported", 0) + 1
                 elif path not in found:
@@ -294,6 +355,9 @@ def discover(
             rules = RuleSet.parse(root.parent, exclude)
             if rules.decide(root, False) or RuleSet.parse(Path.cwd(), exclude).decide(root, False):
                 skipped["excluded"] = skipped.get("excluded", 0) + 1
+                continue
+            if not stat.S_ISREG(root.stat().st_mode):  # a FIFO would block the read forever
+                skipped[NOT_REGULAR] = skipped.get(NOT_REGULAR, 0) + 1
                 continue
             found[root] = Found(root, file_format(root, explicit=True), explicit=True)
     return list(found.values()), skipped

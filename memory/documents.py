@@ -15,13 +15,15 @@ chunk count, which makes adding again incremental:
   removed with ``sync``.
 
 Files are read one at a time and their chunks embedded in batches across files
-(one embedding call per batch) and written in one transaction per batch, so
-memory stays bounded by the batch and the largest single file.
+(one embedding call per batch, with no lock held) and written in one
+transaction per batch, so memory stays bounded by the batch and the largest
+single file.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -33,8 +35,8 @@ from . import timeutil
 from .config import SYSTEM_PROFILE
 from .db import transaction
 from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk, chunk_file
-from .doc_files import Found, discover, file_hash, is_binary
-from .errors import DatabaseError, MemError, UsageError
+from .doc_files import NOT_REGULAR, Found, discover, file_hash, is_binary, path_key
+from .errors import DatabaseError, MemError, SecretRefusedError, UsageError
 from .tokens import counter
 
 if TYPE_CHECKING:
@@ -157,7 +159,8 @@ def _remove(store: MemoryStore, profile: str, path: str, reason: str) -> int:
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
-    return any(path == str(r) or path.startswith(str(r).rstrip(os.sep) + os.sep) for r in roots)
+    keys = [path_key(r) for r in roots]
+    return any(path == k or path.startswith(k.rstrip(os.sep) + os.sep) for k in keys)
 
 
 class _Writer:
@@ -168,7 +171,15 @@ class _Writer:
     inside one transaction, so memory stays bounded whatever the file's size.
     """
 
-    def __init__(self, store: MemoryStore, profile: str, chunker: str, report: AddReport) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        profile: str,
+        chunker: str,
+        report: AddReport,
+        say: Callable[[str], None],
+    ) -> None:
+        self.say = say
         self.store = store
         self.profile = profile
         self.chunker = chunker
@@ -190,43 +201,96 @@ class _Writer:
     def touch(self, key: str, size: int, mtime: float) -> None:
         self.touches.append((mtime, size, key))
 
+    def _gated(self, work: _Work) -> list[str] | None:
+        """The chunks' texts as they will be stored (the secret gate applied);
+        None, with the file reported, when the gate refuses one of them."""
+        try:
+            return [self._stored(work, c) for c in work.chunks]
+        except SecretRefusedError as err:
+            self._refused(work, err)
+            return None
+
+    def _stored(self, work: _Work, chunk: Chunk) -> str:
+        try:
+            return self.store.stored_text(chunk.text, "document")
+        except SecretRefusedError as err:
+            where = f"lines {chunk.line_start}-{chunk.line_end}"
+            if chunk.pages:
+                where = f"pages {chunk.pages[0]}-{chunk.pages[1]}"
+            raise SecretRefusedError(f"({where}): {err}") from None
+
+    def _refused(self, work: _Work, err: MemError) -> None:
+        """A file not indexed (the gate refused a chunk, or a write failed): said
+        at once, with the file's name and the reason, and in the report."""
+        self.report.errors.append({"path": work.key, "error": str(err)})
+        sep = " " if str(err).startswith("(") else ": "
+        self.say(f"refused {work.key}{sep}{err}")
+
     def flush(self) -> None:
+        """Embed the batch (no lock held: a provider embedder is an HTTP call),
+        then write it in one transaction."""
         store = self.store
-        texts = [c.text for w in self.works for c in w.chunks]
+        ready = [(w, texts) for w in self.works if (texts := self._gated(w)) is not None]
+        flat = [t for _, texts in ready for t in texts]
         vectors: list[list[float]] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            vectors += store.embedder.embed(texts[start : start + EMBED_BATCH])
+        for start in range(0, len(flat), EMBED_BATCH):
+            vectors += store.embedder.embed(flat[start : start + EMBED_BATCH])
         at = 0
         with transaction(store.conn):
             store.conn.executemany(
                 "UPDATE documents SET mtime = ?, size = ? WHERE path = ? AND profile = ?",
                 [(*t, self.profile) for t in self.touches],
             )
-            for work in self.works:
-                pairs = zip(work.chunks, vectors[at : at + len(work.chunks)], strict=True)
-                at += len(work.chunks)
+            for work, texts in ready:
+                pairs = list(zip(work.chunks, vectors[at : at + len(texts)], strict=True))
+                at += len(texts)
                 self._file(work, pairs)
         self.works, self.touches, self.chunks, self.bytes = [], [], 0, 0
 
     def stream(self, work: _Work, chunks: Iterator[Chunk]) -> None:
-        def pairs() -> Iterator[tuple[Chunk, list[float]]]:
-            while batch := list(islice(chunks, EMBED_BATCH)):
-                yield from zip(
-                    batch, self.store.embedder.embed([c.text for c in batch]), strict=True
-                )
-
+        """A large file, a batch at a time: each batch is embedded with no lock
+        held and its chunks written in a short transaction; a last one drops
+        the file's old chunks and records it. Until then search may see old
+        and new chunks side by side; if the add is interrupted, the next one
+        sees the file changed and replaces both."""
         self.flush()
-        with transaction(self.store.conn):
-            self._file(work, pairs())
+        store = self.store
+        old = chunk_ids(store, self.profile, work.key)
+        new: list[int] = []
+        with transaction(store.conn):  # an interrupted stream leaves the file "changed"
+            store.conn.execute(
+                "UPDATE documents SET size = -1 WHERE path = ? AND profile = ?",
+                [work.key, self.profile],
+            )
+        try:
+            while batch := list(islice(chunks, EMBED_BATCH)):
+                texts = [self._stored(work, c) for c in batch]
+                vectors = store.embedder.embed(texts)
+                with transaction(store.conn):
+                    new += [self._chunk(work, c, v) for c, v in zip(batch, vectors, strict=True)]
+            with transaction(store.conn):
+                removed = store.delete_memories(old, reason="document changed")
+                self._record(work, len(new))
+        except BaseException as err:
+            if new:
+                store.delete_memories(new, reason="document not indexed", actor="mem add")
+            if isinstance(err, SecretRefusedError):
+                self._refused(work, err)
+                return
+            raise
+        self._done(work, len(new), removed)
 
     def _file(self, work: _Work, pairs: Iterable[tuple[Chunk, list[float]]]) -> None:
-        report = self.report
         try:
             with transaction(self.store.conn):  # a savepoint: one file fails alone
                 added, removed = self._write(work, pairs)
-        except MemError as err:  # e.g. the secret gate refusing a chunk
-            report.errors.append({"path": work.key, "error": str(err)})
+        except MemError as err:
+            self._refused(work, err)
             return
+        self._done(work, added, removed)
+
+    def _done(self, work: _Work, added: int, removed: int) -> None:
+        report = self.report
         setattr(report, work.status, getattr(report, work.status) + 1)
         report.chunks_added += added
         report.chunks_removed += removed
@@ -234,36 +298,41 @@ class _Writer:
         report.changes.append({"path": work.key, "status": work.status, "chunks": added})
 
     def _write(self, work: _Work, pairs: Iterable[tuple[Chunk, list[float]]]) -> tuple[int, int]:
-        store, key = self.store, work.key
-        removed = store.delete_memories(
-            chunk_ids(store, self.profile, key), reason="document changed"
+        removed = self.store.delete_memories(
+            chunk_ids(self.store, self.profile, work.key), reason="document changed"
         )
-        mtime = _iso(work.mtime)
-        added = 0
-        for chunk, vec in pairs:
-            meta: dict[str, Any] = {
-                "path": key,
-                "heading": chunk.heading,
-                "line_start": chunk.line_start,
-                "line_end": chunk.line_end,
-                "mtime": mtime,
-                "hash": work.digest,
-                "chunk": chunk.index,
-                "format": work.found.format,
-            }
-            if chunk.pages:
-                meta["page_start"], meta["page_end"] = chunk.pages
-            store.add_memory(
-                chunk.text,
-                kind="document",
-                source="document",
-                profile=self.profile,
-                external_id=f"{key}:{chunk.line_start}-{chunk.line_end}",
-                metadata=meta,
-                vector=vec,
-                audit=False,
-            )
-            added += 1
+        added = sum(1 for chunk, vec in pairs if self._chunk(work, chunk, vec))
+        self._record(work, added)
+        return added, removed
+
+    def _chunk(self, work: _Work, chunk: Chunk, vec: list[float]) -> int:
+        """Insert one chunk; ``vec`` embeds its text as stored (after the gate)."""
+        meta: dict[str, Any] = {
+            "path": work.key,
+            "heading": chunk.heading,
+            "line_start": chunk.line_start,
+            "line_end": chunk.line_end,
+            "mtime": _iso(work.mtime),
+            "hash": work.digest,
+            "chunk": chunk.index,
+            "format": work.found.format,
+        }
+        if chunk.pages:
+            meta["page_start"], meta["page_end"] = chunk.pages
+        return self.store.add_memory(
+            chunk.text,
+            kind="document",
+            source="document",
+            profile=self.profile,
+            external_id=f"{work.key}:{chunk.line_start}-{chunk.line_end}",
+            metadata=meta,
+            stored_vector=vec,
+            audit=False,
+        )
+
+    def _record(self, work: _Work, added: int) -> None:
+        """The file's row in ``documents`` and its audit event."""
+        store, key = self.store, work.key
         now = timeutil.now_iso()
         store.conn.execute(
             "INSERT INTO documents(profile, path, format, hash, size, mtime, chunks, chunker, "
@@ -296,7 +365,6 @@ class _Writer:
                 "hash": work.digest,
             },
         )
-        return added, removed
 
 
 @dataclass
@@ -311,6 +379,8 @@ class _Plan:
 def _plan(item: Found, row: Document | None, chunker: str, force: bool, has_pdf: bool) -> _Plan:
     """Decide what to do with one file, reading it only when its stat changed."""
     st = item.path.stat()
+    if not stat.S_ISREG(st.st_mode):  # replaced by a FIFO since the walk: never open it
+        return _Plan("skipped", reason=NOT_REGULAR)
     size, mtime = st.st_size, st.st_mtime
     same_chunker = row is not None and row.chunker == chunker and not force
     if same_chunker and row is not None and row.size == size and row.mtime == mtime:
@@ -351,11 +421,13 @@ def add_documents(
     overlap: int = DEFAULT_OVERLAP,
     progress: Progress | None = None,
     warn: Callable[[str], None] | None = None,
+    follow_links: bool = False,
 ) -> AddReport:
     """Index files and folders as document chunks (see the module docstring).
 
     ``profile`` defaults to the shared ``system`` namespace; it must be one the
-    store reads. ``force`` re-chunks unchanged files; ``dry_run`` only reports.
+    store reads. ``force`` re-chunks unchanged files; ``dry_run`` only reports;
+    ``follow_links`` follows links that lead out of the folders given.
     """
     target = profile or SYSTEM_PROFILE
     if target not in store.readable_profiles():
@@ -379,17 +451,17 @@ def add_documents(
         roots.append(path.resolve())
     say = warn or (lambda message: None)
     report = AddReport(profile=target, dry_run=dry_run)
-    found, skipped = discover(roots, exclude=exclude)
+    found, skipped = discover(roots, exclude=exclude, follow_links=follow_links)
     report.skipped.update(skipped)
     report.files = len(found)
     known = {d.path: d for d in documents(store, profile=target)}
     chunker = chunker_id(max_tokens, overlap)
     count = counter()
-    writer = _Writer(store, target, chunker, report)
+    writer = _Writer(store, target, chunker, report, say)
     has_pdf = pdf_supported()
     seen: set[str] = set()
     for done, item in enumerate(found, 1):
-        key = str(item.path)
+        key = path_key(item.path)
         try:
             plan = _plan(item, known.get(key), chunker, force, has_pdf)
             if plan.status == "skipped":

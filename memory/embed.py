@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .errors import UsageError
@@ -126,10 +126,25 @@ class LiteLLMEmbedder:
         return out
 
 
+_REGISTERED: dict[str, Callable[[], Embedder]] = {}
+
+
+def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
+    """Make ``name`` resolve to ``factory()`` in :func:`get_embedder` (plugins,
+    and tests that need an embedder which blocks or fails on cue)."""
+    _REGISTERED[name] = factory
+
+
+def unregister_embedder(name: str) -> None:
+    _REGISTERED.pop(name, None)
+
+
 def get_embedder(name: str | None, *, dim: int | None = None) -> Embedder:
-    """``minilm-static-256`` (default), ``hash-N``, or any litellm model name
-    (``litellm:text-embedding-3-small`` or just the model name)."""
+    """``minilm-static-256`` (default), ``hash-N``, a registered name, or any
+    litellm model name (``litellm:text-embedding-3-small`` or just the name)."""
     chosen = (name or DEFAULT_EMBEDDER).strip()
+    if chosen in _REGISTERED:
+        return _REGISTERED[chosen]()
     if chosen == "minilm-static-256":
         from .static_embed import StaticEmbedder
 

@@ -59,6 +59,10 @@ class EmbedderMismatchError(DatabaseError):
     """The configured embedder differs from the one the vectors were built with."""
 
 
+class IndexIncompleteError(DatabaseError):
+    """Some memories have no vector (an interrupted reindex of an older mem)."""
+
+
 class DatabaseBusyError(DatabaseError):
     """Another process held a lock for longer than the busy timeout."""
 

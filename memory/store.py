@@ -21,8 +21,10 @@ from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
 from .db import Connection, connect, transaction, translate
 from .embed import Embedder, get_embedder, pack
 from .errors import (
+    DatabaseBusyError,
     DatabaseError,
     EmbedderMismatchError,
+    IndexIncompleteError,
     NotFoundError,
     UsageError,
 )
@@ -105,6 +107,8 @@ class MemoryStore:
                         "or drop the embedder setting."
                     )
             store = cls(conn, target, chosen, chosen_profile, secrets=secrets)
+            if stored_name is not None and not allow_embedder_change:
+                store._check_vectors()
             if stored_name is None and not store._create_vector_tables(only_if_missing=True):
                 # Another process set up this new file between our look and our lock:
                 # open again, so its embedder is checked like any other.
@@ -125,6 +129,27 @@ class MemoryStore:
                 raise translate(err, target) from None
             raise
         return store
+
+    def _check_vectors(self) -> None:
+        """Every memory has its vector: counts compared (an index scan of small
+        rows, not of the vectors), so a half-built index cannot pass unnoticed."""
+        # One statement, so that both counts come from the same snapshot.
+        sql = "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM {})"
+        try:  # sqlite-vec's table of ids: small rows, cheap to count
+            row = self.conn.execute(sql.format("memories_vec_rowids")).fetchone()
+        except Exception:  # another sqlite-vec layout: count the float vectors
+            row = self.conn.execute(sql.format("memory_vectors")).fetchone()
+        memories, vectors = int(row[0]), int(row[1])
+        if memories > vectors:
+            raise IndexIncompleteError(
+                f"{memories - vectors} of the {memories} memories in {self.path} have no "
+                "vector (an interrupted reindex?): run `mem reindex` to rebuild them."
+            )
+        if memories < vectors:
+            raise IndexIncompleteError(
+                f"The vector index of {self.path} holds vectors of deleted memories: run "
+                "`mem reindex` to rebuild it."
+            )
 
     def _create_vector_tables(self, *, only_if_missing: bool = False) -> bool:
         """(Re)create the vector tables for this embedder; with ``only_if_missing``
@@ -274,6 +299,11 @@ class MemoryStore:
     def _index(
         self, memory_id: int, content: str, speaker: str | None, vector: list[float]
     ) -> None:
+        if self.meta("embedder") != self.embedder.name:  # a reindex finished meanwhile
+            raise EmbedderMismatchError(
+                f"{self.path} was reindexed with {self.meta('embedder')} while this command "
+                "ran: run it again."
+            )
         self.conn.execute(
             "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
             [memory_id, content, speaker or ""],
@@ -336,8 +366,15 @@ class MemoryStore:
         actor: str = "user",
         audit: bool = True,
         detail: dict[str, Any] | None = None,
+        stored_vector: list[float] | None = None,
     ) -> int:
-        """Insert one memory with its FTS and vector entries; returns its id."""
+        """Insert one memory with its FTS and vector entries; returns its id.
+
+        ``vector`` is the embedding of ``content`` (dropped if the secret gate
+        changes the text); ``stored_vector`` that of :meth:`stored_text`, kept
+        either way. A caller inside a transaction passes one of them, so that
+        no embedding call (an HTTP request for a provider) holds the write lock.
+        """
         content = content.strip()
         if not content:
             raise UsageError("Nothing to remember: give some text.")
@@ -359,7 +396,9 @@ class MemoryStore:
                 raise UsageError(f"Invalid {label} {value}: use a number from 0 to 1.")
         stamp = created_at or timeutil.now_iso()
         now = timeutil.now_iso()
-        vec = vector if vector is not None else self.embedder.embed([content])[0]
+        vec = stored_vector if stored_vector is not None else vector
+        if vec is None:
+            vec = self.embedder.embed([content])[0]
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
@@ -394,6 +433,13 @@ class MemoryStore:
                     actor=actor,
                 )
         return memory_id
+
+    def stored_text(self, content: str, kind: str = "fact") -> str:
+        """The text :meth:`add_memory` would store (stripped, through the secret
+        gate), so that callers can embed it before taking the write lock.
+        Raises SecretRefusedError under ``secrets = "refuse"``."""
+        content = content.strip()
+        return content if kind == "message" else apply(content, self.secrets).text
 
     def remember(
         self,
@@ -434,11 +480,13 @@ class MemoryStore:
         actor: str = "user",
         detail: dict[str, Any] | None = None,
         importance: float | None = None,
+        stored_vector: list[float] | None = None,
     ) -> Memory:
-        """Replace a memory's text in place (consolidation's *update*)."""
+        """Replace a memory's text in place (consolidation's *update*);
+        ``stored_vector`` as in :meth:`add_memory`."""
         old = self.get(memory_id)
         content = apply(content, self.secrets).text
-        vec = self.embedder.embed([content])[0]
+        vec = stored_vector if stored_vector is not None else self.embedder.embed([content])[0]
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE memories SET content = ?, updated_at = ?, importance = ? WHERE id = ?",
@@ -706,6 +754,8 @@ class MemoryStore:
         stamp = created_at or timeutil.now_iso()
         # Every message gets a stable key so an export re-imported here adds nothing.
         import_key = import_key or f"{conversation_id}\x1f@{secrets.token_hex(8)}"
+        if index and content.strip() and vector is None:
+            vector = self.embedder.embed([content.strip()])[0]  # before the write lock
         with transaction(self.conn):
             cur = self.conn.execute(
                 "INSERT INTO messages(conversation_id, profile, role, speaker, content, "
@@ -850,24 +900,103 @@ class MemoryStore:
         return export(self, out)
 
     def reindex(self, *, progress: Progress | None = None, batch: int = 256) -> int:
-        """Rebuild every vector with the current embedder (after a change)."""
-        self._create_vector_tables()
-        ids_texts = self.conn.execute("SELECT id, content FROM memories ORDER BY id").fetchall()
-        total = len(ids_texts)
-        for start in range(0, total, batch):
-            chunk = ids_texts[start : start + batch]
-            vectors = self.embedder.embed([t for _, t in chunk])
+        """Rebuild every vector with the current embedder (after a change).
+
+        The new vectors are built beside the old ones, in ``memory_vectors_new``:
+        a batch at a time, embedded with no lock held, each batch written in a
+        short transaction. One last transaction swaps them in and records the
+        new embedder. Until then the old vectors and embedder stay in force, so
+        a reindex that is interrupted changes nothing, and the next one for the
+        same embedder resumes where it stopped.
+        """
+        target = f"{self.embedder.name}:{self.embedder.dim}"
+        with transaction(self.conn):
+            if self.meta("reindex_to") != target:
+                self.conn.execute("DROP TABLE IF EXISTS memory_vectors_new")
+                self._set_meta("reindex_to", target)
+                self._set_meta("reindex_since", str(self._last_event()))
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS memory_vectors_new (id INTEGER PRIMARY KEY "
+                "REFERENCES memories(id) ON DELETE CASCADE, vector BLOB NOT NULL)"
+            )
+        since = int(self.meta("reindex_since") or 0)
+        total = int(self.conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+        done = int(self.conn.execute("SELECT count(*) FROM memory_vectors_new").fetchone()[0])
+        # A memory whose text changed (an 'update' event) after its new vector was
+        # made is embedded again; the audit trail says which, without timestamps.
+        changed_sql = (
+            "SELECT DISTINCT memory_id FROM memory_events WHERE id > ? AND event = 'update' "
+            "AND memory_id IN (SELECT id FROM memory_vectors_new)"
+        )
+        for _ in range(5):
+            stale = [int(r[0]) for r in self.conn.execute(changed_sql, [since]).fetchall()]
+            since = self._last_event()
+            done = self._fill_new_vectors(stale, done, total, batch, progress)
             with transaction(self.conn):
-                for (mid, _), vec in zip(chunk, vectors, strict=True):
-                    blob = pack(vec)
-                    self.conn.execute(
-                        "INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [mid, blob]
-                    )
-                    self.conn.execute(
-                        "INSERT INTO memories_vec(id, embedding) "
-                        "VALUES (?, vec_quantize_binary(vec_f32(?)))",
-                        [mid, blob],
-                    )
+                missing = self.conn.execute(
+                    "SELECT count(*) FROM memories m LEFT JOIN memory_vectors_new v "
+                    "ON v.id = m.id WHERE v.id IS NULL"
+                ).fetchone()[0]
+                changed = self.conn.execute(changed_sql + " LIMIT 1", [since]).fetchone()
+                if not missing and changed is None:
+                    self._swap_vectors()
+                    return int(self.conn.execute("SELECT count(*) FROM memories").fetchone()[0])
+            # Written meanwhile by another process: those are embedded next round.
+        raise DatabaseBusyError(
+            "Other processes kept changing memories during the reindex: stop them and run "
+            "`mem reindex` again (it resumes where it stopped)."
+        )
+
+    def _last_event(self) -> int:
+        return int(self.conn.execute("SELECT max(id) FROM memory_events").fetchone()[0] or 0)
+
+    def _fill_new_vectors(
+        self, stale: list[int], done: int, total: int, batch: int, progress: Progress | None
+    ) -> int:
+        """Embed (no lock held) and write the rows that have no new vector yet,
+        and the ``stale`` ones again; returns how many are done."""
+        last = 0
+        while True:
+            if stale:
+                ids, stale = stale[:batch], stale[batch:]
+                marks = ",".join("?" * len(ids))
+                rows = self.conn.execute(
+                    f"SELECT id, content FROM memories WHERE id IN ({marks})", ids
+                ).fetchall()
+            else:
+                rows = self.conn.execute(
+                    "SELECT m.id, m.content FROM memories m LEFT JOIN memory_vectors_new v "
+                    "ON v.id = m.id WHERE m.id > ? AND v.id IS NULL ORDER BY m.id LIMIT ?",
+                    [last, batch],
+                ).fetchall()
+                if not rows:
+                    return done
+                last = int(rows[-1][0])
+                done += len(rows)
+            vectors = self.embedder.embed([str(t) for _, t in rows])
+            with transaction(self.conn):
+                self.conn.executemany(
+                    "INSERT OR REPLACE INTO memory_vectors_new(id, vector) "
+                    "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?)",
+                    [(mid, pack(vec), mid) for (mid, _), vec in zip(rows, vectors, strict=True)],
+                )
             if progress:
-                progress(min(start + batch, total), total)
-        return total
+                progress(min(done, total), total)
+
+    def _swap_vectors(self) -> None:
+        """Inside the caller's transaction: the new vectors become the index."""
+        dim = self.embedder.dim
+        self.conn.execute("DROP TABLE IF EXISTS memories_vec")
+        self.conn.execute("DROP TABLE IF EXISTS memory_vectors")
+        self.conn.execute("ALTER TABLE memory_vectors_new RENAME TO memory_vectors")
+        self.conn.execute(
+            f"CREATE VIRTUAL TABLE memories_vec USING vec0(id INTEGER PRIMARY KEY, "
+            f"embedding bit[{dim}])"
+        )
+        self.conn.execute(
+            "INSERT INTO memories_vec(id, embedding) "
+            "SELECT id, vec_quantize_binary(vec_f32(vector)) FROM memory_vectors ORDER BY id"
+        )
+        self._set_meta("embedder", self.embedder.name)
+        self._set_meta("embedder_dim", str(dim))
+        self.conn.execute("DELETE FROM meta WHERE key IN ('reindex_to', 'reindex_since')")

@@ -553,3 +553,63 @@ def test_assistant_cites_the_chunk_that_answers(
     cli("ask", "--model", "openai/x", QUESTION)
     sent = [r for r in fake_llm.chat_requests() if r.get("stream")][0]
     assert cite in sent["messages"][0]["content"]
+
+
+def _odd_tree(tmp_path: Path) -> Path:
+    """A folder with a FIFO, a name that is not UTF-8, and links in and out."""
+    root = write(tmp_path / "odd" / "a.md", "# Alpha\n\nThe alpha file talks about boats.\n").parent
+    os.mkfifo(root / "pipe.md")
+    with open(os.path.join(os.fsencode(root), b"caf\xe9.md"), "wb") as handle:
+        handle.write(b"# Cafe\n\nThe latte costs four euros.\n")
+    outside = write(tmp_path / "elsewhere" / "private.md", "# Private\n\nThe vault code.\n")
+    (root / "out.md").symlink_to(outside)
+    (root / "in.md").symlink_to(root / "a.md")
+    return root
+
+
+def test_add_skips_fifos_and_outside_links_and_keeps_odd_names(cli: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = _odd_tree(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # A FIFO named on the command line used to block forever in open().
+    named = subprocess.run(
+        [sys.executable, "-m", "cli.main", "add", str(root / "pipe.md")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert named.returncode == 0, named.stderr
+    assert "skipped: 1 not a regular file" in named.stderr
+    res = cli("add", str(root))
+    assert "skipped: 1 link outside the folder (add --follow-links), 1 not a regular file" in (
+        res.stderr
+    ), res.stderr
+    paths = sorted(d["path"] for d in cli.json("docs"))
+    odd = str(root.resolve() / "caf\\xe9.md")
+    assert paths == sorted([str(root.resolve() / n) for n in ("a.md", "in.md")] + [odd])
+    assert "caf\\xe9.md" in cli("docs").stdout
+    assert cli.json("search", "latte")[0]["metadata"]["path"] == odd
+    again = cli.json("add", str(root), "--sync")  # the odd name is recognised, not re-added
+    assert (again["unchanged"], again["removed"], again["new"]) == (3, 0, 0)
+    followed = cli.json("add", str(root), "--follow-links")
+    assert followed["new"] == 1 and followed["changes"][0]["path"].endswith("out.md")
+
+
+def test_refused_secret_names_the_file_and_why(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path / "config.toml", 'secrets = "refuse"\n')
+    monkeypatch.setenv("MEM_CONFIG", str(config))
+    root = write(tmp_path / "d" / "ok.md", "# Fine\n\nNothing secret here.\n").parent
+    write(root / "keys.md", "# Keys\n\nThe boat.\n\nmy password is Hunter2!xyz for the box\n")
+    res = cli("add", str(root))
+    keys = root.resolve() / "keys.md"
+    assert (
+        f"warning: refused {keys} (lines 1-5): Not stored: the text looks like it holds a "
+        "password" in res.stderr
+    ), res.stderr
+    assert "1 file was not indexed (see above)." in res.stderr
+    assert [d["path"] for d in cli.json("docs")] == [str(root.resolve() / "ok.md")]

@@ -99,3 +99,95 @@ def test_conversion_errors(
         cli("encrypt")
     res = cli(*args, code=2)
     assert res.stderr == "Error: " + message.format(db=db) + "\n"
+
+
+def test_passphrase_on_a_plain_database_is_an_error_naming_mem_encrypt(
+    cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = mem_home / "mem.db"
+    cli("remember", "Written before any passphrase")
+    monkeypatch.setenv("MEM_PASSPHRASE", "I expect encryption")
+    res = cli("remember", f"Would be plaintext {SECRET}", code=2)
+    assert res.stderr == (
+        f"Error: MEM_PASSPHRASE is set but {db} is not encrypted: run `mem encrypt` to encrypt "
+        "it, or unset MEM_PASSPHRASE.\n"
+    )
+    assert SECRET.encode() not in db.read_bytes()
+    cli("encrypt")
+    cli("remember", f"Now encrypted {SECRET}")
+    assert len(cli.json("list")) == 2
+
+
+def test_encrypt_keyring_without_a_backend_fails_before_encrypting(
+    cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = mem_home / "mem.db"
+    cli("remember", "Still readable afterwards")
+    monkeypatch.setenv("MEM_PASSPHRASE", "p")
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    res = cli("encrypt", "--keyring", code=2)
+    assert res.stderr.startswith("Error: Could not store the passphrase in the system keyring (")
+    assert res.stderr.endswith(f"nothing was changed: {db} is still a plain file.\n")
+    assert res.stdout == ""
+    assert db.read_bytes().startswith(b"SQLite format 3")
+    monkeypatch.delenv("MEM_PASSPHRASE")
+    assert [m["content"] for m in cli.json("list")] == ["Still readable afterwards"]
+
+
+_WRITER = """
+import sys, time
+from memory import MemoryStore
+from memory.errors import MemError
+db, n, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = None
+for i in range(n):
+    try:
+        if store is None:
+            store = MemoryStore.open(db)
+        mem = store.remember(f"concurrent fact number {i}")
+        print(f"ack {mem.content}", flush=True)
+    except MemError as err:
+        print(f"err {err}", flush=True)
+    if store is not None and (i + 1) % hold == 0:
+        store.close()
+        store = None
+    time.sleep(0.01)
+if store is not None:
+    store.close()
+"""
+
+
+@pytest.mark.parametrize("hold", [1, 40], ids=["open-per-write", "long-open"])
+def test_encrypt_while_another_process_writes_loses_no_acknowledged_write(
+    cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch, hold: int
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    db = mem_home / "mem.db"
+    cli("remember", "first")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(db), "120", str(hold)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert writer.stdout is not None
+    first = writer.stdout.readline()  # the writer is under way
+    assert first.startswith("ack "), first + writer.stderr.read()
+    time.sleep(0.1)
+    monkeypatch.setenv("MEM_PASSPHRASE", "while busy")
+    cli("encrypt")
+    rest, errors = writer.communicate(timeout=120)
+    lines = [first, *rest.splitlines()]
+    acked = {line.removeprefix("ack ").strip() for line in lines if line.startswith("ack ")}
+    failed = [line for line in lines if line.startswith("err ")]
+    assert errors == "" and writer.returncode == 0, errors
+    assert all("set MEM_PASSPHRASE" in line for line in failed), failed
+    stored = {m["content"] for m in cli.json("list", "-n", "1000")}
+    assert acked - stored == set()
+    assert not db.read_bytes().startswith(b"SQLite format 3")
