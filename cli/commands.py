@@ -204,6 +204,8 @@ def forget(
         render.emit_json(report.to_dict())
     else:
         render.out().print(forget_receipt(report))
+    for note in report.notes:
+        render.status(f"note: {note}")
     if report.scrub_pending:
         raise ScrubPendingError(
             "Forgotten, but another process is reading the database, so the old text stays "

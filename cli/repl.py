@@ -50,12 +50,16 @@ def gated_history(path: Path, policy: str) -> Any:
             return list(reversed(history.load(path)))
 
         def append_string(self, string: str) -> None:
-            entry = history.append(path, string, policy)
+            entry = history.gate(string, policy)
             if entry is not None:
                 self._loaded_strings.insert(0, entry)
+                self.store_string(entry)
 
         def store_string(self, string: str) -> None:
-            history.append(path, string, policy)
+            try:
+                history.append(path, string, policy)
+            except OSError as err:  # a full disk must not end the session
+                print(f"note: input history not saved ({err.strerror})")
 
         def reload(self) -> None:
             """After a forget scrubbed the file."""
@@ -270,6 +274,8 @@ class Repl:
 
         report = self.store.forget(ids)
         self.say(f"- {forget_receipt(report)}")
+        for note in report.notes:
+            self.say(f"note: {note}")
         if report.scrub_pending:
             self.say(
                 "note: another process is reading the database; the next mem command "

@@ -52,6 +52,7 @@ class ForgetReport:
     events: int = 0
     history: int = 0
     scrub_pending: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +64,7 @@ class ForgetReport:
             "events": self.events,
             "history": self.history,
             "scrub_pending": self.scrub_pending,
+            "notes": self.notes,
         }
 
 
@@ -128,7 +130,14 @@ def forget(
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [PENDING_KEY],
         )
-    report.history = history.scrub(history.path_for(store.path, store.profile), texts, terms)
+    where = history.path_for(store.path, store.profile)
+    try:
+        report.history = history.scrub(where, texts, terms)
+    except OSError as err:
+        report.notes.append(
+            f"could not scrub the input history {where} ({err.strerror}): make it writable "
+            "and forget again, or delete it"
+        )
     if not store.conn.in_transaction:
         report.scrub_pending = not scrub_wal(store)
     return report

@@ -121,10 +121,28 @@ def scrub(path: Path, texts: Iterable[str], terms: list[str]) -> int:
     return removed
 
 
+def _looks_like_history(path: Path) -> bool:
+    """Only mem's own format is ever deleted: the folder of a ``--db`` may hold
+    an unrelated file called ``history``."""
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return False
+    return all(not line or line[:1] in (b"#", b"+") for line in lines)
+
+
 def remove(path: Path) -> bool:
     """Delete a history file (an encrypted database keeps none)."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
+    if not path.is_file() or not _looks_like_history(path):
         return False
+    path.unlink(missing_ok=True)
     return True
+
+
+def drop_plaintext(db_path: Path) -> int:
+    """Next to an encrypted database, delete the plaintext history files (of
+    every profile) that a REPL wrote before it was encrypted."""
+    if not is_encrypted(db_path):
+        return 0
+    folder = Path(db_path).parent
+    return sum(remove(p) for p in [folder / "history", *folder.glob("history-*")])

@@ -167,10 +167,14 @@ def test_history_of_an_encrypted_database_is_off(
     fake_llm: Any, cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("sqlcipher3")
-    (mem_home / "history").write_text("\n# old\n+an old plaintext line\n")
     monkeypatch.setenv("MEM_PASSPHRASE", "correct horse")
     cli("remember", "x")  # a new file gets encrypted
     assert not (mem_home / "mem.db").read_bytes().startswith(b"SQLite")
+    (mem_home / "history").write_text("\n# old\n+an old plaintext line\n")
+    (mem_home / "history-notes.txt").write_text("not mem's: kept\n")
+    cli("list")
+    assert not (mem_home / "history").exists()
+    assert (mem_home / "history-notes.txt").exists()
     child = _spawn(mem_home, {**fake_llm.env(), "MEM_PASSPHRASE": "correct horse"}, "chat")
     child.sendline(f"/remember {PARROT}")
     child.expect_exact("+ remembered")
@@ -245,3 +249,27 @@ def test_forgotten_canary_leaves_no_bytes_under_mem_home(
     cli("forget", "--query", CANARY, "--with-source", "--yes")
     cli("export", str(mem_home / "after.jsonl"))
     assert _hits(mem_home, _needles(CANARY)) == []
+
+
+# ------------------------------------------------------- history, engine side
+def test_history_is_per_profile_and_refuse_writes_nothing(store: MemoryStore) -> None:
+    from memory import history
+
+    mine = history.path_for(store.path, "default")
+    alice = history.path_for(store.path, "alice")
+    assert mine != alice
+    history.append(mine, PARROT, "redact")
+    history.append(alice, PARROT, "redact")
+    assert history.append(mine, "my password is hunter22!", "refuse") is None
+    store.forget([store.remember(PARROT).id])
+    assert history.load(mine) == [] and history.load(alice) == [PARROT]
+
+
+def test_unreadable_history_is_reported_not_crashed(cli: Any, mem_home: Path) -> None:
+    cli("remember", PARROT)
+    (mem_home / "history").mkdir()  # not a file: the scrub cannot read it
+    res = cli("forget", "1")
+    assert res.stdout == "Forgot 1 memory.\n"
+    assert res.stderr.startswith(
+        f"note: could not scrub the input history {mem_home / 'history'} (Is a directory)"
+    )
