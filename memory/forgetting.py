@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import history, timeutil
-from .db import BUSY_TIMEOUT_MS, transaction
+from .db import BUSY_TIMEOUT_MS, is_driver_error, transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
 from .text import content_words, stem
@@ -244,10 +244,15 @@ def scrub_wal(store: MemoryStore, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
     terms in its segments until they are merged, so the index is optimised
     (about 0.2 s at 100k memories); ``secure_delete`` zeroes the pages freed.
     """
-    with transaction(store.conn):
-        store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
     store.conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
     try:
+        try:
+            with transaction(store.conn):
+                store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+        except Exception as err:  # another writer kept the lock: the next open retries
+            if is_driver_error(err) and ("locked" in str(err) or "busy" in str(err)):
+                return False
+            raise
         if store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
             return False
         with transaction(store.conn):
@@ -260,8 +265,15 @@ def scrub_wal(store: MemoryStore, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
 
 def finish_pending_scrub(store: MemoryStore) -> None:
     """At open: finish a scrub an earlier forget could not (see ``scrub_wal``)."""
-    if store.meta(PENDING_KEY) is not None:
+    if store.meta(PENDING_KEY) is None:
+        return
+    try:
         scrub_wal(store, wait_ms=REOPEN_SCRUB_WAIT_MS)
+    except Exception as err:  # a read-only or busy file still opens for reading
+        if not is_driver_error(err):
+            raise
+        if store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
 
 
 def select_by_query(store: MemoryStore, query: str, *, kind: str | None = None) -> list[Memory]:

@@ -273,3 +273,23 @@ def test_unreadable_history_is_reported_not_crashed(cli: Any, mem_home: Path) ->
     assert res.stderr.startswith(
         f"note: could not scrub the input history {mem_home / 'history'} (Is a directory)"
     )
+
+
+def test_pending_scrub_does_not_hold_up_an_open_behind_a_writer(
+    store: MemoryStore, raw_bytes: Any
+) -> None:
+    import time
+
+    store.remember(PARROT)
+    store.conn.execute("INSERT INTO meta(key, value) VALUES ('scrub_pending', '1')")
+    writer = sqlean.connect(str(store.path), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    start = time.monotonic()
+    with MemoryStore.open(store.path) as s:
+        assert time.monotonic() - start < 5  # not the 30 s busy timeout
+        assert [m.content for m in s.list_memories()] == [PARROT]
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert store.meta("scrub_pending") == "1"
+    MemoryStore.open(store.path).close()
+    assert store.meta("scrub_pending") is None
