@@ -21,6 +21,7 @@ text. The REPL history loses the matching entries (memory.history).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from . import history, timeutil
 from .db import BUSY_TIMEOUT_MS, is_driver_error, transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
-from .text import content_words, stem
+from .text import content_words, stem, words
 
 if TYPE_CHECKING:
     from .store import MemoryStore
@@ -150,11 +151,12 @@ def _terms(query: str | None) -> list[str]:
 
 
 def matches_words(text: str | None, terms: list[str]) -> bool:
-    """True when ``text`` holds every term (or its stem), ignoring case."""
+    """True when ``text`` holds every term as a word (stemmed, any case), as
+    ``--query`` selects memories: "art" does not match "start"."""
     if not text or not terms:
         return False
-    folded = text.casefold()
-    return all(t in folded or stem(t) in folded for t in terms)
+    stems = {stem(w) for w in words(text)}
+    return all(stem(t) in stems for t in terms)
 
 
 def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> str:
@@ -219,12 +221,19 @@ def _scrub_words(store: MemoryStore, terms: list[str], report: ForgetReport) -> 
         if matches_words(title, terms):
             store.conn.execute("UPDATE conversations SET title = NULL WHERE id = ?", [conv])
             report.titles.append(str(conv))
-    rows = store.conn.execute(
+    # A cheap substring test in SQL first (stems only change endings), so only
+    # candidate events are decoded and split into words here.
+    prefixes = [p for p in (os.path.commonprefix([t, stem(t)]) for t in terms) if p.isascii()]
+    sql = (
         "SELECT e.id, e.before, e.after FROM memory_events e JOIN memories m "
         "ON m.id = e.memory_id WHERE m.profile = ? "
-        "AND (e.before IS NOT NULL OR e.after IS NOT NULL)",
-        [store.profile],
-    ).fetchall()
+        "AND (e.before IS NOT NULL OR e.after IS NOT NULL)"
+    )
+    sql += "".join(
+        " AND instr(lower(coalesce(e.before, '') || coalesce(e.after, '')), ?) > 0"
+        for _ in prefixes
+    )
+    rows = store.conn.execute(sql, [store.profile, *prefixes]).fetchall()
     for event_id, before, after in rows:
         text = " ".join(json.dumps(json.loads(x), ensure_ascii=False) for x in (before, after) if x)
         if matches_words(text, terms):

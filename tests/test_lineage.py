@@ -293,3 +293,17 @@ def test_pending_scrub_does_not_hold_up_an_open_behind_a_writer(
     assert store.meta("scrub_pending") == "1"
     MemoryStore.open(store.path).close()
     assert store.meta("scrub_pending") is None
+
+
+def test_query_words_match_whole_words_only(store: MemoryStore) -> None:
+    from memory import history
+
+    keep, gone = store.new_conversation(), store.new_conversation()
+    store.set_summary(keep, "We started the start-up, smartly", 0)
+    store.set_summary(gone, "Talked about Art and parrots", 0)
+    mine = history.path_for(store.path, store.profile)
+    for line in ("let us start", "I love art", "Arts and crafts"):
+        history.append(mine, line, "redact")
+    report = store.forget([store.remember("I love art").id], query="art")
+    assert report.summaries == [gone] and store.summary(keep)[0]
+    assert history.load(mine) == ["let us start"]
