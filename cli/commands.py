@@ -227,6 +227,7 @@ def forget_receipt(report: ForgetReport) -> str:
         _count(n, one, many)
         for n, one, many in (
             (len(report.derived), "derived memory", "derived memories"),
+            (len(report.restored), "memory current again", "memories current again"),
             (len(report.summaries), "conversation summary", "conversation summaries"),
             (len(report.titles), "conversation title", "conversation titles"),
             (report.events, "audit entry", "audit entries"),

@@ -97,7 +97,9 @@ def consolidate(
 ) -> Change:
     """Decide and apply add / update / supersede / ignore for one candidate."""
     batch = batch or new_batch()
-    detail = {"batch": batch}
+    detail: dict[str, Any] = {"batch": batch}
+    if source_message_id is not None:  # lineage: forgetting the message undoes this
+        detail["source_message"] = source_message_id
     new_terms = _terms(cand.text)
     meta = {"slot": cand.slot, "value": cand.value, "negated": cand.negated}
     meta = {k: v for k, v in meta.items() if v}

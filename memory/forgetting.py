@@ -48,6 +48,7 @@ class ForgetReport:
     memories: list[int] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)
     derived: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
     summaries: list[str] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
     events: int = 0
@@ -60,6 +61,7 @@ class ForgetReport:
             "forgotten": self.memories,
             "messages": self.messages,
             "derived": self.derived,
+            "restored": self.restored,
             "summaries": self.summaries,
             "titles": self.titles,
             "events": self.events,
@@ -113,6 +115,7 @@ def forget(
             for target in targets:
                 if target in report.memories:
                     continue
+                _restore_superseded(store, target, report)
                 texts.append(_delete_memory(store, target, with_source=with_source))
                 report.memories.append(target)
             if follow and message_id not in lost:
@@ -126,6 +129,8 @@ def forget(
         _follow_lineage(store, lost, report, texts)
         if terms:
             _scrub_words(store, terms, report)
+        gone = set(report.memories) | set(report.derived)
+        report.restored = [m for m in report.restored if m not in gone]
         store.conn.execute(
             "INSERT INTO meta(key, value) VALUES (?, '1') "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -168,6 +173,22 @@ def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> 
     return str(content)
 
 
+def _restore_superseded(store: MemoryStore, memory_id: int, report: ForgetReport) -> None:
+    """A fact that ``memory_id`` superseded is current again once it is forgotten."""
+    rows = store.conn.execute(
+        "SELECT id FROM memories WHERE superseded_by = ? AND profile = ?",
+        [memory_id, store.profile],
+    ).fetchall()
+    for (old_id,) in rows:
+        store.conn.execute(
+            "UPDATE memories SET superseded_by = NULL, valid_until = NULL, updated_at = ? "
+            "WHERE id = ?",
+            [timeutil.now_iso(), old_id],
+        )
+        store._event(int(old_id), "restore", detail={"forgotten": memory_id})
+        report.restored.append(int(old_id))
+
+
 def _follow_lineage(
     store: MemoryStore, lost: dict[int, str], report: ForgetReport, texts: list[str]
 ) -> None:
@@ -185,9 +206,27 @@ def _follow_lineage(
         f"json_each(m.metadata, '$.source_message_ids') j WHERE j.value IN ({id_marks}))))",
         [store.profile, *ids, *convs, *ids],
     ).fetchall()
+    # Consolidation notes the message behind an update or an ignored duplicate:
+    # an updated memory's text now descends from it; an ignore event quotes it.
+    events = store.conn.execute(
+        "SELECT e.id, e.event, m.id, m.kind, m.source, m.content FROM memory_events e "
+        "JOIN memories m ON m.id = e.memory_id WHERE m.profile = ? "
+        f"AND e.event IN ('update', 'ignore') AND json_extract(e.detail, '$.source_message') "
+        f"IN ({id_marks})",
+        [store.profile, *ids],
+    ).fetchall()
+    for event_id, event, *row in events:
+        if event == "update":
+            rows.append(tuple(row))
+        else:
+            store.conn.execute(
+                "UPDATE memory_events SET before = NULL, after = NULL WHERE id = ?", [event_id]
+            )
+            report.events += 1
     for memory_id, kind, source, content in rows:
-        if int(memory_id) in report.memories:
+        if int(memory_id) in report.memories or int(memory_id) in report.derived:
             continue
+        _restore_superseded(store, int(memory_id), report)
         store.delete_row(
             int(memory_id), detail={"kind": kind, "source": source, "reason": "lineage"}
         )

@@ -307,3 +307,41 @@ def test_query_words_match_whole_words_only(store: MemoryStore) -> None:
     report = store.forget([store.remember("I love art").id], query="art")
     assert report.summaries == [gone] and store.summary(keep)[0]
     assert history.load(mine) == ["let us start"]
+
+
+def _said(store: MemoryStore, conv: str, text: str) -> tuple[int, int]:
+    """A user message and the id of its index row."""
+    mid = store.log_message(conv, "user", text)
+    row = store.conn.execute(
+        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'", [mid]
+    ).fetchone()
+    return mid, int(row[0])
+
+
+def test_consolidation_from_a_forgotten_message_is_undone(
+    store: MemoryStore, raw_bytes: Any
+) -> None:
+    from memory.consolidation import consolidate
+    from memory.extraction import Candidate
+
+    conv = store.new_conversation()
+    lyon = consolidate(store, Candidate("The user lives in Lyon", slot="city", value="Lyon"))
+    pet = consolidate(store, Candidate("The user has a parrot"))
+    mid, row = _said(store, conv, f"I moved to Zurich and my parrot {CANARY} came along")
+    moved = consolidate(
+        store,
+        Candidate("The user lives in Zurich", slot="city", value="Zurich"),
+        source_message_id=mid,
+    )
+    assert moved.action == "supersede"
+    richer = consolidate(
+        store, Candidate(f"The user has a parrot named {CANARY}"), source_message_id=mid
+    )
+    assert richer.action == "update" and richer.memory_id == pet.memory_id
+    consolidate(store, Candidate(f"The user has a parrot {CANARY}"), source_message_id=mid)
+    report = store.forget([row])
+    assert sorted(report.derived) == sorted([moved.memory_id, pet.memory_id])
+    assert report.restored == [lyon.memory_id]
+    facts = [m.content for m in store.list_memories(kind="fact")]
+    assert facts == ["The user lives in Lyon"]
+    assert CANARY.encode() not in raw_bytes(store.path)
