@@ -128,7 +128,7 @@ class Repl:
         from prompt_toolkit.history import InMemoryHistory
 
         path = history.path_for(self.store.path, self.store.profile)
-        if history.is_encrypted(self.store.path):
+        if history.is_encrypted(self.store.conn):
             if history.remove(path):
                 self.say(
                     "note: removed the plaintext input history: an encrypted database keeps none"

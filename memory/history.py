@@ -19,9 +19,9 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .config import DEFAULT_PROFILE
-from .db import SQLITE_HEADER
 from .errors import SecretRefusedError
 from .secrets_gate import apply, scan
 
@@ -34,14 +34,11 @@ def path_for(db_path: Path, profile: str) -> Path:
     return Path(db_path).parent / name
 
 
-def is_encrypted(db_path: Path) -> bool:
-    """True when the database file is not plain SQLite (SQLCipher's is not)."""
-    try:
-        with open(db_path, "rb") as handle:
-            head = handle.read(16)
-    except OSError:
-        return False
-    return bool(head) and head != SQLITE_HEADER
+def is_encrypted(conn: Any) -> bool:
+    """True for a SQLCipher connection. Asked of the open connection, not the
+    file: opening and closing the file in this process would drop the POSIX
+    locks SQLite holds on it, and a concurrent writer could then corrupt it."""
+    return type(conn).__module__.split(".")[0] == "sqlcipher3"
 
 
 def gate(text: str, policy: str) -> str | None:
@@ -139,10 +136,10 @@ def remove(path: Path) -> bool:
     return True
 
 
-def drop_plaintext(db_path: Path) -> int:
+def drop_plaintext(db_path: Path, conn: Any) -> int:
     """Next to an encrypted database, delete the plaintext history files (of
     every profile) that a REPL wrote before it was encrypted."""
-    if not is_encrypted(db_path):
+    if not is_encrypted(conn):
         return 0
     folder = Path(db_path).parent
     return sum(remove(p) for p in [folder / "history", *folder.glob("history-*")])

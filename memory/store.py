@@ -105,7 +105,7 @@ class MemoryStore:
                 finish_pending_scrub(store)
             from .history import drop_plaintext
 
-            drop_plaintext(target)  # an encrypted database keeps no plaintext history
+            drop_plaintext(target, conn)  # an encrypted database keeps no plaintext history
             if stored_name is None and not store._create_vector_tables(only_if_missing=True):
                 # Another process set up this new file between our look and our lock:
                 # open again, so its embedder is checked like any other.
