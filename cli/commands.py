@@ -192,6 +192,10 @@ def forget(
                     render.status(f"  #{mem.id} {mem.kind}: {render.short(mem.content, 70)}")
                 if len(selected) > 50:
                     render.status(f"  … and {len(selected) - 50} more")
+                if with_source or any(m.kind == "message" for m in selected):
+                    render.status(
+                        "  with their messages and what derives from them (facts, summaries)"
+                    )
             if not yes:
                 if not sys.stdin.isatty():
                     raise UsageError("Not forgetting without confirmation: add --yes.")

@@ -345,3 +345,17 @@ def test_consolidation_from_a_forgotten_message_is_undone(
     facts = [m.content for m in store.list_memories(kind="fact")]
     assert facts == ["The user lives in Lyon"]
     assert CANARY.encode() not in raw_bytes(store.path)
+
+
+def test_repl_forget_scrubs_the_session_history(fake_llm: Any, mem_home: Path) -> None:
+    child = _spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x")
+    child.sendline(f"/remember {PARROT}")
+    child.expect_exact("+ remembered")
+    child.expect_exact("you>")
+    child.sendline("/forget 1")
+    child.expect_exact("- Forgot 1 memory; also 1 history entry.")
+    child.expect_exact("you>")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    assert CANARY not in (mem_home / "history").read_text()
+    assert "/forget 1" in (mem_home / "history").read_text()
