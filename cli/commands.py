@@ -4,15 +4,19 @@ import, reindex, conversations. Each parses, calls one engine function, renders.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memory.config import load_config, resolve_embedder, resolve_profile
-from memory.errors import InvalidInputError, UsageError
+from memory.errors import InvalidInputError, ScrubPendingError, UsageError
 from memory.models import Hit
 from memory.store import MemoryStore
+
+if TYPE_CHECKING:
+    from memory.forgetting import ForgetReport
 
 from . import render
 from .app import DbOption, JsonOption, ProfileOption, command
@@ -161,7 +165,7 @@ def forget(
     as_json: JsonOption = False,
 ) -> None:
     """Delete memories for real: row, index entries and vectors; the audit keeps no text."""
-    from memory.forgetting import select_by_query, select_older_than
+    from memory.forgetting import ForgetReport, select_by_query, select_older_than
 
     chosen = sum(bool(x) for x in (ids, query, older_than))
     if chosen != 1:
@@ -180,7 +184,7 @@ def forget(
             if not selected:
                 render.status("Nothing matches; nothing was forgotten.")
                 if as_json:
-                    render.emit_json({"forgotten": [], "messages": []})
+                    render.emit_json(ForgetReport().to_dict())
                 return
             if not as_json or not yes:
                 render.status(f"{len(selected)} memories will be forgotten:")
@@ -188,6 +192,10 @@ def forget(
                     render.status(f"  #{mem.id} {mem.kind}: {render.short(mem.content, 70)}")
                 if len(selected) > 50:
                     render.status(f"  … and {len(selected) - 50} more")
+                if with_source or any(m.kind == "message" for m in selected):
+                    render.status(
+                        "  with their messages and what derives from them (facts, summaries)"
+                    )
             if not yes:
                 if not sys.stdin.isatty():
                     raise UsageError("Not forgetting without confirmation: add --yes.")
@@ -195,12 +203,43 @@ def forget(
                     render.status("Nothing was forgotten.")
                     raise typer.Exit(1)
             targets = [m.id for m in selected]
-        report = store.forget(targets, with_source=with_source)
+        report = store.forget(targets, with_source=with_source, query=query)
     if as_json:
-        render.emit_json({"forgotten": report.memories, "messages": report.messages})
+        render.emit_json(report.to_dict())
     else:
-        extra = f" and {len(report.messages)} source messages" if report.messages else ""
-        render.out().print(f"Forgot {len(report.memories)} memories{extra}.")
+        render.out().print(forget_receipt(report))
+    for note in report.notes:
+        render.status(f"note: {note}")
+    if report.scrub_pending:
+        raise ScrubPendingError(
+            "Forgotten, but another process is reading the database, so the old text stays "
+            "in its write-ahead log until the next mem command finishes the scrub: close "
+            "that process."
+        )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def forget_receipt(report: ForgetReport) -> str:
+    """One line: what was forgotten and every derived copy that went with it."""
+    line = f"Forgot {_count(len(report.memories), 'memory', 'memories')}"
+    if report.messages:
+        line += f" and {_count(len(report.messages), 'source message', 'source messages')}"
+    also = [
+        _count(n, one, many)
+        for n, one, many in (
+            (len(report.derived), "derived memory", "derived memories"),
+            (len(report.restored), "memory current again", "memories current again"),
+            (len(report.summaries), "conversation summary", "conversation summaries"),
+            (len(report.titles), "conversation title", "conversation titles"),
+            (report.events, "audit entry", "audit entries"),
+            (report.history, "history entry", "history entries"),
+        )
+        if n
+    ]
+    return line + (f"; also {', '.join(also)}." if also else ".")
 
 
 @command("list")
@@ -303,7 +342,9 @@ def export(
             counts = store.export(sys.stdout)
         else:
             try:
-                with open(file, "w", encoding="utf-8") as handle:
+                fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # an export is a full copy: as private as the db
+                with open(fd, "w", encoding="utf-8") as handle:
                     counts = store.export(handle)
             except OSError as err:
                 raise UsageError(

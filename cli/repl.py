@@ -13,8 +13,10 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from memory import history
 from memory.assistant import Assistant, Prepared
 from memory.consolidation import Change, undo_last
 from memory.db import is_driver_error, translate
@@ -38,6 +40,34 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def gated_history(path: Path, policy: str) -> Any:
+    """A prompt-toolkit history over memory.history: what is typed passes the
+    secret gate before it is kept, in the file and in the session alike."""
+    from prompt_toolkit.history import History
+
+    class GatedHistory(History):
+        def load_history_strings(self) -> list[str]:
+            return list(reversed(history.load(path)))
+
+        def append_string(self, string: str) -> None:
+            entry = history.gate(string, policy)
+            if entry is not None:
+                self._loaded_strings.insert(0, entry)
+                self.store_string(entry)
+
+        def store_string(self, string: str) -> None:
+            try:
+                history.append(path, string, policy)
+            except OSError as err:  # a full disk must not end the session
+                print(f"note: input history not saved ({err.strerror})")
+
+        def reload(self) -> None:
+            """After a forget scrubbed the file."""
+            self._loaded_strings = self.load_history_strings()
+
+    return GatedHistory()
+
+
 def plain_output() -> bool:
     return bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
 
@@ -49,11 +79,11 @@ class Repl:
         self.verbose = verbose
         self._worker: threading.Thread | None = None
         self._last_text: str | None = None
+        self.history: Any = None
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
         from prompt_toolkit import PromptSession
-        from prompt_toolkit.history import FileHistory
         from prompt_toolkit.key_binding import KeyBindings
         from prompt_toolkit.patch_stdout import patch_stdout
 
@@ -63,9 +93,9 @@ class Repl:
         def _newline(event: Any) -> None:
             event.current_buffer.insert_text("\n")
 
-        history = self.store.path.parent / "history"
+        self.history = self._history()
         session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history)), key_bindings=bindings, multiline=False
+            history=self.history, key_bindings=bindings, multiline=False
         )
         model = self.assistant.settings.model or "no model (memory commands only)"
         self.say(
@@ -91,6 +121,20 @@ class Repl:
             self.chat(text)
         self.wait_for_memory()
         self.say("bye")
+
+    def _history(self) -> Any:
+        """Gated, private and per profile (memory.history); next to an encrypted
+        database it stays in memory, and an older plaintext file is removed."""
+        from prompt_toolkit.history import InMemoryHistory
+
+        path = history.path_for(self.store.path, self.store.profile)
+        if history.is_encrypted(self.store.conn):
+            if history.remove(path):
+                self.say(
+                    "note: removed the plaintext input history: an encrypted database keeps none"
+                )
+            return InMemoryHistory()
+        return gated_history(path, self.store.secrets)
 
     def say(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -229,8 +273,20 @@ class Repl:
             ids = [int(x.lstrip("#")) for x in shlex.split(self._need(arg, "Usage: /forget ID…"))]
         except ValueError:
             raise UsageError("Usage: /forget ID…, with numeric ids from /memories.") from None
+        from .commands import forget_receipt
+
         report = self.store.forget(ids)
-        self.say(f"- forgot {len(report.memories)} memories")
+        self.say(f"- {forget_receipt(report)}")
+        for note in report.notes:
+            self.say(f"note: {note}")
+        if report.scrub_pending:
+            self.say(
+                "note: another process is reading the database; the next mem command "
+                "finishes the scrub"
+            )
+        reload = getattr(self.history, "reload", None)
+        if reload is not None:
+            reload()
 
     def cmd_memories(self, arg: str) -> None:
         kinds = [arg] if arg else ["instruction", "fact"]

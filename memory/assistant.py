@@ -183,9 +183,11 @@ class Assistant:
             return [], None
         strategy = self.settings.memory
         summary, upto = self.store.summary(self.conversation)
-        if strategy == "summary":
+        if strategy == "summary" and upto is not None:
             return [], summary
-        if strategy == "summary-buffer":
+        if strategy in ("summary", "summary-buffer"):
+            # No summary yet, or a forget dropped it (memory.forgetting): the
+            # turns not folded in stand in for it until the next fold.
             msgs = self.store.messages(self.conversation, after_id=upto)
         elif strategy == "window":
             msgs = self.store.messages(self.conversation, limit=self.settings.window * 2 + 1)

@@ -124,7 +124,9 @@ def consolidate(
 ) -> Change:
     """Decide and apply add / update / supersede / ignore for one candidate."""
     batch = batch or new_batch()
-    detail = {"batch": batch}
+    detail: dict[str, Any] = {"batch": batch}
+    if source_message_id is not None:  # lineage: forgetting the message undoes this
+        detail["source_message"] = source_message_id
     # Gated first, so the stored value, the slot comparison and an ``ignore``
     # event all see the redacted text (SecretRefusedError under "refuse").
     cand, redacted = cand.gated(store.secrets)

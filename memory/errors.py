@@ -67,6 +67,10 @@ class DatabaseBusyError(DatabaseError):
     """Another process held a lock for longer than the busy timeout."""
 
 
+class ScrubPendingError(DatabaseBusyError):
+    """Forgotten, but another reader kept old text in the WAL (scrubbed at next open)."""
+
+
 class ReadOnlyError(DatabaseError):
     """The data folder or the database file cannot be written."""
 

@@ -6,39 +6,92 @@ both vector tables (vec0 zeroes a deleted vector's slot); ``secure_delete`` is
 on, so SQLite zeroes the freed pages; earlier audit rows of that memory lose
 their text; and the WAL is checkpointed and truncated, because old frames of
 the WAL file would otherwise still hold the text.
+
+Forgetting follows lineage (DESIGN.md, "Scope and lineage"): a message memory
+is the index row of a message, so forgetting it deletes the message; a deleted
+message takes with it every row derived from it (facts and fact keys whose
+source it is, summary and episode rows of its conversation) and the running
+summary of its conversation when that summary folded it in. Summaries are
+dropped, not regenerated (that needs a model): the next turn folds the turns
+that are left into a new one. With ``--query`` the words are also scrubbed
+from places without lineage: other summaries, conversation titles and audit
+text. The REPL history loses the matching entries (memory.history).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from . import timeutil
-from .db import transaction
+from . import history, timeutil
+from .db import BUSY_TIMEOUT_MS, is_driver_error, transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
 from .store import storable_id
-from .text import content_words
+from .text import content_words, stem, words
 
 if TYPE_CHECKING:
     from .store import MemoryStore
 
+# How long a forget waits for other readers before leaving the WAL scrub to
+# the next open (the text is deleted either way; see ``scrub_wal``).
+SCRUB_WAIT_MS = 2000
+REOPEN_SCRUB_WAIT_MS = 200
+PENDING_KEY = "scrub_pending"
+
 
 @dataclass
 class ForgetReport:
+    """What a forget touched, for the receipt and ``--json``."""
+
     memories: list[int] = field(default_factory=list)
     messages: list[int] = field(default_factory=list)
+    derived: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    events: int = 0
+    history: int = 0
+    scrub_pending: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "forgotten": self.memories,
+            "messages": self.messages,
+            "derived": self.derived,
+            "restored": self.restored,
+            "summaries": self.summaries,
+            "titles": self.titles,
+            "events": self.events,
+            "history": self.history,
+            "scrub_pending": self.scrub_pending,
+            "notes": self.notes,
+        }
 
 
-def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> ForgetReport:
-    """Delete memories (and with ``with_source`` the messages they came from)."""
+def forget(
+    store: MemoryStore,
+    ids: list[int],
+    *,
+    with_source: bool = False,
+    query: str | None = None,
+) -> ForgetReport:
+    """Delete memories (and with ``with_source`` the messages they came from),
+    everything derived from a deleted message, and with ``query`` every copy
+    of its words in summaries, titles, audit text and the REPL history."""
     if not ids:
         raise UsageError("Nothing to forget: give memory ids, --query or --older-than.")
     report = ForgetReport()
+    texts: list[str] = []
+    lost: dict[int, str] = {}  # message id -> its conversation
+    terms = _terms(query)
     with transaction(store.conn):
         for memory_id in ids:
             row = store.conn.execute(
-                "SELECT id, kind, source, source_message_id FROM memories "
+                "SELECT id, kind, source_message_id, content FROM memories "
                 "WHERE id = ? AND profile = ?",
                 [memory_id if storable_id(memory_id) else 0, store.profile],  # 0: no row
             ).fetchone()
@@ -47,52 +100,231 @@ def forget(store: MemoryStore, ids: list[int], *, with_source: bool = False) -> 
                     f"No memory with id {memory_id} in profile {store.profile!r}: "
                     "see `mem list` for ids; nothing was forgotten."
                 )
+            message_id = row[2]
+            # A message memory is the message's index row: its text is the message's.
+            follow = message_id is not None and (with_source or row[1] == "message")
             targets = [int(row[0])]
-            message_id = row[3]
-            if message_id is not None and store.message(message_id) is None:
-                message_id = None  # a link out of the profile is never followed
-            if with_source and message_id is not None:
-                # The message's own index row goes with the message.
+            if follow and store.message(message_id) is None:
+                follow = False  # a link out of the profile is never followed
+            if follow:
                 targets += [
                     int(r[0])
                     for r in store.conn.execute(
-                        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message' "
-                        "AND profile = ?",
+                        "SELECT id FROM memories WHERE source_message_id = ? "
+                        "AND kind = 'message' AND profile = ?",
                         [message_id, store.profile],
                     ).fetchall()
-                    if int(r[0]) != int(row[0])
                 ]
             for target in targets:
                 if target in report.memories:
                     continue
-                _delete_memory(store, target, with_source=with_source)
+                _restore_superseded(store, target, report)
+                texts.append(_delete_memory(store, target, with_source=with_source))
                 report.memories.append(target)
-            if with_source and message_id is not None and message_id not in report.messages:
-                store.conn.execute("DELETE FROM messages WHERE id = ?", [message_id])
-                report.messages.append(int(message_id))
+            if follow and message_id not in lost:
+                found = store.conn.execute(
+                    "SELECT conversation_id, content FROM messages WHERE id = ? AND profile = ?",
+                    [message_id, store.profile],
+                ).fetchone()
+                if found is not None:
+                    lost[int(message_id)] = str(found[0])
+                    texts.append(str(found[1]))
+        _follow_lineage(store, lost, report, texts)
+        if terms:
+            _scrub_words(store, terms, report)
+        gone = set(report.memories) | set(report.derived)
+        report.restored = [m for m in report.restored if m not in gone]
+        store.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [PENDING_KEY],
+        )
+    where = history.path_for(store.path, store.profile)
+    try:
+        report.history = history.scrub(where, texts, terms)
+    except OSError as err:
+        report.notes.append(
+            f"could not scrub the input history {where} ({err.strerror}): make it writable "
+            "and forget again, or delete it"
+        )
     if not store.conn.in_transaction:
-        scrub_wal(store)
+        report.scrub_pending = not scrub_wal(store)
     return report
 
 
-def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> None:
-    kind, source = store.conn.execute(
-        "SELECT kind, source FROM memories WHERE id = ?", [memory_id]
+def _terms(query: str | None) -> list[str]:
+    if not query:
+        return []
+    return [w.casefold() for w in (content_words(query) or query.split())]
+
+
+def matches_words(text: str | None, terms: list[str]) -> bool:
+    """True when ``text`` holds every term as a word (stemmed, any case), as
+    ``--query`` selects memories: "art" does not match "start"."""
+    if not text or not terms:
+        return False
+    stems = {stem(w) for w in words(text)}
+    return all(stem(t) in stems for t in terms)
+
+
+def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> str:
+    """Delete one memory (see ``MemoryStore.delete_row``); returns its text."""
+    kind, source, content = store.conn.execute(
+        "SELECT kind, source, content FROM memories WHERE id = ?", [memory_id]
     ).fetchone()
     store.delete_row(memory_id, detail={"kind": kind, "source": source, "with_source": with_source})
+    return str(content)
 
 
-def scrub_wal(store: MemoryStore) -> None:
+def _restore_superseded(store: MemoryStore, memory_id: int, report: ForgetReport) -> None:
+    """A fact that ``memory_id`` superseded is current again once it is forgotten."""
+    rows = store.conn.execute(
+        "SELECT id FROM memories WHERE superseded_by = ? AND profile = ?",
+        [memory_id, store.profile],
+    ).fetchall()
+    for (old_id,) in rows:
+        store.conn.execute(
+            "UPDATE memories SET superseded_by = NULL, valid_until = NULL, updated_at = ? "
+            "WHERE id = ?",
+            [timeutil.now_iso(), old_id],
+        )
+        store._event(int(old_id), "restore", detail={"forgotten": memory_id})
+        report.restored.append(int(old_id))
+
+
+def _follow_lineage(
+    store: MemoryStore, lost: dict[int, str], report: ForgetReport, texts: list[str]
+) -> None:
+    """Delete what was derived from the ``lost`` messages, then the messages."""
+    if not lost:
+        return
+    ids = sorted(lost)
+    convs = sorted(set(lost.values()))
+    id_marks, conv_marks = ",".join("?" * len(ids)), ",".join("?" * len(convs))
+    rows = store.conn.execute(
+        f"SELECT id, kind, source, content FROM memories m WHERE profile = ? AND ("
+        f"source_message_id IN ({id_marks}) "
+        f"OR (kind IN ('summary', 'episode') AND conversation_id IN ({conv_marks})) "
+        f"OR (source = 'fact-key' AND EXISTS (SELECT 1 FROM "
+        f"json_each(m.metadata, '$.source_message_ids') j WHERE j.value IN ({id_marks}))))",
+        [store.profile, *ids, *convs, *ids],
+    ).fetchall()
+    # Consolidation notes the message behind an update or an ignored duplicate:
+    # an updated memory's text now descends from it; an ignore event quotes it.
+    events = store.conn.execute(
+        "SELECT e.id, e.event, m.id, m.kind, m.source, m.content FROM memory_events e "
+        "JOIN memories m ON m.id = e.memory_id WHERE m.profile = ? "
+        f"AND e.event IN ('update', 'ignore') AND json_extract(e.detail, '$.source_message') "
+        f"IN ({id_marks})",
+        [store.profile, *ids],
+    ).fetchall()
+    for event_id, event, *row in events:
+        if event == "update":
+            rows.append(tuple(row))
+        else:
+            store.conn.execute(
+                "UPDATE memory_events SET before = NULL, after = NULL WHERE id = ?", [event_id]
+            )
+            report.events += 1
+    for memory_id, kind, source, content in rows:
+        if int(memory_id) in report.memories or int(memory_id) in report.derived:
+            continue
+        _restore_superseded(store, int(memory_id), report)
+        store.delete_row(
+            int(memory_id), detail={"kind": kind, "source": source, "reason": "lineage"}
+        )
+        report.derived.append(int(memory_id))
+        texts.append(str(content))
+    store.conn.execute(f"DELETE FROM messages WHERE id IN ({id_marks})", ids)
+    report.messages.extend(ids)
+    for conv in convs:
+        first = min(m for m, c in lost.items() if c == conv)
+        cur = store.conn.execute(
+            "UPDATE conversations SET summary = NULL, summary_upto = NULL "
+            "WHERE id = ? AND profile = ? AND summary IS NOT NULL "
+            "AND (summary_upto IS NULL OR summary_upto >= ?)",
+            [conv, store.profile, first],
+        )
+        if cur.rowcount:
+            report.summaries.append(conv)
+
+
+def _scrub_words(store: MemoryStore, terms: list[str], report: ForgetReport) -> None:
+    """The words of ``--query`` out of copies that keep no lineage."""
+    for conv, summary, title in store.conn.execute(
+        "SELECT id, summary, title FROM conversations WHERE profile = ?", [store.profile]
+    ).fetchall():
+        if conv not in report.summaries and matches_words(summary, terms):
+            store.conn.execute(
+                "UPDATE conversations SET summary = NULL, summary_upto = NULL WHERE id = ?",
+                [conv],
+            )
+            report.summaries.append(str(conv))
+        if matches_words(title, terms):
+            store.conn.execute("UPDATE conversations SET title = NULL WHERE id = ?", [conv])
+            report.titles.append(str(conv))
+    # A cheap substring test in SQL first (stems only change endings), so only
+    # candidate events are decoded and split into words here.
+    prefixes = [p for p in (os.path.commonprefix([t, stem(t)]) for t in terms) if p.isascii()]
+    sql = (
+        "SELECT e.id, e.before, e.after FROM memory_events e JOIN memories m "
+        "ON m.id = e.memory_id WHERE m.profile = ? "
+        "AND (e.before IS NOT NULL OR e.after IS NOT NULL)"
+    )
+    sql += "".join(
+        " AND instr(lower(coalesce(e.before, '') || coalesce(e.after, '')), ?) > 0"
+        for _ in prefixes
+    )
+    rows = store.conn.execute(sql, [store.profile, *prefixes]).fetchall()
+    for event_id, before, after in rows:
+        text = " ".join(json.dumps(json.loads(x), ensure_ascii=False) for x in (before, after) if x)
+        if matches_words(text, terms):
+            store.conn.execute(
+                "UPDATE memory_events SET before = NULL, after = NULL WHERE id = ?", [event_id]
+            )
+            report.events += 1
+
+
+def scrub_wal(store: MemoryStore, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
     """Rewrite the FTS index without the deleted entries, then copy the WAL
-    into the main file and truncate it to zero bytes.
+    into the main file and truncate it to zero bytes. False when another
+    reader kept its snapshot past ``wait_ms``: the WAL may still hold old
+    text, and the ``scrub_pending`` mark in ``meta`` has the next open finish.
 
     A contentless FTS5 table records deletions as tombstones and keeps the
     terms in its segments until they are merged, so the index is optimised
     (about 0.2 s at 100k memories); ``secure_delete`` zeroes the pages freed.
     """
-    with transaction(store.conn):
-        store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        try:
+            with transaction(store.conn):
+                store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
+        except Exception as err:  # another writer kept the lock: the next open retries
+            if is_driver_error(err) and ("locked" in str(err) or "busy" in str(err)):
+                return False
+            raise
+        if store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+            return False
+        with transaction(store.conn):
+            store.conn.execute("DELETE FROM meta WHERE key = ?", [PENDING_KEY])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return True
+
+
+def finish_pending_scrub(store: MemoryStore) -> None:
+    """At open: finish a scrub an earlier forget could not (see ``scrub_wal``)."""
+    if store.meta(PENDING_KEY) is None:
+        return
+    try:
+        scrub_wal(store, wait_ms=REOPEN_SCRUB_WAIT_MS)
+    except Exception as err:  # a read-only or busy file still opens for reading
+        if not is_driver_error(err):
+            raise
+        if store.conn.in_transaction:
+            store.conn.execute("ROLLBACK")
 
 
 def select_by_query(store: MemoryStore, query: str, *, kind: str | None = None) -> list[Memory]:

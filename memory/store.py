@@ -109,6 +109,13 @@ class MemoryStore:
             store = cls(conn, target, chosen, chosen_profile, secrets=secrets)
             if stored_name is not None and not allow_embedder_change:
                 store._check_vectors()
+            if stored_name is not None:
+                from .forgetting import finish_pending_scrub
+
+                finish_pending_scrub(store)
+            from .history import drop_plaintext
+
+            drop_plaintext(target, conn)  # an encrypted database keeps no plaintext history
             if stored_name is None and not store._create_vector_tables(only_if_missing=True):
                 # Another process set up this new file between our look and our lock:
                 # open again, so its embedder is checked like any other.
@@ -846,10 +853,14 @@ class MemoryStore:
             self.require_conversation(conversation)
         return search(self, query, limit=limit, filters=filters)
 
-    def forget(self, ids: Sequence[int], *, with_source: bool = False) -> ForgetReport:
+    def forget(
+        self, ids: Sequence[int], *, with_source: bool = False, query: str | None = None
+    ) -> ForgetReport:
+        """Forget memories and what derives from them (see memory.forgetting);
+        ``query``: the words they were selected by, scrubbed from copies too."""
         from .forgetting import forget
 
-        return forget(self, list(ids), with_source=with_source)
+        return forget(self, list(ids), with_source=with_source, query=query)
 
     def delete_memories(self, ids: Iterable[int], *, reason: str, actor: str = "user") -> int:
         """Delete memories of the readable profiles for real (row, FTS entry,

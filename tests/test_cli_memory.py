@@ -50,7 +50,7 @@ def test_remember_search_forget_roundtrip(cli: Any, mem_home: Path, raw_bytes: A
         "message_id",
         "external_id",
     } <= set(hits[0])
-    assert cli("forget", "1").stdout == "Forgot 1 memories.\n"
+    assert cli("forget", "1").stdout == "Forgot 1 memory.\n"
     assert cli.json("search", "dog name") == []
     assert b"Rex" not in raw_bytes(mem_home / "mem.db")
 
@@ -127,7 +127,7 @@ def test_forget_by_query_asks_unless_yes(cli: Any) -> None:
     assert len(cli.json("list")) == 2
     res = cli("forget", "--query", "bank", "--yes")
     assert "#1 fact: The user's bank is Acme Bank" in res.stderr
-    assert res.stdout == "Forgot 1 memories.\n"
+    assert res.stdout == "Forgot 1 memory.\n"
     assert [m["content"] for m in cli.json("list")] == ["The user likes cats"]
 
 
