@@ -46,6 +46,8 @@ class ImportReport:
     memories_added: int = 0
     memories_skipped: int = 0
     conversations: list[str] = field(default_factory=list)
+    # Memories this import added or matched: each line matches a stored one once.
+    claimed: set[int] = field(default_factory=set, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -169,18 +171,23 @@ def _write_memory(
     links: list[tuple[int, int | str]],
 ) -> None:
     """One memory line: skipped when this profile holds the same text (and time,
-    when the line has one); otherwise added with every field of the line."""
+    when the line has one) that no earlier line of the file matched; otherwise
+    added with every field of the line. Two equal memories stay two."""
     conn = store.conn
     sql = "SELECT id FROM memories WHERE profile = ? AND kind = ? AND content = ?"
     params: list[Any] = [store.profile, rec["kind"], rec["content"]]
     if rec["created_at"] is not None:
         sql += " AND created_at = ?"
         params.append(rec["created_at"])
-    dup = conn.execute(sql + " LIMIT 1", params).fetchone()
-    if dup:
+    claimed = report.claimed
+    dup = next(
+        (r[0] for r in conn.execute(sql + " ORDER BY id", params) if r[0] not in claimed), None
+    )
+    if dup is not None:
+        claimed.add(int(dup))
         report.memories_skipped += 1
         if rec["line_id"] is not None:
-            line_ids.setdefault(rec["line_id"], int(dup[0]))
+            line_ids.setdefault(rec["line_id"], int(dup))
         return
     source_message = None
     if rec["source_message"]:
@@ -222,6 +229,7 @@ def _write_memory(
             mid,
         ],
     )
+    claimed.add(mid)
     if rec["line_id"] is not None:
         line_ids.setdefault(rec["line_id"], mid)
     if rec["superseded_by"] is not None:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from memory import MemoryStore
+from memory import MemoryStore, secrets_gate, timeutil
 from memory.errors import ImportFormatError, SecretRefusedError
 
 
@@ -148,6 +152,18 @@ def test_reimport_of_an_export_adds_nothing(tmp_path: Path) -> None:
         report = a.import_file(io.BytesIO(data))
         assert report.messages_added == 0 and report.memories_added == 0
         assert _export(a) == before
+
+
+def test_two_equal_memories_stay_two(tmp_path: Path) -> None:
+    """Found by the property below: the duplicate check matched the second of two
+    equal memories (same text, same second) to the first, and dropped it."""
+    with MemoryStore.open(tmp_path / "a.db") as a:
+        for _ in range(2):
+            a.add_memory("0", created_at="2024-01-01T00:00:00+00:00")
+        second = round_trip(a, tmp_path)
+        assert len([r for r in second if r["type"] == "memory"]) == 2
+        data = _jsonl(_export(a))
+        assert a.import_file(io.BytesIO(data)).memories_skipped == 2
 
 
 # ------------------------------------------------------------------- item 2
@@ -301,3 +317,156 @@ def test_import_refuse_names_the_line(tmp_path: Path) -> None:
             store.import_file(io.BytesIO(_jsonl(lines)))
         assert str(err.value).startswith("<stdin>:2: Not stored: the text looks like it holds")
         assert store.list_memories() == []
+
+
+# --------------------------------------------------------- property (issue 12)
+SECRETS = [
+    "my password is Hunter2!x42",
+    f"use {SECRET} for the bot",
+    "card 4111 1111 1111 1111 expires soon",
+    "IBAN GB82 WEST 1234 5698 7654 32",
+    "api key: AbC123xyz!99",
+    "AKIAIOSFODNN7EXAMPLE",
+]
+texts = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40),
+    st.sampled_from(SECRETS),
+)
+solid = texts.filter(lambda t: t.strip())
+stamps = st.one_of(
+    st.none(),
+    st.datetimes(
+        min_value=datetime(1970, 1, 2), max_value=datetime(2999, 1, 1), timezones=st.just(UTC)
+    ).map(timeutil.to_iso),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
+    max_leaves=6,
+)
+metadata = st.dictionaries(texts, json_values, max_size=3)
+messages = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant"]),
+        "speaker": st.none() | texts,
+        "content": texts,
+        "id": st.none() | texts,
+        "at": stamps,
+        "metadata": metadata,
+    }
+)
+conversations = st.fixed_dictionaries(
+    {
+        "title": st.none() | texts,
+        "summary": st.none() | texts,
+        "at": stamps,
+        "messages": st.lists(messages, max_size=3),
+    }
+)
+unit = st.floats(min_value=0, max_value=1)
+memories = st.fixed_dictionaries(
+    {
+        "kind": st.sampled_from(["fact", "instruction", "episode", "summary", "document"]),
+        "content": solid,
+        "source": solid,
+        "importance": unit,
+        "confidence": unit,
+        "at": stamps,
+        "conversation": st.none() | st.integers(0, 2),
+        "source_message": st.none() | st.integers(0, 8),
+        "external_id": st.none() | solid,
+        "speaker": st.none() | solid,
+        "metadata": metadata,
+        "use_count": st.integers(0, 2**63 - 1),
+        "last_used_at": stamps,
+        "expires_at": stamps,
+    }
+)
+store_specs = st.fixed_dictionaries(
+    {
+        "conversations": st.lists(conversations, max_size=3),
+        "memories": st.lists(memories, max_size=6),
+        "supersede": st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=4),
+    }
+)
+
+
+def _gated(value: Any) -> Any:
+    """A value as mem stores it: every string already through the secret gate."""
+    if isinstance(value, str):
+        return secrets_gate.apply(value, "redact").text
+    if isinstance(value, list):
+        return [_gated(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _gated(v) for k, v in value.items()}
+    return value
+
+
+def build(store: MemoryStore, spec: dict[str, Any]) -> None:
+    """A store holding ``spec``, written through the engine's own API."""
+    conn = store.conn
+    convs: list[str] = []
+    message_ids: list[int] = []
+    for c in spec["conversations"]:
+        cid = store.new_conversation(_gated(c["title"]), created_at=c["at"])
+        convs.append(cid)
+        ids = [
+            store.log_message(
+                cid,
+                m["role"],
+                m["content"],
+                speaker=m["speaker"],
+                created_at=m["at"],
+                external_id=m["id"],
+                metadata=m["metadata"],
+            )
+            for m in c["messages"]
+        ]
+        message_ids += ids
+        if c["summary"] is not None:
+            conn.execute(
+                "UPDATE conversations SET summary = ?, summary_upto = ? WHERE id = ?",
+                [_gated(c["summary"]), ids[-1] if ids else None, cid],
+            )
+    mids: list[int] = []
+    for m in spec["memories"]:
+        conv, source = m["conversation"], m["source_message"]
+        mid = store.add_memory(
+            m["content"],
+            kind=m["kind"],
+            source=_gated(m["source"]).strip() or "x",
+            importance=m["importance"],
+            confidence=m["confidence"],
+            created_at=m["at"],
+            conversation=convs[conv] if conv is not None and conv < len(convs) else None,
+            source_message_id=message_ids[source]
+            if source is not None and source < len(message_ids)
+            else None,
+            external_id=_gated(m["external_id"]),
+            speaker=_gated(m["speaker"]),
+            metadata=_gated(m["metadata"]),
+        )
+        conn.execute(
+            "UPDATE memories SET use_count = ?, last_used_at = ?, expires_at = ? WHERE id = ?",
+            [m["use_count"], m["last_used_at"], m["expires_at"], mid],
+        )
+        mids.append(mid)
+    for old, new in spec["supersede"]:
+        if old < len(mids) and new < len(mids) and old != new:
+            if store.get(mids[old]).superseded_by is None:
+                store.supersede(mids[old], mids[new])
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=store_specs)
+def test_export_import_export_is_the_identity(tmp_path: Path, spec: dict[str, Any]) -> None:
+    run = uuid.uuid4().hex
+    with MemoryStore.open(tmp_path / f"{run}-a.db") as a:
+        build(a, spec)
+        first = _export(a)
+        second = round_trip(a, tmp_path, f"{run}-b.db")
+    assert normalised(second) == normalised(first)
