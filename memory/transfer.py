@@ -25,6 +25,7 @@ from .transfer_import import (
     bad_line,
     check_conflict_policy,
     conversation_record,
+    document_record,
     memory_record,
     message_record,
     resolve_messages,
@@ -45,6 +46,7 @@ class ImportReport:
     messages_replaced: int = 0
     memories_added: int = 0
     memories_skipped: int = 0
+    documents_added: int = 0
     conversations: list[str] = field(default_factory=list)
     # Memories this import added or matched: each line matches a stored one once.
     claimed: set[int] = field(default_factory=set, repr=False)
@@ -56,6 +58,7 @@ class ImportReport:
             "messages_replaced": self.messages_replaced,
             "memories_added": self.memories_added,
             "memories_skipped": self.memories_skipped,
+            "documents_added": self.documents_added,
             "conversations": self.conversations,
         }
 
@@ -79,6 +82,8 @@ def import_lines(
             records.append(("message", message_record(obj, name, lineno)))
         elif kind == "memory":
             records.append(("memory", memory_record(store, obj, name, lineno)))
+        elif kind == "document":
+            records.append(("document", document_record(store, obj, name, lineno)))
         else:
             raise bad_line(name, lineno, f"unknown line type {kind!r}")
     return _write(store, records, progress, name=name, on_conflict=on_conflict)
@@ -137,6 +142,8 @@ def _write(
                     metadata=rec["metadata"],
                 )
                 report.messages_added += 1
+            elif rtype == "document":
+                report.documents_added += _write_document(store, rec)
             else:
                 _write_memory(store, rec, next(vec_iter), report, line_ids, links)
             done += 1
@@ -235,6 +242,17 @@ def _write_memory(
     if rec["superseded_by"] is not None:
         links.append((mid, rec["superseded_by"]))
     report.memories_added += 1
+
+
+def _write_document(store: MemoryStore, rec: dict[str, Any]) -> int:
+    """A ``documents`` row for this profile, unless the file is indexed here already."""
+    keys = ("path", "format", "hash", "size", "mtime", "chunks", "chunker", "added_at")
+    cur = store.conn.execute(
+        f"INSERT INTO documents(profile, {', '.join(keys)}, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(profile, path) DO NOTHING",
+        [store.profile, *(rec[k] for k in keys), rec["updated_at"]],
+    )
+    return int(cur.rowcount > 0)
 
 
 def _restore_conversation(store: MemoryStore, rec: dict[str, Any]) -> bool:

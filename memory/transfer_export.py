@@ -1,5 +1,6 @@
 """Export as JSON Lines: every stored field of this profile's conversations,
-messages and memories, so that import rebuilds the same records (ids aside).
+messages, memories and indexed files (``mem add``), so that import rebuilds the
+same records (ids aside).
 
 Database ids do not travel: a message is named by its ``import_key``, so a
 memory's ``source_message`` and a conversation's ``summary_upto`` name keys;
@@ -15,6 +16,19 @@ from .models import MEMORY_COLUMNS, memory_from_row
 
 if TYPE_CHECKING:
     from .store import MemoryStore
+
+
+DOCUMENT_KEYS = (
+    "path",
+    "format",
+    "hash",
+    "size",
+    "mtime",
+    "chunks",
+    "chunker",
+    "added_at",
+    "updated_at",
+)
 
 
 def _message_key(store: MemoryStore, message_id: int | None) -> str | None:
@@ -77,4 +91,10 @@ def export(store: MemoryStore, out: IO[str]) -> dict[str, int]:
             data["source_message"] = key
         out.write(json.dumps(data) + "\n")
         counts["memories"] += 1
+    for row in conn.execute(
+        f"SELECT {', '.join(DOCUMENT_KEYS)} FROM documents WHERE profile = ? ORDER BY id",
+        [store.profile],
+    ):
+        out.write(json.dumps({"type": "document", **dict(zip(DOCUMENT_KEYS, row, strict=True))}))
+        out.write("\n")
     return counts

@@ -248,7 +248,7 @@ def memory_record(
         **{key: _stamp(obj.get(key), name, lineno, key) for key in MEMORY_TIMES},
         "importance": _number(obj.get("importance", 0.5), "importance", name, lineno),
         "confidence": _number(obj.get("confidence", 1.0), "confidence", name, lineno),
-        "use_count": _count(obj.get("use_count"), name, lineno),
+        "use_count": _whole(obj.get("use_count", 0), "use_count", name, lineno),
         "source": text("source") or "import",
         "speaker": text("speaker"),
         "external_id": text("external_id"),
@@ -267,17 +267,38 @@ def memory_record(
     return rec
 
 
+def document_record(
+    store: MemoryStore, obj: dict[str, Any], name: str, lineno: int
+) -> dict[str, Any]:
+    """A file indexed with ``mem add`` (its chunks are memory lines): without it
+    ``mem docs`` would not list the file and ``mem add`` would redo it."""
+    rec: dict[str, Any] = {}
+    for key in ("path", "format", "hash", "chunker"):
+        rec[key] = _text(obj.get(key), key, name, lineno)
+        if not rec[key].strip():
+            raise bad_line(name, lineno, f'"{key}" is empty')
+    for key in ("size", "chunks"):
+        rec[key] = _whole(obj.get(key), key, name, lineno)
+    mtime = obj.get("mtime")
+    if isinstance(mtime, bool) or not isinstance(mtime, int | float) or not 0 <= mtime < 1e11:
+        raise bad_line(name, lineno, '"mtime" must be a time in seconds since 1970')
+    rec["mtime"] = float(mtime)
+    now = timeutil.now_iso()
+    for key in ("added_at", "updated_at"):
+        rec[key] = _stamp(obj.get(key), name, lineno, key) or now
+    gate_record(rec, ("path",), store.secrets, f"{name}:{lineno}")
+    return rec
+
+
 def _number(value: Any, key: str, name: str, lineno: int) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise bad_line(name, lineno, f'"{key}" must be a number from 0 to 1')
     return float(value)
 
 
-def _count(value: Any, name: str, lineno: int) -> int:
-    if value is None:
-        return 0
+def _whole(value: Any, key: str, name: str, lineno: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise bad_line(name, lineno, '"use_count" must be a whole number from 0 to 2**63 - 1')
+        raise bad_line(name, lineno, f'"{key}" must be a whole number from 0 to 2**63 - 1')
     return value
 
 

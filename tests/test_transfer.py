@@ -52,7 +52,12 @@ def round_trip(store: MemoryStore, tmp_path: Path, name: str = "b.db") -> list[d
         return _export(other)
 
 
-def _rich_store(a: MemoryStore) -> None:
+def _rich_store(a: MemoryStore, folder: Path) -> None:
+    from memory.documents import add_documents
+
+    (folder / "guide.md").write_text("# Install\n\nUse pip.\n\n# Run\n\nType mem.\n")
+    report = add_documents(a, [folder / "guide.md"], profile=a.profile)
+    assert report.new == 1
     a.import_file(
         io.BytesIO(
             _jsonl(
@@ -103,7 +108,7 @@ def _rich_store(a: MemoryStore) -> None:
 # ------------------------------------------------------------------- item 1
 def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     with MemoryStore.open(tmp_path / "a.db") as a:
-        _rich_store(a)
+        _rich_store(a, tmp_path)
         first = _export(a)
         second = round_trip(a, tmp_path)
     assert normalised(second) == normalised(first)
@@ -116,13 +121,28 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
         "ep-7",
     )
     assert episode["use_count"] == 2 and episode["expires_at"] == "2030-01-01T00:00:00+00:00"
+    assert [r["path"] for r in second if r["type"] == "document"] == [str(tmp_path / "guide.md")]
+
+
+def test_imported_documents_are_listed_and_not_redone(tmp_path: Path) -> None:
+    from memory.documents import add_documents, documents
+
+    with MemoryStore.open(tmp_path / "a.db") as a:
+        _rich_store(a, tmp_path)
+        data = _jsonl(_export(a))
+        listed = documents(a, profile=a.profile)
+    with MemoryStore.open(tmp_path / "b.db") as b:
+        assert b.import_file(io.BytesIO(data)).documents_added == 1
+        assert documents(b, profile=b.profile) == listed
+        again = add_documents(b, [tmp_path / "guide.md"], profile=b.profile)
+        assert (again.unchanged, again.chunks_added) == (1, 0)
 
 
 def test_summary_resumes_after_the_same_message(tmp_path: Path) -> None:
     """The summary covers messages up to one message; after the import it still
     does (not none of them, which would summarise them twice)."""
     with MemoryStore.open(tmp_path / "a.db") as a:
-        _rich_store(a)
+        _rich_store(a, tmp_path)
         conv = next(r["id"] for r in _export(a) if r.get("title") == "Trip to Lyon")
         out = io.StringIO()
         a.export(out)
@@ -135,7 +155,7 @@ def test_summary_resumes_after_the_same_message(tmp_path: Path) -> None:
 
 def test_superseded_chain_survives_import(tmp_path: Path) -> None:
     with MemoryStore.open(tmp_path / "a.db") as a:
-        _rich_store(a)
+        _rich_store(a, tmp_path)
         second = round_trip(a, tmp_path)
     by_id = {r["id"]: r for r in second if r["type"] == "memory"}
     lyon = next(r for r in by_id.values() if r["content"] == "The user lives in Lyon")
@@ -146,7 +166,7 @@ def test_superseded_chain_survives_import(tmp_path: Path) -> None:
 
 def test_reimport_of_an_export_adds_nothing(tmp_path: Path) -> None:
     with MemoryStore.open(tmp_path / "a.db") as a:
-        _rich_store(a)
+        _rich_store(a, tmp_path)
         data = _jsonl(_export(a))
         before = _export(a)
         report = a.import_file(io.BytesIO(data))
@@ -387,6 +407,11 @@ store_specs = st.fixed_dictionaries(
         "conversations": st.lists(conversations, max_size=3),
         "memories": st.lists(memories, max_size=6),
         "supersede": st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=4),
+        "files": st.lists(
+            st.tuples(solid, st.integers(0, 2**63 - 1), st.floats(0, 1e10), st.integers(0, 99)),
+            max_size=2,
+            unique_by=lambda f: f[0],
+        ),
     }
 )
 
@@ -451,6 +476,13 @@ def build(store: MemoryStore, spec: dict[str, Any]) -> None:
             [m["use_count"], m["last_used_at"], m["expires_at"], mid],
         )
         mids.append(mid)
+    for path, size, mtime, chunks in spec["files"]:
+        conn.execute(
+            "INSERT INTO documents(profile, path, format, hash, size, mtime, chunks, chunker, "
+            "added_at, updated_at) VALUES (?, ?, 'markdown', 'ab12', ?, ?, ?, 'v1:400:50', "
+            "'2024-01-01T00:00:00+00:00', '2024-01-02T00:00:00+00:00')",
+            [store.profile, _gated(path), size, mtime, chunks],
+        )
     for old, new in spec["supersede"]:
         if old < len(mids) and new < len(mids) and old != new:
             if store.get(mids[old]).superseded_by is None:
