@@ -150,7 +150,7 @@ def _write(
             if progress and (done % 100 == 0 or done == total):
                 progress(done, total)
         for memory_id, target in links:
-            if target in line_ids:
+            if line_ids.get(target, memory_id) != memory_id:  # known, and not itself
                 conn.execute(
                     "UPDATE memories SET superseded_by = ? WHERE id = ? AND superseded_by IS NULL",
                     [line_ids[target], memory_id],

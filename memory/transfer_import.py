@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 # /dev/zero` fails at once instead of exhausting memory.
 MAX_LINE_BYTES = 16_000_000
 CONFLICT_POLICIES = ("error", "skip", "replace")
-# Integers this long in metadata may be card or account numbers: gated as text.
-_LONG_INT = 10**11
+MAX_DEPTH = 100  # levels of nesting in metadata; real metadata has two or three
 
 
 def _size(limit: int) -> str:
@@ -74,20 +73,23 @@ def check_conflict_policy(policy: str) -> None:
 
 
 # ----------------------------------------------------------------- the gate
-def _gate_value(value: Any, policy: str, findings: list[str]) -> Any:
-    if isinstance(value, str):
-        result = secrets_gate.apply(value, policy)
-        findings += result.findings
-        return result.text
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _LONG_INT:
-        result = secrets_gate.apply(str(value), policy)
-        findings += result.findings
-        return result.text if result.findings else value
-    if isinstance(value, list):
-        return [_gate_value(v, policy, findings) for v in value]
-    if isinstance(value, dict):
-        return {k: _gate_value(v, policy, findings) for k, v in value.items()}
-    return value
+def _gate_in_place(container: dict[str, Any], keys: Iterable[str], policy: str) -> list[str]:
+    """Gate every string under ``container[key]`` in place (the record is fresh
+    from ``json.loads``). A loop, not recursion: metadata may nest 990 deep."""
+    findings: list[str] = []
+    todo: list[tuple[Any, Any]] = [(container, key) for key in keys if key in container]
+    while todo:
+        parent, key = todo.pop()
+        value = parent[key]
+        if isinstance(value, str):
+            result = secrets_gate.apply(value, policy)
+            findings += result.findings
+            parent[key] = result.text
+        elif isinstance(value, list):
+            todo += [(value, i) for i in reversed(range(len(value)))]
+        elif isinstance(value, dict):
+            todo += [(value, k) for k in reversed(list(value))]
+    return findings
 
 
 def gate_record(record: dict[str, Any], keys: Iterable[str], policy: str, where: str) -> list[str]:
@@ -97,11 +99,8 @@ def gate_record(record: dict[str, Any], keys: Iterable[str], policy: str, where:
     One call per string until :mod:`memory.secrets_gate` has a whole-record
     entry point; a refusal names the line (``where``).
     """
-    findings: list[str] = []
     try:
-        for key in keys:
-            if record.get(key) is not None:
-                record[key] = _gate_value(record[key], policy, findings)
+        findings = _gate_in_place(record, keys, policy)
     except SecretRefusedError as err:
         raise SecretRefusedError(f"{where}: {err} (nothing was imported)") from None
     return list(dict.fromkeys(findings))
@@ -315,6 +314,13 @@ def _metadata(obj: dict[str, Any], name: str, lineno: int) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise bad_line(name, lineno, '"metadata" must be a JSON object')
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:  # storing and exporting nest by recursion: bound the depth here
+        item, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise bad_line(name, lineno, f'"metadata" nests deeper than {MAX_DEPTH} levels')
+        children = item.values() if isinstance(item, dict) else item
+        todo += [(c, depth + 1) for c in children if isinstance(c, dict | list)]
     return value
 
 

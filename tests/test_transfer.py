@@ -299,6 +299,20 @@ def test_cli_import_stdin_with_a_long_line(cli: Any) -> None:
     assert res.stderr.startswith("Error: <stdin>:1: the line is longer than ")
 
 
+@pytest.mark.parametrize(("depth", "error"), [(100, False), (101, True), (500, True)])
+def test_deep_metadata_is_stored_or_named(store: MemoryStore, depth: int, error: bool) -> None:
+    """Gating metadata by recursion failed with "unexpected RecursionError" at 500
+    levels; storing and exporting it recurse too, so the depth is bounded."""
+    meta = "[" * (depth - 1) + "1" + "]" * (depth - 1)
+    line = b'{"type": "memory", "content": "deep", "metadata": {"a": %s}}\n' % meta.encode()
+    if not error:
+        assert store.import_file(io.BytesIO(line)).memories_added == 1
+        return
+    with pytest.raises(ImportFormatError) as err:
+        store.import_file(io.BytesIO(line))
+    assert str(err.value).startswith('<stdin>:1: "metadata" nests deeper than 100 levels; ')
+
+
 # ---------------------------------------------------------- issue 11 item 6
 SECRET = "sk-proj-abcdefghijklmnop1234"
 
