@@ -79,7 +79,7 @@ def import_lines(
         if kind == "conversation":
             records.append(("conversation", conversation_record(store, obj, name, lineno)))
         elif kind == "message":
-            records.append(("message", message_record(obj, name, lineno)))
+            records.append(("message", message_record(store, obj, name, lineno)))
         elif kind == "memory":
             records.append(("memory", memory_record(store, obj, name, lineno)))
         elif kind == "document":

@@ -200,7 +200,11 @@ def conversation_record(
     return rec
 
 
-def message_record(obj: dict[str, Any], name: str, lineno: int) -> dict[str, Any]:
+def message_record(
+    store: MemoryStore, obj: dict[str, Any], name: str, lineno: int
+) -> dict[str, Any]:
+    """A message line; its text and speaker are the raw log (kept as written,
+    governed by retention), its metadata is gated like every stored string."""
     conv = _text(obj.get("conversation"), "conversation", name, lineno)
     role = _text(obj.get("role"), "role", name, lineno)
     content = _text(obj.get("content"), "content", name, lineno)
@@ -209,7 +213,7 @@ def message_record(obj: dict[str, Any], name: str, lineno: int) -> dict[str, Any
         raise bad_line(name, lineno, '"conversation" is empty')
     stamp = _stamp(obj.get("timestamp"), name, lineno)
     ext = _text(obj.get("id"), "id", name, lineno, required=False)
-    return {
+    rec = {
         "conversation": conv,
         "role": role,
         "content": content,
@@ -221,6 +225,8 @@ def message_record(obj: dict[str, Any], name: str, lineno: int) -> dict[str, Any
         "metadata": _metadata(obj, name, lineno),
         "line": lineno,
     }
+    gate_record(rec, ("metadata",), store.secrets, f"{name}:{lineno}")
+    return rec
 
 
 MEMORY_TIMES = ("updated_at", "last_used_at", "valid_from", "valid_until", "expires_at")

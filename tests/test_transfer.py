@@ -301,8 +301,9 @@ def test_cli_import_stdin_with_a_long_line(cli: Any) -> None:
 
 @pytest.mark.parametrize(("depth", "error"), [(100, False), (101, True), (500, True)])
 def test_deep_metadata_is_stored_or_named(store: MemoryStore, depth: int, error: bool) -> None:
-    """Gating metadata by recursion failed with "unexpected RecursionError" at 500
-    levels; storing and exporting it recurse too, so the depth is bounded."""
+    """Gating, storing and exporting metadata walk it; 500 levels (which JSON
+    parsing allows) gave "unexpected RecursionError" while gating, so the depth is
+    bounded with an error that says so."""
     meta = "[" * (depth - 1) + "1" + "]" * (depth - 1)
     line = b'{"type": "memory", "content": "deep", "metadata": {"a": %s}}\n' % meta.encode()
     if not error:
@@ -326,12 +327,13 @@ def test_import_gates_source_metadata_titles_and_summaries(store: MemoryStore) -
             "source": f"paste {SECRET}",
             "metadata": {"value": SECRET, "deep": [{"k": f"the api key is {SECRET}"}]},
         },
+        {"conversation": "c9", "role": "user", "content": "hi", "metadata": {"k": SECRET}},
     ]
     store.import_file(io.BytesIO(_jsonl(lines)))
     out = io.StringIO()
     store.export(out)
     assert SECRET not in out.getvalue()
-    memory = store.list_memories()[0]
+    memory = store.list_memories(kind="fact")[0]
     assert memory.metadata["value"] == "[redacted API key]"
     assert memory.metadata["redacted"] == ["API key"]
     assert memory.source == "paste [redacted API key]"
@@ -457,7 +459,7 @@ def build(store: MemoryStore, spec: dict[str, Any]) -> None:
                 speaker=m["speaker"],
                 created_at=m["at"],
                 external_id=m["id"],
-                metadata=m["metadata"],
+                metadata=_gated(m["metadata"]),
             )
             for m in c["messages"]
         ]
