@@ -129,19 +129,19 @@ def _write(
                 vector = next(vec_iter)
                 if rec.get("replace") is not None:
                     _replace_message(store, rec, vector)
-                    continue
-                store.log_message(
-                    conv,
-                    rec["role"],
-                    rec["content"],
-                    speaker=rec["speaker"],
-                    created_at=rec["timestamp"],
-                    external_id=rec["id"],
-                    import_key=rec["key"],
-                    vector=vector,
-                    metadata=rec["metadata"],
-                )
-                report.messages_added += 1
+                else:
+                    store.log_message(
+                        conv,
+                        rec["role"],
+                        rec["content"],
+                        speaker=rec["speaker"],
+                        created_at=rec["timestamp"],
+                        external_id=rec["id"],
+                        import_key=rec["key"],
+                        vector=vector,
+                        metadata=rec["metadata"],
+                    )
+                    report.messages_added += 1
             elif rtype == "document":
                 report.documents_added += _write_document(store, rec)
             else:

@@ -74,20 +74,27 @@ def check_conflict_policy(policy: str) -> None:
 
 # ----------------------------------------------------------------- the gate
 def _gate_in_place(container: dict[str, Any], keys: Iterable[str], policy: str) -> list[str]:
-    """Gate every string under ``container[key]`` in place (the record is fresh
-    from ``json.loads``). A loop, not recursion: metadata may nest 990 deep."""
+    """Gate every string under ``container[key]``, keys of nested objects too, in
+    place (the record is fresh from ``json.loads``); a loop, not recursion."""
     findings: list[str] = []
+
+    def gate(text: str) -> str:
+        result = secrets_gate.apply(text, policy)
+        findings.extend(result.findings)
+        return result.text
+
     todo: list[tuple[Any, Any]] = [(container, key) for key in keys if key in container]
     while todo:
         parent, key = todo.pop()
         value = parent[key]
         if isinstance(value, str):
-            result = secrets_gate.apply(value, policy)
-            findings += result.findings
-            parent[key] = result.text
+            parent[key] = gate(value)
         elif isinstance(value, list):
             todo += [(value, i) for i in reversed(range(len(value)))]
         elif isinstance(value, dict):
+            items = [(gate(k), v) for k, v in value.items()]
+            value.clear()
+            value.update(items)
             todo += [(value, k) for k in reversed(list(value))]
     return findings
 

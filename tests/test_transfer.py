@@ -325,7 +325,7 @@ def test_import_gates_source_metadata_titles_and_summaries(store: MemoryStore) -
             "type": "memory",
             "content": "a plain fact",
             "source": f"paste {SECRET}",
-            "metadata": {"value": SECRET, "deep": [{"k": f"the api key is {SECRET}"}]},
+            "metadata": {"value": SECRET, "deep": [{SECRET: f"the api key is {SECRET}"}]},
         },
         {"conversation": "c9", "role": "user", "content": "hi", "metadata": {"k": SECRET}},
     ]
@@ -439,7 +439,7 @@ def _gated(value: Any) -> Any:
     if isinstance(value, list):
         return [_gated(v) for v in value]
     if isinstance(value, dict):
-        return {k: _gated(v) for k, v in value.items()}
+        return {_gated(k): _gated(v) for k, v in value.items()}
     return value
 
 
