@@ -48,8 +48,6 @@ class ImportReport:
     memories_skipped: int = 0
     documents_added: int = 0
     conversations: list[str] = field(default_factory=list)
-    # Memories this import added or matched: each line matches a stored one once.
-    claimed: set[int] = field(default_factory=set, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +59,16 @@ class ImportReport:
             "documents_added": self.documents_added,
             "conversations": self.conversations,
         }
+
+
+@dataclass
+class _Memories:
+    """What the memory lines of one file matched or added so far."""
+
+    line_ids: dict[int | str, int] = field(default_factory=dict)  # a line's "id" -> id here
+    links: list[tuple[int, int | str]] = field(default_factory=list)  # (id, "superseded_by")
+    claimed: set[int] = field(default_factory=set)  # each stored memory matches one line
+    seen: dict[tuple[Any, ...], int] = field(default_factory=dict)  # a repeated line -> id
 
 
 def import_lines(
@@ -112,8 +120,7 @@ def _write(
         vectors += store.embedder.embed(texts[start : start + EMBED_BATCH])
     vec_iter = iter(vectors)
     done = total - len(pending)
-    line_ids: dict[int | str, int] = {}  # a memory line's "id" -> that memory's id here
-    links: list[tuple[int, int | str]] = []  # (memory id, "superseded_by" of its line)
+    memories = _Memories()
     summaries: list[tuple[str, str]] = []  # (conversation, key of its summary_upto message)
     with transaction(conn):
         for rtype, rec in pending:
@@ -145,15 +152,15 @@ def _write(
             elif rtype == "document":
                 report.documents_added += _write_document(store, rec)
             else:
-                _write_memory(store, rec, next(vec_iter), report, line_ids, links)
+                _write_memory(store, rec, next(vec_iter), report, memories)
             done += 1
             if progress and (done % 100 == 0 or done == total):
                 progress(done, total)
-        for memory_id, target in links:
-            if line_ids.get(target, memory_id) != memory_id:  # known, and not itself
+        for memory_id, target in memories.links:
+            if memories.line_ids.get(target, memory_id) != memory_id:  # known, and not itself
                 conn.execute(
                     "UPDATE memories SET superseded_by = ? WHERE id = ? AND superseded_by IS NULL",
-                    [line_ids[target], memory_id],
+                    [memories.line_ids[target], memory_id],
                 )
         for conv, key in summaries:
             row = conn.execute(
@@ -174,27 +181,29 @@ def _write_memory(
     rec: dict[str, Any],
     vector: list[float],
     report: ImportReport,
-    line_ids: dict[int | str, int],
-    links: list[tuple[int, int | str]],
+    memories: _Memories,
 ) -> None:
-    """One memory line: skipped when this profile holds the same text (and time,
-    when the line has one) that no earlier line of the file matched; otherwise
-    added with every field of the line. Two equal memories stay two."""
+    """One memory line: skipped when it repeats an earlier line of the file, or
+    when this profile holds the same text (and time, when the line has one)
+    that no other line matched; otherwise added with every field of the line.
+    Two memories with equal text (export lines with two ids) stay two."""
     conn = store.conn
-    sql = "SELECT id FROM memories WHERE profile = ? AND kind = ? AND content = ?"
-    params: list[Any] = [store.profile, rec["kind"], rec["content"]]
-    if rec["created_at"] is not None:
-        sql += " AND created_at = ?"
-        params.append(rec["created_at"])
-    claimed = report.claimed
-    dup = next(
-        (r[0] for r in conn.execute(sql + " ORDER BY id", params) if r[0] not in claimed), None
-    )
+    line = (rec["kind"], rec["content"], rec["created_at"], rec["line_id"])
+    dup: int | None = memories.seen.get(line)
+    if dup is None:
+        sql = "SELECT id FROM memories WHERE profile = ? AND kind = ? AND content = ?"
+        params: list[Any] = [store.profile, rec["kind"], rec["content"]]
+        if rec["created_at"] is not None:
+            sql += " AND created_at = ?"
+            params.append(rec["created_at"])
+        rows = conn.execute(sql + " ORDER BY id", params)
+        dup = next((int(r[0]) for r in rows if r[0] not in memories.claimed), None)
     if dup is not None:
-        claimed.add(int(dup))
+        memories.claimed.add(dup)
+        memories.seen[line] = dup
         report.memories_skipped += 1
         if rec["line_id"] is not None:
-            line_ids.setdefault(rec["line_id"], int(dup))
+            memories.line_ids.setdefault(rec["line_id"], dup)
         return
     source_message = None
     if rec["source_message"]:
@@ -236,11 +245,12 @@ def _write_memory(
             mid,
         ],
     )
-    claimed.add(mid)
+    memories.claimed.add(mid)
+    memories.seen[line] = mid
     if rec["line_id"] is not None:
-        line_ids.setdefault(rec["line_id"], mid)
+        memories.line_ids.setdefault(rec["line_id"], mid)
     if rec["superseded_by"] is not None:
-        links.append((mid, rec["superseded_by"]))
+        memories.links.append((mid, rec["superseded_by"]))
     report.memories_added += 1
 
 

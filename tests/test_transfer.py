@@ -186,6 +186,14 @@ def test_two_equal_memories_stay_two(tmp_path: Path) -> None:
         assert a.import_file(io.BytesIO(data)).memories_skipped == 2
 
 
+def test_a_repeated_line_in_one_file_is_one_memory(store: MemoryStore) -> None:
+    """Two exports of one database joined in one file: each memory once."""
+    line = {"type": "memory", "id": 4, "content": "x", "created_at": "2024-01-01"}
+    plain = {"type": "memory", "content": "y"}
+    report = store.import_file(io.BytesIO(_jsonl([line, plain, line, plain])))
+    assert (report.memories_added, report.memories_skipped) == (2, 2)
+
+
 # ------------------------------------------------------------------- item 2
 @pytest.mark.parametrize(
     "line",
