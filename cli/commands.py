@@ -368,6 +368,13 @@ def import_(
     model: Annotated[
         str | None, typer.Option(help="Model for --extract (default: MEM_MODEL or config).")
     ] = None,
+    on_conflict: Annotated[
+        str,
+        typer.Option(
+            "--on-conflict",
+            help="Messages with the same id but other text: error, skip or replace.",
+        ),
+    ] = "error",
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -377,6 +384,9 @@ def import_(
 
     from memory import fact_keys
     from memory.config import resolve_model
+    from memory.transfer_import import check_conflict_policy, read_bounded
+
+    check_conflict_policy(on_conflict)
 
     complete = None
     if extract:
@@ -388,10 +398,14 @@ def import_(
         progress, update = render.progress_callback("importing")
         with progress:
             if file == "-":
-                source = io.BytesIO(sys.stdin.buffer.read()) if extract else sys.stdin.buffer
-                report = store.import_file(source, progress=update)
+                source = (
+                    io.BytesIO(read_bounded(sys.stdin.buffer, "<stdin>"))
+                    if extract
+                    else sys.stdin.buffer
+                )
+                report = store.import_file(source, progress=update, on_conflict=on_conflict)
             else:
-                report = store.import_file(file, progress=update)
+                report = store.import_file(file, progress=update, on_conflict=on_conflict)
         if complete is not None:
             convs = fact_keys.file_conversations(source if file == "-" else file)
             progress, update = render.progress_callback("extracting facts")
@@ -406,9 +420,11 @@ def import_(
     if as_json:
         render.emit_json(report.to_dict() | ({"fact_keys": keys.to_dict()} if keys else {}))
         return
+    replaced = f", {report.messages_replaced} replaced" if report.messages_replaced else ""
     render.out().print(
-        f"Imported {report.messages_added} messages ({report.messages_skipped} already there) "
-        f"and {report.memories_added} memories ({report.memories_skipped} already there)."
+        f"Imported {report.messages_added} messages ({report.messages_skipped} already there"
+        f"{replaced}) and {report.memories_added} memories ({report.memories_skipped} already "
+        "there)."
     )
     if keys is not None:
         read = keys.windows - keys.failed - keys.not_attempted

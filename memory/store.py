@@ -889,17 +889,28 @@ class MemoryStore:
         return deleted
 
     def import_file(
-        self, source: str | os.PathLike[str] | IO[bytes], *, progress: Progress | None = None
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        progress: Progress | None = None,
+        on_conflict: str = "error",
+        max_line_bytes: int | None = None,
     ) -> ImportReport:
-        """Import a JSONL file (a path, ``-`` for stdin, or an open binary file)."""
-        from .transfer import import_lines
+        """Import a JSONL file (a path, ``-`` for stdin, or an open binary file);
+        ``on_conflict`` (error, skip, replace) for messages sharing an id."""
+        from .transfer import MAX_LINE_BYTES, import_lines
 
+        opts: dict[str, Any] = {
+            "progress": progress,
+            "on_conflict": on_conflict,
+            "max_line_bytes": max_line_bytes or MAX_LINE_BYTES,
+        }
         if hasattr(source, "read"):
-            return import_lines(self, source, name="<stdin>", progress=progress)  # type: ignore[arg-type]
+            return import_lines(self, source, name="<stdin>", **opts)  # type: ignore[arg-type]
         name = str(source)
         try:
             with open(name, "rb") as handle:
-                return import_lines(self, handle, name=name, progress=progress)
+                return import_lines(self, handle, name=name, **opts)
         except FileNotFoundError:
             raise UsageError(f"No such file: {name}; check the path.") from None
         except IsADirectoryError:

@@ -4,21 +4,33 @@ Import accepts mem's own export (lines with a ``type``) and plain message
 lines ``{"conversation", "role", "speaker", "content", "timestamp", "id"}``.
 The whole file is validated first and written in one transaction, so a bad
 line 9,000 leaves the database exactly as it was; every message carries an
-``import_key`` so importing the same file twice adds nothing.
+``import_key`` so importing the same file twice adds nothing. Every field that
+:mod:`memory.transfer_export` writes is read back, so a round trip is lossless
+(ids aside); the checks before writing are in :mod:`memory.transfer_import`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from . import timeutil
 from .db import transaction
-from .errors import ImportFormatError, UsageError
-from .models import KINDS, MEMORY_COLUMNS, memory_from_row
+from .errors import UsageError
+from .transfer_export import export as export
+from .transfer_import import MAX_LINE_BYTES as MAX_LINE_BYTES
+from .transfer_import import (
+    bad_line,
+    check_conflict_policy,
+    conversation_record,
+    document_record,
+    memory_record,
+    message_record,
+    resolve_messages,
+)
+from .transfer_import import parse_lines as parse_lines
 
 if TYPE_CHECKING:
     from .store import MemoryStore
@@ -31,86 +43,32 @@ EMBED_BATCH = 256
 class ImportReport:
     messages_added: int = 0
     messages_skipped: int = 0
+    messages_replaced: int = 0
     memories_added: int = 0
     memories_skipped: int = 0
+    documents_added: int = 0
     conversations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "messages_added": self.messages_added,
             "messages_skipped": self.messages_skipped,
+            "messages_replaced": self.messages_replaced,
             "memories_added": self.memories_added,
             "memories_skipped": self.memories_skipped,
+            "documents_added": self.documents_added,
             "conversations": self.conversations,
         }
 
 
-def _bad(name: str, lineno: int, why: str) -> ImportFormatError:
-    return ImportFormatError(
-        f"{name}:{lineno}: {why}; fix or remove that line (nothing was imported)."
-    )
+@dataclass
+class _Memories:
+    """What the memory lines of one file matched or added so far."""
 
-
-def _text(value: Any, key: str, name: str, lineno: int, *, required: bool = True) -> str | None:
-    if value is None:
-        if required:
-            raise _bad(name, lineno, f'missing "{key}"')
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        raise _bad(name, lineno, f'"{key}" must be a string')
-    if "\x00" in value:
-        raise _bad(name, lineno, f'"{key}" contains a NUL byte')
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate escape such as "\ud800"
-        raise _bad(name, lineno, f'"{key}" is not valid Unicode (a lone \\u surrogate)') from None
-    return value
-
-
-def _stamp(value: Any, name: str, lineno: int) -> str | None:
-    text = _text(value, "timestamp", name, lineno, required=False)
-    if text is None or text == "":
-        return None
-    try:
-        return timeutil.normalise_timestamp(text)
-    except (ValueError, OverflowError):
-        raise _bad(name, lineno, f"timestamp {text!r} is not an ISO 8601 date") from None
-
-
-def parse_lines(lines: Iterable[bytes | str], name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Decode and JSON-parse each non-blank line, naming the line on failure."""
-    for lineno, raw in enumerate(lines, start=1):
-        if isinstance(raw, bytes):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _bad(name, lineno, "not valid UTF-8") from None
-        else:
-            line = raw
-        if lineno == 1:
-            line = line.removeprefix("\ufeff")  # a byte-order mark from Windows tools
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise _bad(name, lineno, f"not valid JSON ({err.msg})") from None
-        except (ValueError, RecursionError):  # a number too long, nesting too deep
-            raise _bad(
-                name, lineno, "not valid JSON (a number too long or nesting too deep)"
-            ) from None
-        if not isinstance(obj, dict):
-            raise _bad(name, lineno, "not a JSON object")
-        yield lineno, obj
-
-
-def _message_key(conv: str, ext: str | None, role: str, stamp: str | None, content: str) -> str:
-    if ext:
-        return f"{conv}\x1f{ext}"
-    digest = hashlib.sha256(f"{conv}\x1f{role}\x1f{stamp}\x1f{content}".encode()).hexdigest()
-    return f"{conv}\x1f#{digest[:32]}"
+    line_ids: dict[int | str, int] = field(default_factory=dict)  # a line's "id" -> id here
+    links: list[tuple[int, int | str]] = field(default_factory=list)  # (id, "superseded_by")
+    claimed: set[int] = field(default_factory=set)  # each stored memory matches one line
+    seen: dict[tuple[Any, ...], int] = field(default_factory=dict)  # a repeated line -> id
 
 
 def import_lines(
@@ -119,102 +77,33 @@ def import_lines(
     *,
     name: str = "<stdin>",
     progress: Progress | None = None,
+    on_conflict: str = "error",
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> ImportReport:
+    check_conflict_policy(on_conflict)
     records: list[tuple[str, dict[str, Any]]] = []
-    for lineno, obj in parse_lines(lines, name):
+    for lineno, obj in parse_lines(lines, name, max_line_bytes):
         kind = obj.get("type", "message")
         if kind == "conversation":
-            cid = _text(obj.get("id"), "id", name, lineno)
-            assert cid is not None
-            if not cid.strip():
-                raise _bad(name, lineno, '"id" is empty')
-            records.append(
-                (
-                    "conversation",
-                    {
-                        "id": cid,
-                        "title": _text(obj.get("title"), "title", name, lineno, required=False),
-                        "created_at": _stamp(obj.get("created_at"), name, lineno),
-                    },
-                )
-            )
+            records.append(("conversation", conversation_record(store, obj, name, lineno)))
         elif kind == "message":
-            conv = _text(obj.get("conversation"), "conversation", name, lineno)
-            role = _text(obj.get("role"), "role", name, lineno)
-            content = _text(obj.get("content"), "content", name, lineno)
-            assert conv is not None and role is not None and content is not None
-            if not conv.strip():
-                raise _bad(name, lineno, '"conversation" is empty')
-            stamp = _stamp(obj.get("timestamp"), name, lineno)
-            ext = _text(obj.get("id"), "id", name, lineno, required=False)
-            records.append(
-                (
-                    "message",
-                    {
-                        "conversation": conv,
-                        "role": role,
-                        "content": content,
-                        "speaker": _text(
-                            obj.get("speaker"), "speaker", name, lineno, required=False
-                        ),
-                        "timestamp": stamp,
-                        "id": ext,
-                        "key": _text(
-                            obj.get("import_key"), "import_key", name, lineno, required=False
-                        )
-                        or _message_key(conv, ext, role, stamp, content),
-                    },
-                )
-            )
+            records.append(("message", message_record(store, obj, name, lineno)))
         elif kind == "memory":
-            content = _text(obj.get("content"), "content", name, lineno)
-            mkind = obj.get("kind", "fact")
-            if mkind not in KINDS or mkind == "message":
-                raise _bad(name, lineno, f"unknown memory kind {mkind!r}")
-            assert content is not None
-            records.append(
-                (
-                    "memory",
-                    {
-                        "content": content,
-                        "kind": mkind,
-                        "created_at": _stamp(obj.get("created_at"), name, lineno),
-                        "importance": _number(
-                            obj.get("importance", 0.5), "importance", name, lineno
-                        ),
-                        "confidence": _number(
-                            obj.get("confidence", 1.0), "confidence", name, lineno
-                        ),
-                        "source": _text(obj.get("source"), "source", name, lineno, required=False)
-                        or "import",
-                        "metadata": obj.get("metadata")
-                        if isinstance(obj.get("metadata"), dict)
-                        else {},
-                        "source_message": _text(
-                            obj.get("source_message"),
-                            "source_message",
-                            name,
-                            lineno,
-                            required=False,
-                        ),
-                        "superseded": bool(obj.get("superseded_by"))
-                        or bool(obj.get("valid_until")),
-                    },
-                )
-            )
+            records.append(("memory", memory_record(store, obj, name, lineno)))
+        elif kind == "document":
+            records.append(("document", document_record(store, obj, name, lineno)))
         else:
-            raise _bad(name, lineno, f"unknown line type {kind!r}")
-    return _write(store, records, progress)
-
-
-def _number(value: Any, key: str, name: str, lineno: int) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise _bad(name, lineno, f'"{key}" must be a number from 0 to 1')
-    return float(value)
+            raise bad_line(name, lineno, f"unknown line type {kind!r}")
+    return _write(store, records, progress, name=name, on_conflict=on_conflict)
 
 
 def _write(
-    store: MemoryStore, records: list[tuple[str, dict[str, Any]]], progress: Progress | None
+    store: MemoryStore,
+    records: list[tuple[str, dict[str, Any]]],
+    progress: Progress | None,
+    *,
+    name: str,
+    on_conflict: str,
 ) -> ImportReport:
     report = ImportReport()
     total = len(records)
@@ -226,83 +115,225 @@ def _write(
             [store.profile],
         )
     }
-    pending: list[tuple[str, dict[str, Any]]] = []
-    for rtype, rec in records:
-        if rtype == "message":  # ids and keys of other profiles are not this one's
+    for rtype, rec in records:  # ids and keys of other profiles are not this one's
+        if rtype == "message":
             rec["conversation"] = store.conversation_id_for(rec["conversation"])
             rec["key"] = store.import_key_for(rec["key"])
         elif rtype == "conversation":
             rec["id"] = store.conversation_id_for(rec["id"])
-        if rtype == "message" and rec["key"] in existing_keys:
-            report.messages_skipped += 1
-            continue
-        if rtype == "message":
-            existing_keys.add(rec["key"])
-        pending.append((rtype, rec))
+            if rec.get("summary_upto"):
+                rec["summary_upto"] = store.import_key_for(rec["summary_upto"])
+        elif rtype == "memory" and rec.get("conversation") is not None:
+            rec["conversation"] = store.conversation_id_for(rec["conversation"])
+    pending, report.messages_skipped, report.messages_replaced = resolve_messages(
+        store, records, existing_keys, name=name, on_conflict=on_conflict
+    )
     texts = [rec["content"] for rtype, rec in pending if rtype in ("message", "memory")]
     vectors: list[list[float]] = []
     for start in range(0, len(texts), EMBED_BATCH):
         vectors += store.embedder.embed(texts[start : start + EMBED_BATCH])
     vec_iter = iter(vectors)
     done = total - len(pending)
+    memories = _Memories()
+    summaries: list[tuple[str, str]] = []  # (conversation, key of its summary_upto message)
     with transaction(conn):
         for rtype, rec in pending:
             if rtype == "conversation":
                 _ensure_conversation(store, rec["id"], rec.get("created_at"), rec.get("title"))
+                if _restore_conversation(store, rec) and rec["summary_upto"]:
+                    summaries.append((rec["id"], rec["summary_upto"]))
             elif rtype == "message":
                 conv = rec["conversation"]
                 if conv not in report.conversations:
                     _ensure_conversation(store, conv, rec["timestamp"], None)
                     report.conversations.append(conv)
                 vector = next(vec_iter)
-                store.log_message(
-                    conv,
-                    rec["role"],
-                    rec["content"],
-                    speaker=rec["speaker"],
-                    created_at=rec["timestamp"],
-                    external_id=rec["id"],
-                    import_key=rec["key"],
-                    vector=vector,
-                )
-                report.messages_added += 1
-            else:
-                vector = next(vec_iter)
-                dup = conn.execute(
-                    "SELECT 1 FROM memories WHERE profile = ? AND kind = ? AND content = ? "
-                    "AND created_at IS ?",
-                    [store.profile, rec["kind"], rec["content"].strip(), rec["created_at"]],
-                ).fetchone()
-                if dup:
-                    report.memories_skipped += 1
+                if rec.get("replace") is not None:
+                    _replace_message(store, rec, vector)
                 else:
-                    source_message = None
-                    if rec["source_message"]:
-                        source_message = store.message_id_for(rec["source_message"])
-                    mid = store.add_memory(
+                    store.log_message(
+                        conv,
+                        rec["role"],
                         rec["content"],
-                        kind=rec["kind"],
-                        source=rec["source"],
-                        importance=rec["importance"],
-                        confidence=rec["confidence"],
-                        created_at=rec["created_at"],
-                        metadata=rec["metadata"],
+                        speaker=rec["speaker"],
+                        created_at=rec["timestamp"],
+                        external_id=rec["id"],
+                        import_key=rec["key"],
                         vector=vector,
-                        source_message_id=source_message,
-                        actor="import",
+                        metadata=rec["metadata"],
                     )
-                    if rec["superseded"]:
-                        conn.execute(
-                            "UPDATE memories SET valid_until = ? WHERE id = ?",
-                            [timeutil.now_iso(), mid],
-                        )
-                    report.memories_added += 1
+                    report.messages_added += 1
+            elif rtype == "document":
+                report.documents_added += _write_document(store, rec)
+            else:
+                _write_memory(store, rec, next(vec_iter), report, memories)
             done += 1
             if progress and (done % 100 == 0 or done == total):
                 progress(done, total)
+        for memory_id, target in memories.links:
+            if memories.line_ids.get(target, memory_id) != memory_id:  # known, and not itself
+                conn.execute(
+                    "UPDATE memories SET superseded_by = ? WHERE id = ? AND superseded_by IS NULL",
+                    [memories.line_ids[target], memory_id],
+                )
+        for conv, key in summaries:
+            row = conn.execute(
+                "SELECT id FROM messages WHERE import_key = ? AND profile = ?", [key, store.profile]
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE conversations SET summary_upto = ? WHERE id = ? AND profile = ?",
+                    [row[0], conv, store.profile],
+                )
     if progress:
         progress(total, total)
     return report
+
+
+def _write_memory(
+    store: MemoryStore,
+    rec: dict[str, Any],
+    vector: list[float],
+    report: ImportReport,
+    memories: _Memories,
+) -> None:
+    """One memory line: skipped when it repeats an earlier line of the file, or
+    when this profile holds the same text (and time, when the line has one)
+    that no other line matched; otherwise added with every field of the line.
+    Two memories with equal text (export lines with two ids) stay two."""
+    conn = store.conn
+    line = (rec["kind"], rec["content"], rec["created_at"], rec["line_id"])
+    dup: int | None = memories.seen.get(line)
+    if dup is None:
+        sql = "SELECT id FROM memories WHERE profile = ? AND kind = ? AND content = ?"
+        params: list[Any] = [store.profile, rec["kind"], rec["content"]]
+        if rec["created_at"] is not None:
+            sql += " AND created_at = ?"
+            params.append(rec["created_at"])
+        rows = conn.execute(sql + " ORDER BY id", params)
+        dup = next((int(r[0]) for r in rows if r[0] not in memories.claimed), None)
+    if dup is not None:
+        memories.claimed.add(dup)
+        memories.seen[line] = dup
+        report.memories_skipped += 1
+        if rec["line_id"] is not None:
+            memories.line_ids.setdefault(rec["line_id"], dup)
+        return
+    source_message = None
+    if rec["source_message"]:
+        source_message = store.message_id_for(rec["source_message"])
+    if rec["conversation"] is not None:
+        _ensure_conversation(store, rec["conversation"], rec["created_at"], None)
+    mid = store.add_memory(
+        rec["content"],
+        kind=rec["kind"],
+        source=rec["source"],
+        importance=rec["importance"],
+        confidence=rec["confidence"],
+        created_at=rec["created_at"],
+        metadata=rec["metadata"],
+        stored_vector=vector,  # the line was gated when read: no embedding under the lock
+        source_message_id=source_message,
+        conversation=rec["conversation"],
+        external_id=rec["external_id"],
+        speaker=rec["speaker"],
+        actor="import",
+    )
+    valid_until = rec["valid_until"]
+    if valid_until is None and rec["superseded_by"] is not None:
+        valid_until = timeutil.now_iso()  # superseded by a memory the file may not hold
+    conn.execute(
+        "UPDATE memories SET updated_at = coalesce(?, updated_at), last_used_at = ?, "
+        "use_count = ?, valid_from = coalesce(?, valid_from), valid_until = ?, expires_at = ? "
+        "WHERE id = ?",
+        [
+            rec["updated_at"],
+            rec["last_used_at"],
+            rec["use_count"],
+            rec["valid_from"],
+            valid_until,
+            rec["expires_at"],
+            mid,
+        ],
+    )
+    memories.claimed.add(mid)
+    memories.seen[line] = mid
+    if rec["line_id"] is not None:
+        memories.line_ids.setdefault(rec["line_id"], mid)
+    if rec["superseded_by"] is not None:
+        memories.links.append((mid, rec["superseded_by"]))
+    report.memories_added += 1
+
+
+def _write_document(store: MemoryStore, rec: dict[str, Any]) -> int:
+    """A ``documents`` row for this profile, unless the file is indexed here already."""
+    keys = ("path", "format", "hash", "size", "mtime", "chunks", "chunker", "added_at")
+    cur = store.conn.execute(
+        f"INSERT INTO documents(profile, {', '.join(keys)}, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(profile, path) DO NOTHING",
+        [store.profile, *(rec[k] for k in keys), rec["updated_at"]],
+    )
+    return int(cur.rowcount > 0)
+
+
+def _restore_conversation(store: MemoryStore, rec: dict[str, Any]) -> bool:
+    """Title, summary and last update of a conversation line, where the stored
+    conversation has none yet; True when the summary was set."""
+    store.conn.execute(
+        "UPDATE conversations SET title = coalesce(title, ?), "
+        "updated_at = max(updated_at, coalesce(?, updated_at)) WHERE id = ? AND profile = ?",
+        [rec["title"], rec["updated_at"], rec["id"], store.profile],
+    )
+    if rec["summary"] is None:
+        return False
+    cur = store.conn.execute(
+        "UPDATE conversations SET summary = ? WHERE id = ? AND profile = ? AND summary IS NULL",
+        [rec["summary"], rec["id"], store.profile],
+    )
+    return bool(cur.rowcount > 0)
+
+
+def _replace_message(store: MemoryStore, rec: dict[str, Any], vector: list[float]) -> None:
+    """``--on-conflict replace``: the stored message takes the line's text, and
+    its search entry is rebuilt (the old text leaves the index)."""
+    conn, message_id = store.conn, rec["replace"]
+    conn.execute(
+        "UPDATE messages SET role = ?, speaker = ?, content = ?, "
+        "created_at = coalesce(?, created_at), metadata = ? WHERE id = ? AND profile = ?",
+        [
+            rec["role"],
+            rec["speaker"],
+            rec["content"],
+            rec["timestamp"],
+            json.dumps(rec["metadata"]),
+            message_id,
+            store.profile,
+        ],
+    )
+    old = conn.execute(
+        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message' AND profile = ?",
+        [message_id, store.profile],
+    ).fetchone()
+    if old is not None:
+        store.delete_row(
+            int(old[0]),
+            detail={"kind": "message", "source": "import", "reason": "replaced by import"},
+            actor="import",
+        )
+    stamp = conn.execute("SELECT created_at FROM messages WHERE id = ?", [message_id]).fetchone()
+    if rec["content"].strip():
+        store.add_memory(
+            rec["content"],
+            kind="message",
+            source=f"message:{rec['role']}",
+            source_message_id=message_id,
+            conversation=rec["conversation"],
+            external_id=rec["id"],
+            speaker=rec["speaker"] or rec["role"],
+            created_at=stamp[0],
+            vector=vector,
+            audit=False,
+        )
 
 
 def _ensure_conversation(
@@ -315,65 +346,3 @@ def _ensure_conversation(
         raise UsageError(  # never reached after conversation_id_for; names no profile
             f"Conversation {cid!r} is not in profile {store.profile!r}: rename it in the file."
         )
-
-
-def export(store: MemoryStore, out: IO[str]) -> dict[str, int]:
-    """Write this profile's conversations, messages and memories as JSONL."""
-    counts = {"conversations": 0, "messages": 0, "memories": 0}
-    conn = store.conn
-    for row in conn.execute(
-        "SELECT id, title, created_at, summary FROM conversations WHERE profile = ? ORDER BY rowid",
-        [store.profile],
-    ):
-        out.write(
-            json.dumps(
-                {
-                    "type": "conversation",
-                    "id": row[0],
-                    "title": row[1],
-                    "created_at": row[2],
-                    "summary": row[3],
-                }
-            )
-            + "\n"
-        )
-        counts["conversations"] += 1
-    for row in conn.execute(
-        "SELECT conversation_id, role, speaker, content, created_at, external_id, import_key, id "
-        "FROM messages WHERE profile = ? ORDER BY id",
-        [store.profile],
-    ):
-        out.write(
-            json.dumps(
-                {
-                    "type": "message",
-                    "conversation": row[0],
-                    "role": row[1],
-                    "speaker": row[2],
-                    "content": row[3],
-                    "timestamp": row[4],
-                    "id": row[5],
-                    "import_key": row[6],
-                }
-            )
-            + "\n"
-        )
-        counts["messages"] += 1
-    for row in conn.execute(
-        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE profile = ? AND kind != 'message' "
-        "ORDER BY id",
-        [store.profile],
-    ):
-        memory = memory_from_row(row)
-        data = memory.to_dict()
-        data["type"] = "memory"
-        if memory.source_message_id is not None:
-            key_row = conn.execute(
-                "SELECT import_key FROM messages WHERE id = ? AND profile = ?",
-                [memory.source_message_id, store.profile],
-            ).fetchone()
-            if key_row:
-                data["source_message"] = key_row[0]
-        out.write(json.dumps(data) + "\n")
-        counts["memories"] += 1
-    return counts
