@@ -32,6 +32,7 @@ app = typer.Typer(
 )
 
 INT64_MAX = 2**63 - 1  # SQLite's largest integer: ids and LIMITs beyond it cannot exist
+MAX_RESULTS = 10_000  # search depth: each result costs ranking work
 
 
 class OutOfRange(click.ClickException):
@@ -43,34 +44,60 @@ class OutOfRange(click.ClickException):
 
 class Bounded(click.ParamType):
     """A whole number (or a decimal) within ``low..high``; anything else, a
-    huge id included, is a one-line error before the command runs."""
+    huge id included, is a one-line error before the command runs.
+
+    ``below``/``above`` override the message (``{value}`` is the number) where
+    the engine already words it; ``unit`` words a bound as "at least 1 turn".
+    """
 
     def __init__(
-        self, low: float, high: float, *, whole: bool = True, unit: str = ""
+        self,
+        low: float,
+        high: float,
+        *,
+        whole: bool = True,
+        unit: str = "",
+        below: str | None = None,
+        above: str | None = None,
     ) -> None:
         self.low, self.high, self.whole, self.unit = low, high, whole, unit
+        self.below, self.above = below, above
         self.name = "integer" if whole else "float"
 
-    def _units(self, n: float) -> str:
-        if not self.unit:
-            return f"{n:g}" if not self.whole else str(n)
-        return f"{n} {self.unit}{'' if n == 1 else 's'}"
+    def _bound(self, word: str, n: float) -> str:
+        if self.unit:
+            return f"{word} {_num(n)} {self.unit}{'' if n == 1 else 's'}"
+        return f"{'a whole number' if self.whole else 'a number'} of {word} {_num(n)}"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        name = _param_name(param)
-        what = "a whole number" if self.whole else "a number"
-        span = f"{what} from {self._units(self.low)} to {self._units(self.high)}"
-        try:
-            number: float = int(value) if self.whole else float(value)
-        except (TypeError, ValueError, OverflowError):
-            raise OutOfRange(f"Invalid {name} {value!r}: use {span}.") from None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number: float = value  # a default, already a number
+        else:
+            try:
+                number = int(value) if self.whole else float(value)
+            except (TypeError, ValueError, OverflowError):
+                what = "a whole number" if self.whole else "a number"
+                raise OutOfRange(
+                    f"Invalid {_param_name(param)} {value!r}: use {what} from "
+                    f"{_num(self.low)} to {_num(self.high)}."
+                ) from None
         if number < self.low:
-            hint = f"at least {self._units(self.low)}" if self.unit else span
-            raise OutOfRange(f"Invalid {name} {value}: use {hint}.")
+            message = (
+                self.below
+                or f"Invalid {{name}} {{value}}: use {self._bound('at least', self.low)}."
+            )
+            raise OutOfRange(message.format(name=_param_name(param), value=number))
         if not number <= self.high:  # also NaN
-            hint = f"at most {self._units(self.high)}" if self.unit else span
-            raise OutOfRange(f"Invalid {name} {value}: use {hint}.")
+            message = (
+                self.above
+                or f"Invalid {{name}} {{value}}: use {self._bound('at most', self.high)}."
+            )
+            raise OutOfRange(message.format(name=_param_name(param), value=number))
         return number
+
+
+def _num(n: float) -> str:
+    return str(n) if isinstance(n, int) else f"{n:g}"
 
 
 def _param_name(param: click.Parameter | None) -> str:
@@ -103,7 +130,11 @@ def _completion_db(ctx: click.Context) -> str | None:
 def complete_memory_ids(ctx: click.Context, args: list[str], incomplete: str) -> list[str]:
     from .completion import memory_ids
 
-    return [i for i in memory_ids(_completion_db(ctx), _completion_profile(ctx)) if i.startswith(incomplete)]
+    return [
+        i
+        for i in memory_ids(_completion_db(ctx), _completion_profile(ctx))
+        if i.startswith(incomplete)
+    ]
 
 
 def complete_conversations(ctx: click.Context, args: list[str], incomplete: str) -> list[str]:
@@ -241,10 +272,7 @@ def with_root_options(func: F) -> F:
             if name not in kw:
                 raise fail(_not_for(parent, flag, name, ctx.info_name or ""), UsageError.exit_code)
             after = kw[name]
-            if (
-                ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-                and after != value
-            ):
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE and after != value:
                 raise fail(
                     f"{flag} is given twice ({value!r} before `{ctx.info_name}`, {after!r} "
                     "after it): keep one.",

@@ -57,7 +57,9 @@ def version_lines(*, verbose: bool, db: str | None = None) -> list[str]:
 
     configured = resolve_embedder(None, load_config())
     lines.append(f"schema     {schema_version()}")
-    lines.append(f"embedder   {configured or DEFAULT_EMBEDDER} ({'configured' if configured else 'default'})")
+    lines.append(
+        f"embedder   {configured or DEFAULT_EMBEDDER} ({'configured' if configured else 'default'})"
+    )
     path = db_path(db)
     built = query(db, "SELECT value FROM meta WHERE key = 'embedder'")
     if built:

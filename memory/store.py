@@ -33,6 +33,7 @@ from .secrets_gate import POLICIES, apply
 if TYPE_CHECKING:
     from .forgetting import ForgetReport
     from .models import Hit
+    from .ranking import Ranking
     from .transfer import ImportReport, Progress
 
 
@@ -53,6 +54,7 @@ class MemoryStore:
         self.embedder = embedder
         self.profile = profile
         self.secrets = secrets
+        self.ranking: Ranking | None = None  # search's weights; None: the defaults
         self._sqlite_utils_db: Any = None
 
     # ----------------------------------------------------------------- opening
