@@ -104,7 +104,7 @@ def _param_name(param: click.Parameter | None) -> str:
     if param is None:
         return "value"
     if isinstance(param, click.Argument):
-        return (param.metavar or param.name or "value").upper()
+        return (param.metavar or param.name or "value").rstrip(".").upper()
     longest = max(param.opts, key=len)
     return longest
 
@@ -245,14 +245,24 @@ GLOBAL_OPTIONS = (
 
 
 def root_options(ctx: click.Context) -> dict[str, Any]:
-    """The global options given on the command line before the subcommand."""
+    """The global options given on the command line before the subcommand; one
+    that subcommand lacks is refused here, before it parses its own arguments."""
     from click.core import ParameterSource
 
-    return {
+    given = {
         name: ctx.params[name]
         for name in GLOBAL_OPTIONS
         if name in ctx.params and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
     }
+    group = ctx.command
+    sub = ctx.invoked_subcommand
+    cmd = group.get_command(ctx, sub) if sub and isinstance(group, click.Group) else None
+    if cmd is not None:
+        own = {p.name for p in cmd.params}
+        for name in given:
+            if name not in own:
+                raise UsageError(_not_for(ctx, _flag(ctx, name), name, sub or ""))
+    return given
 
 
 def with_root_options(func: F) -> F:
@@ -299,7 +309,8 @@ def _not_for(root: click.Context | None, flag: str, name: str, sub: str) -> str:
             cmd = group.get_command(root, cmd_name)
             if cmd is not None and any(p.name == name for p in cmd.params):
                 takers.append(f"`mem {cmd_name}`")
-    where = f" (it is an option of {', '.join(takers)})" if takers else ""
+    # name the few commands that take it (chat options); not all of them (--db)
+    where = f" (it is an option of {' and '.join(takers)})" if 0 < len(takers) <= 3 else ""
     return f"{flag} does not apply to `mem {sub}`{where}: drop it."
 
 

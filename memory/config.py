@@ -116,6 +116,7 @@ def _check_value(target: Path, key: str, value: Any) -> Any:
     """The file's value for ``key``, or a ConfigError naming the key, the file and the fix."""
     spec = next(f for f in fields(Config) if f.name == key)
     want = _field_type(key)
+    given = value  # as written, for the messages
     ok = (
         isinstance(value, bool)
         if want is bool
@@ -141,7 +142,7 @@ def _check_value(target: Path, key: str, value: Any) -> Any:
     low, high = spec.metadata.get("range", (None, None))
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(
-            f"In {target}: {key} must be from {_toml(low)} to {_toml(high)}, not {_toml(value)}."
+            f"In {target}: {key} must be from {_toml(low)} to {_toml(high)}, not {_toml(given)}."
         )
     choices = spec.metadata.get("choices", ())
     if choices and value not in choices:
