@@ -533,6 +533,8 @@ def test_version_imports_nothing_heavy(mem_home: Path) -> None:
 def test_completion_options_are_on(cli: Any) -> None:
     help_text = cli("--help").stdout
     assert "--install-completion" in help_text and "--show-completion" in help_text
+    script = cli("--show-completion", "bash").stdout
+    assert "_MEM_COMPLETE=complete_bash" in script and "complete -o default" in script
 
 
 def _complete(line: str, mem_home: Path) -> list[str]:
