@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from importlib import metadata
 
 # extra name -> the (distribution, module) pairs it installs
 EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -23,6 +22,8 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def _dist_version(dist: str) -> str | None:
+    from importlib import metadata  # ~15 ms (email, zipfile, csv): only for -v
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
