@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memory.config import Config, load_config, resolve_model
+from memory.config import BUDGET_RANGE, WINDOW_RANGE, Config, load_config, resolve_model
 from memory.errors import InvalidInputError, NoModelError, UsageError
 from memory.local_model import DEFAULT_NOTE, default_model, no_model_help
 
 from . import render
-from .app import DbOption, JsonOption, ProfileOption, command
+from .app import Bounded, DbOption, JsonOption, ProfileOption, command, complete_conversations
 from .commands import open_store
 
 if TYPE_CHECKING:  # the assistant's modules load only when a chat command runs
@@ -35,13 +35,28 @@ MemoryOption = Annotated[
     typer.Option("--memory", help="buffer, window, summary or summary-buffer (default)."),
 ]
 WindowOption = Annotated[
-    int | None, typer.Option("--window", help="Turns kept verbatim (window, summary-buffer).")
+    int | None,
+    typer.Option(
+        "--window",
+        help="Turns kept verbatim (window, summary-buffer).",
+        click_type=Bounded(*WINDOW_RANGE, unit="turn"),
+    ),
 ]
 BudgetOption = Annotated[
-    int | None, typer.Option("--budget", help="Prompt token budget (default: the model's).")
+    int | None,
+    typer.Option(
+        "--budget",
+        help="Prompt token budget (default: the model's).",
+        click_type=Bounded(*BUDGET_RANGE, unit="token"),
+    ),
 ]
 ConversationOption = Annotated[
-    str | None, typer.Option("--conversation", help="Continue this conversation id.")
+    str | None,
+    typer.Option(
+        "--conversation",
+        help="Continue this conversation id.",
+        autocompletion=complete_conversations,
+    ),
 ]
 ContinueOption = Annotated[
     bool, typer.Option("--continue", "-c", help="Continue the last conversation.")
@@ -73,17 +88,14 @@ def settings_from(
     window: int | None,
     budget: int | None,
 ) -> Settings:
-    from memory.assistant import Settings
+    from dataclasses import replace
 
-    return Settings(
+    return replace(  # one settings type: the config, with the command line's options
+        cfg,
         model=chat_model(model, cfg),
-        api_base=cfg.api_base,
         memory=memory or cfg.memory,
         window=window if window is not None else cfg.window,
         budget=budget if budget is not None else cfg.budget,
-        reply_tokens=cfg.reply_tokens,
-        summary_trigger_tokens=cfg.summary_trigger_tokens,
-        extraction=cfg.extraction,
     )
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +20,19 @@ if TYPE_CHECKING:
     from memory.forgetting import ForgetReport
 
 from . import render
-from .app import DbOption, JsonOption, ProfileOption, command
+from .app import (
+    INT64_MAX,
+    MAX_RESULTS,
+    Bounded,
+    DbOption,
+    JsonOption,
+    ProfileOption,
+    command,
+    complete_conversations,
+    complete_memory_ids,
+)
+
+IMPORTANCE = "Invalid importance {value}: use a number from 0 to 1."
 
 
 def open_store(
@@ -30,14 +43,34 @@ def open_store(
     allow_embedder_change: bool = False,
 ) -> MemoryStore:
     """Open the store the way every command does (config, env, options)."""
+    from memory.ranking import Ranking
+
     cfg = load_config()
-    return MemoryStore.open(
+    store = MemoryStore.open(
         db,
         embedder=resolve_embedder(embedder, cfg),
         profile=resolve_profile(profile, cfg),
         allow_embedder_change=allow_embedder_change,
         secrets=cfg.secrets,
     )
+    if cfg.recency_half_life_days != Ranking.half_life_days:
+        store.ranking = Ranking(half_life_days=cfg.recency_half_life_days)
+    return store
+
+
+MAX_QUERY_BYTES = 100_000
+
+
+def _bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes]:
+    """Lines of ``stream``, each read with a bounded readline: a longer line (a
+    3 GB one, or /dev/zero) is an error, never read whole into memory."""
+    while raw := stream.readline(limit + 1):
+        if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
+            raise InvalidInputError(
+                f"A query line on stdin is longer than {limit // 1000} KB: send one short "
+                "query a line."
+            )
+        yield raw
 
 
 KindOption = Annotated[
@@ -50,7 +83,13 @@ KindOption = Annotated[
 def remember(
     text: Annotated[str, typer.Argument(help="What to remember.")],
     kind: Annotated[str, typer.Option(help="fact or instruction.")] = "fact",
-    importance: Annotated[float, typer.Option(help="0 to 1; weighs the memory in search.")] = 0.5,
+    importance: Annotated[
+        float,
+        typer.Option(
+            help="0 to 1; weighs the memory in search.",
+            click_type=Bounded(0.0, 1.0, whole=False, below=IMPORTANCE, above=IMPORTANCE),
+        ),
+    ] = 0.5,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).")] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
@@ -73,7 +112,17 @@ def remember(
 @command("search")
 def search(
     query: Annotated[str, typer.Argument(help="What to look for; '-' reads one query a line.")],
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many results.")] = 10,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            "-n",
+            help=f"How many results (at most {MAX_RESULTS}).",
+            click_type=Bounded(
+                1, MAX_RESULTS, below="Invalid limit {value}: use a whole number of at least 1."
+            ),
+        ),
+    ] = 10,
     kind: KindOption = None,
     since: Annotated[
         str | None, typer.Option(help="Only after: 2024-05-01, 7d, yesterday.")
@@ -82,7 +131,12 @@ def search(
         str | None, typer.Option(help="Only before: a date or a duration ago.")
     ] = None,
     conversation: Annotated[
-        str | None, typer.Option("--conversation", help="Only this conversation id.")
+        str | None,
+        typer.Option(
+            "--conversation",
+            help="Only this conversation id.",
+            autocompletion=complete_conversations,
+        ),
     ] = None,
     include_all: Annotated[
         bool, typer.Option("--all", help="Include superseded and expired memories.")
@@ -121,7 +175,7 @@ def search(
             if sys.stdin.isatty():
                 raise UsageError("`mem search -` reads queries from stdin: pipe them in.")
             run("")  # validates the filters once, even when stdin is empty
-            for raw in sys.stdin.buffer:
+            for raw in _bounded_lines(sys.stdin.buffer, MAX_QUERY_BYTES):
                 if b"\x00" in raw:
                     raise InvalidInputError(
                         "stdin contains NUL bytes (binary data?): pipe one text query a line."
@@ -148,7 +202,15 @@ def search(
 
 @command("forget")
 def forget(
-    ids: Annotated[list[int] | None, typer.Argument(help="Memory ids to forget.")] = None,
+    ids: Annotated[
+        list[int] | None,
+        typer.Argument(
+            help="Memory ids to forget.",
+            metavar="ID...",
+            click_type=Bounded(1, INT64_MAX),
+            autocompletion=complete_memory_ids,
+        ),
+    ] = None,
     query: Annotated[
         str | None, typer.Option("--query", "-q", help="Forget memories containing these words.")
     ] = None,
@@ -246,8 +308,14 @@ def forget_receipt(report: ForgetReport) -> str:
 def list_(
     kind: KindOption = None,
     include_all: Annotated[bool, typer.Option("--all", help="Include superseded ones.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="At most N.")] = None,
-    conversation: Annotated[str | None, typer.Option(help="Only this conversation.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", help="At most N.", click_type=Bounded(1, INT64_MAX)),
+    ] = None,
+    conversation: Annotated[
+        str | None,
+        typer.Option(help="Only this conversation.", autocompletion=complete_conversations),
+    ] = None,
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -269,7 +337,15 @@ def list_(
 
 @command("show")
 def show(
-    memory_id: Annotated[int, typer.Argument(help="Memory id.", metavar="ID")],
+    memory_id: Annotated[
+        int,
+        typer.Argument(
+            help="Memory id.",
+            metavar="ID",
+            click_type=Bounded(1, INT64_MAX),
+            autocompletion=complete_memory_ids,
+        ),
+    ],
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -457,7 +533,10 @@ def reindex(
 
 @command("conversations")
 def conversations(
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most N.")] = 50,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", help="At most N.", click_type=Bounded(1, INT64_MAX)),
+    ] = 50,
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,

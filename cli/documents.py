@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from memory.documents import AddReport, Document
 
 from . import render
-from .app import DbOption, JsonOption, ProfileOption, command
+from .app import Bounded, DbOption, JsonOption, ProfileOption, command
 from .commands import open_store
 
 
@@ -103,11 +103,20 @@ def add(
         bool, typer.Option("--dry-run", help="Only show what would change; write nothing.")
     ] = False,
     max_tokens: Annotated[
-        int, typer.Option("--max-tokens", help="Largest chunk, in tokens.")
+        int,
+        typer.Option(
+            "--max-tokens",
+            help="Largest chunk, in tokens.",
+            click_type=Bounded(32, 100_000, below="Invalid --max-tokens {value}: use at least 32."),
+        ),
     ] = DEFAULT_MAX_TOKENS,
     overlap: Annotated[
         int,
-        typer.Option("--overlap", help="Tokens repeated where a long section is split."),
+        typer.Option(
+            "--overlap",
+            help="Tokens repeated where a long section is split.",
+            click_type=Bounded(0, 50_000),
+        ),
     ] = DEFAULT_OVERLAP,
     db: DbOption = None,
     profile: Annotated[

@@ -11,7 +11,7 @@ from memory.config import load_config, resolve_embedder, resolve_model, resolve_
 from memory.errors import UsageError
 
 from . import render
-from .app import DbOption, JsonOption, ProfileOption, command
+from .app import INT64_MAX, MAX_RESULTS, Bounded, DbOption, JsonOption, ProfileOption, command
 from .commands import open_store
 
 if TYPE_CHECKING:
@@ -113,10 +113,23 @@ def eval_(
         typer.Option("--live", help="Search your own database instead of importing DIR."),
     ] = False,
     k: Annotated[
-        list[int] | None, typer.Option("--k", help="Also report recall@K (repeatable).")
+        list[int] | None,
+        typer.Option(
+            "--k",
+            help="Also report recall@K (repeatable).",
+            click_type=Bounded(
+                1, MAX_RESULTS, below="Invalid --k or budget: use whole numbers of at least 1."
+            ),
+        ),
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", help="Score only the first N questions.")
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            help="Score only the first N questions.",
+            click_type=Bounded(1, INT64_MAX),
+        ),
     ] = None,
     extract: Annotated[
         bool,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 # Importing the command modules registers their commands.
 from . import chat, commands, documents, evaluation, security  # noqa: F401
-from .app import DbOption, ProfileOption, app, guarded
+from .app import DbOption, ProfileOption, app, guarded, root_options
+
+VersionOption = Annotated[
+    bool,
+    typer.Option(
+        "--version", help="Print the version (with -v: schema, embedder, extras) and exit."
+    ),
+]
 
 
 @app.callback(invoke_without_command=True)
@@ -22,12 +31,20 @@ def _root(
     verbose: chat.VerboseOption = False,
     db: DbOption = None,
     profile: ProfileOption = None,
+    version: VersionOption = False,
 ) -> None:
     """A terminal assistant with a persistent, inspectable memory.
 
-    Run `mem` alone to chat (the options below apply to that chat);
-    `mem COMMAND --help` for each command.
+    Run `mem` alone to chat (the options below apply to that chat); given
+    before a COMMAND they apply to it, as after it. `mem COMMAND --help` for each.
     """
+    if version:
+        from .version import print_version
+
+        print_version(verbose=verbose, db=db)
+        raise typer.Exit(0)
+    # Read by every subcommand (cli/app.py: with_root_options).
+    ctx.obj = root_options(ctx)
     if ctx.invoked_subcommand is None:
         chat.start_repl(
             model=model,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .budget import AssembledPrompt, assemble
+from .config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
 from .consolidation import Change, consolidate, new_batch
 from .errors import ExtractionError, MemError, NoModelError, SecretRefusedError, UsageError
 from .extraction import Candidate, extract_rules, extract_with_model
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .llm import ChatModel, Usage
     from .store import MemoryStore
 
-STRATEGIES = ("buffer", "window", "summary", "summary-buffer")
 DEFAULT_BUDGET = 8192
 RETRIEVE_LIMIT = 12
 # Hits scoring under this share of the best hit are noise for a prompt (a
@@ -48,26 +48,8 @@ SUMMARY_PROMPT = (
 )
 
 
-@dataclass
-class Settings:
-    model: str | None = None
-    api_base: str | None = None
-    memory: str = "summary-buffer"
-    window: int = 8
-    budget: int | None = None
-    reply_tokens: int = 1024
-    summary_trigger_tokens: int = 2000
-    extraction: bool = True
-
-    def __post_init__(self) -> None:
-        if self.memory not in STRATEGIES:
-            raise UsageError(
-                f"Unknown memory strategy {self.memory!r}: use one of {', '.join(STRATEGIES)}."
-            )
-        if self.window < 1:
-            raise UsageError(f"Invalid --window {self.window}: use at least 1 turn.")
-        if self.budget is not None and self.budget < 256:
-            raise UsageError(f"Invalid --budget {self.budget}: use at least 256 tokens.")
+# One settings type: the config file's (command-line options replace fields).
+Settings = Config
 
 
 @dataclass

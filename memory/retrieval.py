@@ -432,7 +432,7 @@ def search(
     if limit < 1:
         raise UsageError(f"Invalid limit {limit}: use a whole number of at least 1.")
     filters = filters or Filters()
-    ranking = ranking or Ranking()
+    ranking = ranking or store.ranking or Ranking()
     if not query.strip():
         return []
     parsed = parse_query(query)

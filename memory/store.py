@@ -35,6 +35,7 @@ from .secrets_gate import POLICIES, apply, apply_record
 if TYPE_CHECKING:
     from .forgetting import ForgetReport
     from .models import Hit
+    from .ranking import Ranking
     from .transfer import ImportReport, Progress
 
 
@@ -61,6 +62,7 @@ class MemoryStore:
         self.embedder = embedder
         self.profile = profile
         self.secrets = secrets
+        self.ranking: Ranking | None = None  # search's weights; None: the defaults
         self._sqlite_utils_db: Any = None
 
     # ----------------------------------------------------------------- opening

@@ -236,8 +236,9 @@ def test_allow_policy(cli: Any, mem_home: Path) -> None:
 
 def test_bad_policy(cli: Any, mem_home: Path) -> None:
     (mem_home / "config.toml").write_text('secrets = "shred"\n')
-    assert cli("list", code=2).stderr == (
-        "Error: Unknown secrets policy 'shred': use redact, refuse or allow.\n"
+    assert cli("list", code=2).stderr == (  # the config file's check names the file
+        f"Error: In {mem_home / 'config.toml'}: secrets must be one of redact, refuse, allow, "
+        'not "shred".\n'
     )
 
 
