@@ -265,7 +265,8 @@ class Assistant:
         assert self.conversation is not None
         complete = False
         try:
-            for chunk in self.model.stream(prepared.prompt.messages):
+            prompt = prepared.prompt
+            for chunk in self.model.stream(prompt.messages, sections=prompt.sections):
                 sink.append(chunk)
                 yield chunk
             complete = True

@@ -40,6 +40,20 @@ class Part:
 
 
 @dataclass
+class PromptSections:
+    """What the prompt holds, as data rather than Markdown: a model that is not given
+    chat messages (the offline base model, memory.local_model) builds its own prompt
+    from these, so rewording the layout here cannot silently change what it reads."""
+
+    instructions: list[str] = field(default_factory=list)
+    facts: list[Memory] = field(default_factory=list)  # profile facts, in prompt order
+    memories: list[Hit] = field(default_factory=list)  # retrieved, in prompt order
+    summary: str = ""
+    recent: list[tuple[str, str]] = field(default_factory=list)  # (role, text), oldest first
+    current: str = ""
+
+
+@dataclass
 class AssembledPrompt:
     messages: list[dict[str, str]]
     parts: list[Part]
@@ -49,6 +63,7 @@ class AssembledPrompt:
     profile_used: list[Memory] = field(default_factory=list)
     recent_used: list[Message] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    sections: PromptSections = field(default_factory=PromptSections)
 
     @property
     def total_tokens(self) -> int:
@@ -142,18 +157,24 @@ def layout_memories(hits: Sequence[Hit]) -> list[str]:
     """The lines of :func:`fit_memories`: loose memories in the given order,
     then each conversation (the one with the oldest session first), its
     sessions in time order, each session's messages in time order."""
-    lines = [render_hit(h) for h in hits if session_headings(h) is None]
+    return [item if isinstance(item, str) else render_hit(item) for item in _layout(hits)]
+
+
+def _layout(hits: Sequence[Hit]) -> list[str | Hit]:
+    """Headings and memories in the order :func:`layout_memories` shows them."""
+    items: list[str | Hit] = [h for h in hits if session_headings(h) is None]
     grouped: dict[str, dict[str, list[Hit]]] = {}
     for hit in hits:
         headings = session_headings(hit)
         if headings is not None:
             grouped.setdefault(headings[0], {}).setdefault(headings[1], []).append(hit)
     for conversation, days in sorted(grouped.items(), key=lambda kv: (min(kv[1]), kv[0])):
-        lines.append(conversation)
+        items.append(conversation)
         for day, group in sorted(days.items()):
-            lines.append(day)
-            lines += [render_hit(h) for h in sorted(group, key=lambda h: (h.created_at, h.id))]
-    return lines
+            items.append(day)
+            ordered: list[Hit] = sorted(group, key=lambda h: (h.created_at, h.id))
+            items.extend(ordered)
+    return items
 
 
 def render_fact(memory: Memory) -> str:
@@ -290,6 +311,14 @@ def assemble(
         ),
         Part("message", current, current_tokens, 1),
     ]
+    sections = PromptSections(
+        instructions=[m.content for m in instructions],
+        facts=list(profile_used),
+        memories=[item for item in _layout(used) if not isinstance(item, str)],
+        summary=summary if summary_text and summary else "",
+        recent=[(m["role"], m["content"]) for m in messages[1:-1]],
+        current=current,
+    )
     return AssembledPrompt(
         messages=messages,
         parts=parts,
@@ -299,4 +328,5 @@ def assemble(
         profile_used=profile_used,
         recent_used=recent_msgs,
         dropped=dropped,
+        sections=sections,
     )
