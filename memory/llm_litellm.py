@@ -13,6 +13,7 @@ that path needs the optional ``tenacity`` package (without it litellm raises a b
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import time
@@ -52,7 +53,23 @@ def provider_message(exc: BaseException) -> str:
     else:
         text = re.sub(r"^(litellm\.\w+: )?(\w+: )*", "", text)
     text = re.sub(r"^Error code: \d+ - ", "", text)
-    return one_line(text).rstrip(".") or type(exc).__name__
+    text = re.sub(r"\.? ?Handle with `litellm\.\w+`\.?\s*$", "", text.strip())
+    return one_line(_json_message(text)).rstrip(".") or type(exc).__name__
+
+
+def _json_message(text: str) -> str:
+    """The ``message`` of a provider's JSON error body quoted in ``text`` (Anthropic's
+    ``{"type": "error", "error": {"message": …}}``), else ``text``."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return text
+    try:
+        body = json.loads(text[start : end + 1])
+    except ValueError:
+        return text
+    error = body.get("error", body) if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) and message.strip() else text
 
 
 def _status(exc: BaseException) -> int | None:
