@@ -131,10 +131,20 @@ def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Ass
 
 def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
     prompt = assistant.build_prompt(text)
+    model = assistant.model if assistant.settings.model else None
+    # The offline model is given a completion prompt, not the chat messages: show that.
+    completion = model.prompt_text(prompt.sections) if model is not None else None
     if as_json:
-        render.emit_json(prompt.to_dict())
+        data = prompt.to_dict()
+        if model is not None:
+            data["model"] = {"name": model.name, "path": model.route}
+        if completion is not None:
+            data["completion_prompt"] = completion
+        render.emit_json(data)
         return
     con = render.out()
+    if model is not None:
+        con.print(f"model {model.describe()}", markup=False, highlight=False)
     con.print(
         f"budget {prompt.budget} tokens (reply reserve {prompt.reserve}); "
         f"prompt {prompt.total_tokens} tokens"
@@ -143,6 +153,10 @@ def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
         con.print(f"  {part.name:<13}{part.tokens:>6} tokens  {part.items} items")
     for name, n in prompt.dropped.items():
         con.print(f"  dropped: {n} {name}")
+    if completion is not None:
+        con.rule("prompt")
+        con.print(completion, markup=False, highlight=False)
+        return
     for msg in prompt.messages:
         con.rule(msg["role"])
         con.print(msg["content"], markup=False, highlight=False)
@@ -192,6 +206,8 @@ def ask(
         if show_prompt:
             print_prompt(assistant, message, as_json)
             return
+        if verbose:
+            render.status(f"model {assistant.model.describe()}")
         prepared = assistant.prepare(message)
         sink: list[str] = []
         stream = not (no_stream or as_json)
