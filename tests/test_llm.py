@@ -1,4 +1,4 @@
-"""memory.llm against the fake OpenAI-compatible server, through the real litellm path."""
+"""memory.llm against the fake server, on both remote paths (the openai SDK and litellm)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakeserver import FakeLLMServer
 
+from memory.embed import LiteLLMEmbedder
 from memory.errors import (
     MissingKeyError,
     ModelRequestError,
@@ -587,3 +589,38 @@ def test_subprocess_reaches_server_quietly(fake_llm_server: FakeLLMServer) -> No
     ]
     assert result.stderr == ""
     assert fake_llm_server.last_messages() == [{"role": "user", "content": "again"}]
+
+
+# -- embedders (issue 12, item 11) ----------------------------------------------------
+
+
+def test_provider_embedder_uses_the_configured_api_base(
+    fake_llm_server: FakeLLMServer, cli: Any, mem_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config file's api_base reached the chat model but not the embedder, whose
+    calls went to the provider's default endpoint instead."""
+    for name in ("OPENAI_API_BASE", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    (mem_home / "config.toml").write_text(
+        f'api_base = "{fake_llm_server.url}"\nembedder = "openai/text-embedding-3-small"\n'
+    )
+    cli("remember", "My dog is called Rex")
+    assert fake_llm_server.embedding_requests()[-1]["input"] == ["My dog is called Rex"]
+    explicit = LiteLLMEmbedder("openai/text-embedding-3-small", api_base=fake_llm_server.url)
+    assert explicit.dim == 8
+
+
+def test_query_expansion_uses_the_static_table_whatever_the_embedder(
+    cli: Any, mem_home: Path
+) -> None:
+    """Chosen and documented: expansion is the static table's offline lookup, also when
+    the vectors come from another embedder (here hash-256, which knows only spelling)."""
+    (mem_home / "config.toml").write_text('embedder = "hash-256"\n')
+    cli("remember", "I have two dogs and a cat")
+    cli("remember", "The invoice is due on Friday")
+    hits = cli.json("search", "pets")
+    assert hits and "dogs" in hits[0]["content"]
+    assert "Query expansion always uses minilm-static-256" in " ".join(
+        cli("reindex", "--help").stdout.split()
+    )
