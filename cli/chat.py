@@ -197,6 +197,10 @@ def ask(
     settings = settings_from(cfg, model, memory, window, budget)
     if not settings.model and not show_prompt:
         raise NoModelError(no_model_help())
+    if not show_prompt:  # the SDK's import (or the offline model's load) overlaps the rest
+        from memory.llm import preload_in_background
+
+        preload_in_background(settings.model, settings.api_base)
     with open_store(db, profile) as store:
         if not show_prompt:
             purge_expired(store, cfg)

@@ -27,7 +27,7 @@ from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Memory, Message
 from .retrieval import Filters, search
-from .tokens import counter
+from .tokens import at_most, counter
 
 if TYPE_CHECKING:
     from .llm import ChatModel, Usage
@@ -236,6 +236,7 @@ class Assistant:
         return assemble(
             current=text,
             count=self._count,
+            bound=at_most,
             budget=budget,
             reserve=min(self.settings.reply_tokens, budget // 4),
             instructions=instructions,
@@ -361,7 +362,10 @@ class Assistant:
         summary, upto = self.store.summary(self.conversation)
         pending = self.store.messages(self.conversation, after_id=upto)
         if self.settings.memory == "summary-buffer":
-            tokens = sum(self._count(m.content) for m in pending)
+            # The free bound first: most turns are far below the trigger.
+            bounded = sum(at_most(m.content) for m in pending)
+            limit = self.settings.summary_trigger_tokens
+            tokens = bounded if bounded <= limit else sum(self._count(m.content) for m in pending)
             if tokens <= self.settings.summary_trigger_tokens:
                 return False
             keep = self.settings.window * 2

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -449,6 +450,22 @@ class ChatModel:
 
             return CONTEXT_WINDOW
         return model_info.facts(self.name).context_window
+
+
+def preload_in_background(model: str | None, api_base: str | None = None) -> None:
+    """Start importing (or loading) what ``model``'s first reply needs, in a daemon
+    thread, so it overlaps opening the store, searching and assembling the prompt.
+    Failures are left for the real call to report, in its own words."""
+    if not model:
+        return
+
+    def work() -> None:
+        try:
+            ChatModel(model, api_base=api_base).preload()
+        except Exception:
+            pass
+
+    threading.Thread(target=work, name="mem-model-preload", daemon=True).start()
 
 
 def embed(

@@ -224,7 +224,8 @@ def format_prompt(
     text = parts.render()
     if count is None or limit is None:
         return text
-    while count(text) > limit:
+    # A prompt within the limit in bytes is within it in tokens: no tokenizer needed.
+    while len(text.encode("utf-8", "surrogatepass")) > limit and count(text) > limit:
         if parts.turns:
             parts.turns.pop(0)
             while parts.turns and parts.turns[0][0] == "assistant":  # no answer without its Q
