@@ -624,3 +624,65 @@ def test_query_expansion_uses_the_static_table_whatever_the_embedder(
     assert "Query expansion always uses minilm-static-256" in " ".join(
         cli("reindex", "--help").stdout.split()
     )
+
+
+# -- what a `mem ask` costs ------------------------------------------------------------
+
+
+def test_ask_imports_neither_litellm_nor_a_tokenizer(
+    fake_llm_server: FakeLLMServer, mem_home: Path
+) -> None:
+    """`mem ask` to an OpenAI-compatible server: the openai SDK only (litellm cost 3 s
+    and 200 MB), and no tiktoken encoding while the prompt fits by its byte length."""
+    fake_llm_server.enqueue("Hi there")
+    fake_llm_server.enqueue("Hello again")
+    code = textwrap.dedent(
+        """
+        import sys
+        from typer.testing import CliRunner
+        from cli.main import app
+        result = CliRunner().invoke(app, ["ask", "-m", "openai/gpt-4o-mini", "hello"])
+        assert result.exit_code == 0, result.output
+        print(result.stdout.strip())
+        print("litellm" in sys.modules, "tiktoken" in sys.modules, "openai" in sys.modules)
+        verbose = CliRunner().invoke(app, ["ask", "-m", "openai/gpt-4o-mini", "-v", "hi"])
+        print(verbose.stderr, file=sys.stderr)  # -v shows the path (and exact counts)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(fake_llm_server.env(), MEM_HOME=str(mem_home))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines == ["Hi there", "False False True"]
+    assert f"model openai/gpt-4o-mini via the openai SDK at {fake_llm_server.url}" in result.stderr
+
+
+def test_a_prompt_that_fits_by_bytes_is_the_exact_prompt() -> None:
+    from memory.budget import assemble
+    from memory.models import Memory, Message
+    from memory.tokens import at_most, counter
+
+    stamp = "2025-03-01T10:00:00"
+    facts = [
+        Memory(i, "default", "fact", f"fact number {i} " * 3, "user", 0.5, 1.0, stamp, stamp)
+        for i in range(1, 30)
+    ]
+    recent = [Message(i, "c1", "user", f"turn {i} " * 20, stamp) for i in range(1, 40)]
+    count = counter(None)
+    for budget in (200_000, 1500):  # everything fits by bytes; then it does not
+        calls: list[str] = []
+
+        def exact(text: str, calls: list[str] = calls) -> int:
+            calls.append(text)
+            return count(text)
+
+        kwargs = {"current": "What do I like?", "budget": budget, "reserve": 256}
+        quick = assemble(count=exact, bound=at_most, profile=facts, recent=recent, **kwargs)  # type: ignore[arg-type]
+        assert (calls == []) is (budget == 200_000)
+        slow = assemble(count=count, profile=facts, recent=recent, **kwargs)  # type: ignore[arg-type]
+        assert quick.messages == slow.messages and quick.dropped == slow.dropped
+        assert [p.tokens for p in quick.parts] == [p.tokens for p in slow.parts]
+    assert slow.dropped  # the small budget did drop something
