@@ -366,8 +366,10 @@ class ChatModel:
     def preload(self) -> None:
         """Import (or load) what the first reply needs; for a background thread."""
         if self.route == "local":
-            from .local_model import get_llama
+            from .local_model import check_name, get_llama, require_installed
 
+            check_name(self.name)  # no 250 MB load for a mistyped name
+            require_installed(self.name)
             get_llama()
         elif self.route == "openai":
             from .llm_openai import preload

@@ -686,3 +686,32 @@ def test_a_prompt_that_fits_by_bytes_is_the_exact_prompt() -> None:
         assert quick.messages == slow.messages and quick.dropped == slow.dropped
         assert [p.tokens for p in quick.parts] == [p.tokens for p in slow.parts]
     assert slow.dropped  # the small budget did drop something
+
+
+def test_repl_preloads_the_model_path_while_the_user_types(mem_home: Path) -> None:
+    """The REPL's first reply paid the SDK's import (and the embedder's table) after
+    the user pressed Enter; they now start in the background once the prompt shows."""
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        from cli.repl import Repl
+        from memory.assistant import Assistant, Settings
+        from memory.store import MemoryStore
+        with MemoryStore.open(None) as store:
+            repl = Repl(Assistant(store, Settings(model="openai/gpt-4o-mini")))
+            print("openai" in sys.modules)
+            repl.preload()
+            for thread in threading.enumerate():
+                if thread.name.startswith("mem-") and thread.name.endswith("-preload"):
+                    thread.join(60)
+            from memory import static_embed
+            loaded = static_embed._table is not None
+            print("openai" in sys.modules, "litellm" in sys.modules, loaded)
+        """
+    )
+    env = dict(os.environ, MEM_HOME=str(mem_home), OPENAI_API_KEY="sk-test")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "False", "True"]
