@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .errors import MemError, ModelRequestError, StreamBrokenError
 
 if TYPE_CHECKING:
-    from .llm import ChatModel, Failure, Usage
+    from .llm import ChatModel, Usage
+    from .llm_errors import Failure
 
 T = TypeVar("T")
 
@@ -45,7 +46,7 @@ def preload() -> None:
 
 def provider_message(exc: BaseException) -> str:
     """The provider's own words from a litellm exception, without litellm's prefixes."""
-    from .llm import one_line
+    from .llm_errors import one_line
 
     text = str(getattr(exc, "message", None) or exc)
     if "Exception - " in text:
@@ -97,7 +98,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 def classify(exc: BaseException, model: str, api_key: str | None) -> Failure:
     """What went wrong, in the terms :func:`memory.llm.describe_failure` words."""
-    from .llm import Failure, is_missing_key_text, key_var_for, one_line
+    from .llm_errors import Failure, is_missing_key_text, key_var_for, one_line
 
     ll = litellm()
     status = _status(exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,8 @@ from .errors import StreamBrokenError
 from .model_info import split
 
 if TYPE_CHECKING:
-    from .llm import ChatModel, Failure, Usage
+    from .llm import ChatModel, Usage
+    from .llm_errors import Failure
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
@@ -45,13 +47,38 @@ def endpoint(
 ) -> tuple[str, str | None, str | None]:
     """(model name to send, base URL or None for the SDK's default, key or None)."""
     prefix, rest = split(model)
-    if prefix is None:
-        return model, api_base or _env("OPENAI_API_BASE"), api_key
-    if prefix == "openai":
-        return rest, api_base or _env("OPENAI_API_BASE") or _env("OPENAI_BASE_URL"), api_key
+    if prefix is None or prefix == "openai":
+        # Read here, not by the SDK: the shared client is keyed by them.
+        base = api_base or _env("OPENAI_API_BASE") or _env("OPENAI_BASE_URL")
+        return (model if prefix is None else rest), base, api_key or _env("OPENAI_API_KEY")
     upper = prefix.upper()
     key = api_key or _env(f"{upper}_API_KEY") or "none"  # local servers take any key
     return rest, api_base or _env(f"{upper}_API_BASE"), key
+
+
+_clients: dict[tuple[str | None, str | None, float, int], Any] = {}
+_clients_lock = threading.Lock()
+MAX_CLIENTS = 8
+
+
+def _shared_client(base: str | None, key: str | None, timeout: float, retries: int) -> Any:
+    """One SDK client per endpoint and settings, for the whole process: every ChatModel
+    of a REPL session (and the background memory thread's) reuses its open connections,
+    and none is left to the garbage collector with a socket still open."""
+    ident = (base, key, timeout, retries)
+    with _clients_lock:
+        client = _clients.get(ident)
+        if client is None:
+            options: dict[str, Any] = {"timeout": timeout, "max_retries": retries}
+            if base:
+                options["base_url"] = base
+            if key:
+                options["api_key"] = key
+            client = _openai().OpenAI(**options)
+            if len(_clients) >= MAX_CLIENTS:
+                _clients.pop(next(iter(_clients))).close()
+            _clients[ident] = client
+        return client
 
 
 def _env(name: str) -> str | None:
@@ -71,16 +98,8 @@ class OpenAIPath:
     def client(self) -> Any:
         if self._client is None:
             _, base, key = endpoint(self.chat.name, self.chat.api_base, self.chat.api_key)
-            options: dict[str, Any] = {
-                "timeout": self.chat.timeout,
-                "max_retries": self.chat.num_retries,
-            }
-            if base:
-                options["base_url"] = base
-            if key:
-                options["api_key"] = key
             try:
-                self._client = _openai().OpenAI(**options)
+                self._client = _shared_client(base, key, self.chat.timeout, self.chat.num_retries)
             except Exception as exc:  # no key at all: the SDK refuses to build a client
                 raise self.chat.failed(self.classify(exc), exc, attempts=1) from exc
         return self._client
@@ -181,7 +200,7 @@ class OpenAIPath:
     # -- errors -----------------------------------------------------------------------
     def classify(self, exc: BaseException) -> Failure:
         """What went wrong, in the terms :func:`memory.llm.describe_failure` words."""
-        from .llm import Failure, is_missing_key_text, one_line
+        from .llm_errors import Failure, is_missing_key_text, one_line
 
         openai = _openai()
         status = _status(exc)
@@ -218,7 +237,7 @@ def _status(exc: BaseException | None) -> int | None:
 
 def _detail(exc: BaseException) -> str:
     """The server's own message (the SDK's str() adds "Error code: 401 - {…}")."""
-    from .llm import one_line
+    from .llm_errors import one_line
 
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
