@@ -299,11 +299,33 @@ def _quiet(llama_cpp: Any) -> None:
         llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+def _keep_output(llama_cpp: Any) -> None:
+    """Stop llama-cpp-python from pointing the process's stdout and stderr (file
+    descriptors 1 and 2) at /dev/null while it loads (``verbose=False``).
+
+    The model loads in a background thread while the REPL shows its prompt (or `mem
+    ask` searches): everything the main thread printed meanwhile, the REPL's echo and
+    replies included, was lost. llama.cpp's own log lines go to Python logging
+    (:func:`_quiet`), so the redirection silences nothing that would be shown."""
+    utils = getattr(llama_cpp, "_utils", None)
+    cls = getattr(utils, "suppress_stdout_stderr", None)
+    if cls is None or getattr(cls, "_mem_keeps_output", False):
+        return
+    original = cls.__init__
+
+    def never_redirect(self: Any, disable: bool = True) -> None:
+        original(self, disable=True)
+
+    cls.__init__ = never_redirect
+    cls._mem_keeps_output = True
+
+
 def _load() -> Any:
     """Build the llama.cpp model (about two seconds), quietly."""
     require_installed()
     llama_cpp: Any = importlib.import_module(LLAMA_PACKAGE)
     _quiet(llama_cpp)
+    _keep_output(llama_cpp)
     # Half the cores, as llama-cpp-python does: decoding is bound by memory bandwidth,
     # and threads that spin-wait for a busy core made it 4x slower on a shared 2-core box.
     threads = max(1, (os.cpu_count() or 2) // 2)

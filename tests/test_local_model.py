@@ -381,3 +381,31 @@ def test_offline_answer_from_memory(mem_home: Path) -> None:
     assert asked.returncode == 0, asked.stderr
     assert "Rex" in asked.stdout
     assert f"note: {lm.DEFAULT_NOTE}" in asked.stderr
+
+
+@requires_model
+def test_loading_in_the_background_loses_no_output() -> None:
+    """The REPL loads the model in a background thread while its prompt is up; with
+    llama-cpp-python pointing fds 1 and 2 at /dev/null during the load, whatever the
+    main thread printed then (the REPL's echo, an error line) was lost."""
+    code = (
+        "import os, threading, time\n"
+        "import memory.local_model as lm\n"
+        "loader = threading.Thread(target=lm.get_llama)\n"
+        "loader.start()\n"
+        "n = 0\n"
+        "while loader.is_alive():\n"
+        "    os.write(1, b'.'); n += 1; time.sleep(0.005)\n"
+        "os.write(1, f' {n}'.encode())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    dots, count = out.stdout.rsplit(" ", 1)
+    assert len(dots) == int(count) > 0
+    assert out.stderr == ""
