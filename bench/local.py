@@ -1,7 +1,7 @@
 """Speed of the embedded offline model (local/gemma-3-270m) on this machine.
 
 Prints the model's load time, the time to first token of a memory question through
-the whole seam (memory.llm.ChatModel → litellm → llama.cpp, as `mem ask` does), and
+the whole seam (memory.llm.ChatModel → llama.cpp, as `mem ask` does), and
 the decoding speed in tokens/s; each the median of a few runs. Needs the `local` extra:
 
     .venv/bin/pip install -e '.[local]'
@@ -22,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from memory import local_model  # noqa: E402
+from memory.budget import PromptSections  # noqa: E402
+from memory.models import Hit, Memory  # noqa: E402
 
 FACTS = [
     "My dog is called Rex",
@@ -35,16 +37,30 @@ FACTS = [
     "I drive a blue Renault Clio",
     "My birthday is on the 4th of May",
 ]
-MESSAGES = [
-    {
-        "role": "system",
-        "content": "You are mem.\n\n## What you know about the user\n"
-        + "\n".join(f"- {fact} (#{i}, 2025-03-01)" for i, fact in enumerate(FACTS, 1))
-        + "\n\n## Memories that may be relevant to this message\n"
-        + "- [2025-03-02 · fact #11] Rex is a beagle",
-    },
-    {"role": "user", "content": "What is the name of my dog?"},
-]
+STAMP = "2025-03-01T10:00:00"
+# The structured parts memory.budget hands the offline model (not Markdown to re-read).
+SECTIONS = PromptSections(
+    facts=[
+        Memory(i, "default", "fact", fact, "user", 0.5, 1.0, STAMP, STAMP)
+        for i, fact in enumerate(FACTS, 1)
+    ],
+    memories=[
+        Hit(
+            id=11,
+            kind="fact",
+            content="Rex is a beagle",
+            score=1.0,
+            created_at="2025-03-02T10:00:00",
+            conversation=None,
+            message_id=None,
+            external_id=None,
+            profile="default",
+            source="user",
+            speaker=None,
+        )
+    ],
+    current="What is the name of my dog?",
+)
 THROUGHPUT_PROMPT = "Facts:\n- My dog is called Rex.\n\nHere is a long story about Rex the dog:"
 THROUGHPUT_TOKENS = 128
 
@@ -70,7 +86,7 @@ def main() -> int:
     from memory.llm import ChatModel
 
     model = ChatModel(local_model.MODEL_NAME)
-    "".join(model.stream(MESSAGES))  # warm up: litellm import, first call
+    "".join(model.stream([], sections=SECTIONS))  # warm up: the first call
     answers: set[str] = set()
     for label, cold in (("cold", True), ("warm", False)):
         first_tokens: list[float] = []
@@ -78,7 +94,7 @@ def main() -> int:
             if cold:  # forget the evaluated prompt, as a new `mem ask` process would
                 llama.reset()
             start = time.perf_counter()
-            pieces = model.stream(MESSAGES)
+            pieces = model.stream([], sections=SECTIONS)
             first = next(pieces)
             first_tokens.append(time.perf_counter() - start)
             answers.add((first + "".join(pieces)).strip())

@@ -143,10 +143,20 @@ def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Ass
 
 def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
     prompt = assistant.build_prompt(text)
+    model = assistant.model if assistant.settings.model else None
+    # The offline model is given a completion prompt, not the chat messages: show that.
+    completion = model.prompt_text(prompt.sections) if model is not None else None
     if as_json:
-        render.emit_json(prompt.to_dict())
+        data = prompt.to_dict()
+        if model is not None:
+            data["model"] = {"name": model.name, "path": model.route}
+        if completion is not None:
+            data["completion_prompt"] = completion
+        render.emit_json(data)
         return
     con = render.out()
+    if model is not None:
+        con.print(f"model {model.describe()}", markup=False, highlight=False)
     con.print(
         f"budget {prompt.budget} tokens (reply reserve {prompt.reserve}); "
         f"prompt {prompt.total_tokens} tokens"
@@ -155,6 +165,10 @@ def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
         con.print(f"  {part.name:<13}{part.tokens:>6} tokens  {part.items} items")
     for name, n in prompt.dropped.items():
         con.print(f"  dropped: {n} {name}")
+    if completion is not None:
+        con.rule("prompt")
+        con.print(completion, markup=False, highlight=False)
+        return
     for msg in prompt.messages:
         con.rule(msg["role"])
         con.print(msg["content"], markup=False, highlight=False)
@@ -195,6 +209,10 @@ def ask(
     settings = settings_from(cfg, model, memory, window, budget)
     if not settings.model and not show_prompt:
         raise NoModelError(no_model_help())
+    if not show_prompt:  # the SDK's import (or the offline model's load) overlaps the rest
+        from memory.llm import preload_in_background
+
+        preload_in_background(settings.model, settings.api_base)
     with open_store(db, profile) as store:
         if not show_prompt:
             purge_expired(store, cfg)
@@ -204,6 +222,8 @@ def ask(
         if show_prompt:
             print_prompt(assistant, message, as_json)
             return
+        if verbose:
+            render.status(f"model {assistant.model.describe()}")
         prepared = assistant.prepare(message)
         sink: list[str] = []
         stream = not (no_stream or as_json)

@@ -516,7 +516,8 @@ def reindex(
         str | None,
         typer.Option(
             help="minilm-static-256 (offline, the default), hash-256 (offline, spelling "
-            "only) or a litellm embedding model name."
+            "only) or a litellm embedding model name. Query expansion always uses "
+            "minilm-static-256's word table, whichever embedder is set."
         ),
     ] = None,
     db: DbOption = None,

@@ -102,6 +102,7 @@ class Repl:
             f"mem · {model} · conversation {self.assistant.conversation} · "
             "/help for commands, Ctrl-D to leave"
         )
+        self.preload()
         while True:
             try:
                 with patch_stdout(raw=True):
@@ -135,6 +136,25 @@ class Repl:
                 )
             return InMemoryHistory()
         return gated_history(path, self.store.secrets)
+
+    def preload(self) -> None:
+        """Heavy imports (the model's SDK, or the offline model's load) and the
+        embedder's table start now, in the background, while the user types: the prompt
+        never waits for them, and the first reply waits only for what is left."""
+        from memory.llm import preload_in_background
+
+        settings = self.assistant.settings
+        preload_in_background(settings.model, settings.api_base)
+        embedder = self.store.embedder
+
+        def warm() -> None:
+            try:
+                embedder.embed(["warm up"])
+            except Exception:  # a provider embedder's error is reported on first use
+                pass
+
+        if not embedder.name.startswith("litellm:"):  # offline ones only: no request
+            threading.Thread(target=warm, name="mem-embedder-preload", daemon=True).start()
 
     def say(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -321,4 +341,7 @@ class Repl:
     def cmd_model(self, arg: str) -> None:
         if arg:
             self.assistant.set_model(arg)
+            from memory.llm import preload_in_background
+
+            preload_in_background(arg, self.assistant.settings.api_base)
         self.say(f"model: {self.assistant.settings.model or '(none: set one with /model NAME)'}")

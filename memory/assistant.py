@@ -28,7 +28,7 @@ from .extraction import Candidate, extract_rules, extract_with_model
 from .local_model import is_local, no_model_help, require_installed
 from .models import Hit, Memory, Message
 from .retrieval import Filters, search
-from .tokens import counter
+from .tokens import at_most, counter
 
 if TYPE_CHECKING:
     from .llm import ChatModel, Usage
@@ -220,6 +220,7 @@ class Assistant:
         return assemble(
             current=text,
             count=self._count,
+            bound=at_most,
             budget=budget,
             reserve=min(self.settings.reply_tokens, budget // 4),
             instructions=instructions,
@@ -249,7 +250,8 @@ class Assistant:
         assert self.conversation is not None
         complete = False
         try:
-            for chunk in self.model.stream(prepared.prompt.messages):
+            prompt = prepared.prompt
+            for chunk in self.model.stream(prompt.messages, sections=prompt.sections):
                 sink.append(chunk)
                 yield chunk
             complete = True
@@ -348,7 +350,10 @@ class Assistant:
         summary, upto = self.store.summary(self.conversation)
         pending = self.store.messages(self.conversation, after_id=upto)
         if self.settings.memory == "summary-buffer":
-            tokens = sum(self._count(m.content) for m in pending)
+            # The free bound first: most turns are far below the trigger.
+            bounded = sum(at_most(m.content) for m in pending)
+            limit = self.settings.summary_trigger_tokens
+            tokens = bounded if bounded <= limit else sum(self._count(m.content) for m in pending)
             if tokens <= self.settings.summary_trigger_tokens:
                 return False
             keep = self.settings.window * 2

@@ -31,12 +31,39 @@ RECENT_SHARE = 0.5
 SUMMARY_SHARE = 0.25
 
 
-@dataclass
 class Part:
-    name: str
-    text: str
-    tokens: int
-    items: int = 0
+    """One part of the prompt. Its token count may be computed on first read: a turn
+    whose prompt fits by a free upper bound never loads the tokenizer (0.7 s and 85 MB
+    for o200k) unless something shows the counts (--show-prompt, -v)."""
+
+    def __init__(self, name: str, text: str, tokens: int | Callable[[], int], items: int = 0):
+        self.name = name
+        self.text = text
+        self._tokens = tokens
+        self.items = items
+
+    @property
+    def tokens(self) -> int:
+        if not isinstance(self._tokens, int):
+            self._tokens = self._tokens()
+        return self._tokens
+
+    def __repr__(self) -> str:
+        return f"Part({self.name!r}, tokens={self.tokens}, items={self.items})"
+
+
+@dataclass
+class PromptSections:
+    """What the prompt holds, as data rather than Markdown: a model that is not given
+    chat messages (the offline base model, memory.local_model) builds its own prompt
+    from these, so rewording the layout here cannot silently change what it reads."""
+
+    instructions: list[str] = field(default_factory=list)
+    facts: list[Memory] = field(default_factory=list)  # profile facts, in prompt order
+    memories: list[Hit] = field(default_factory=list)  # retrieved, in prompt order
+    summary: str = ""
+    recent: list[tuple[str, str]] = field(default_factory=list)  # (role, text), oldest first
+    current: str = ""
 
 
 @dataclass
@@ -49,6 +76,7 @@ class AssembledPrompt:
     profile_used: list[Memory] = field(default_factory=list)
     recent_used: list[Message] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    sections: PromptSections = field(default_factory=PromptSections)
 
     @property
     def total_tokens(self) -> int:
@@ -142,18 +170,24 @@ def layout_memories(hits: Sequence[Hit]) -> list[str]:
     """The lines of :func:`fit_memories`: loose memories in the given order,
     then each conversation (the one with the oldest session first), its
     sessions in time order, each session's messages in time order."""
-    lines = [render_hit(h) for h in hits if session_headings(h) is None]
+    return [item if isinstance(item, str) else render_hit(item) for item in _layout(hits)]
+
+
+def _layout(hits: Sequence[Hit]) -> list[str | Hit]:
+    """Headings and memories in the order :func:`layout_memories` shows them."""
+    items: list[str | Hit] = [h for h in hits if session_headings(h) is None]
     grouped: dict[str, dict[str, list[Hit]]] = {}
     for hit in hits:
         headings = session_headings(hit)
         if headings is not None:
             grouped.setdefault(headings[0], {}).setdefault(headings[1], []).append(hit)
     for conversation, days in sorted(grouped.items(), key=lambda kv: (min(kv[1]), kv[0])):
-        lines.append(conversation)
+        items.append(conversation)
         for day, group in sorted(days.items()):
-            lines.append(day)
-            lines += [render_hit(h) for h in sorted(group, key=lambda h: (h.created_at, h.id))]
-    return lines
+            items.append(day)
+            ordered: list[Hit] = sorted(group, key=lambda h: (h.created_at, h.id))
+            items.extend(ordered)
+    return items
 
 
 def render_fact(memory: Memory) -> str:
@@ -195,8 +229,46 @@ def assemble(
     summary: str | None = None,
     recent: Sequence[Message] = (),
     base_prompt: str = BASE_PROMPT,
+    bound: Callable[[str], int] | None = None,
 ) -> AssembledPrompt:
-    """Fit the parts into ``budget - reserve`` tokens; see the module docstring."""
+    """Fit the parts into ``budget - reserve`` tokens; see the module docstring.
+
+    ``bound`` is a free upper bound of ``count`` (e.g. :func:`memory.tokens.at_most`).
+    When every part fits by it, nothing would be dropped by exact counts either (each
+    limit only grows as costs shrink), so the prompt is the same and ``count`` is only
+    called if its parts' token counts are read."""
+    if bound is not None:
+        quick = _assemble(
+            current, bound, count, budget, reserve, instructions, profile, retrieved,
+            summary, recent, base_prompt, all_or_none=True,
+        )  # fmt: skip
+        if quick is not None:
+            return quick
+    exact = _assemble(
+        current, count, count, budget, reserve, instructions, profile, retrieved,
+        summary, recent, base_prompt, all_or_none=False,
+    )  # fmt: skip
+    assert exact is not None
+    return exact
+
+
+def _assemble(
+    current: str,
+    count: Callable[[str], int],
+    exact: Callable[[str], int],
+    budget: int,
+    reserve: int,
+    instructions: Sequence[Memory],
+    profile: Sequence[Memory],
+    retrieved: Sequence[Hit],
+    summary: str | None,
+    recent: Sequence[Message],
+    base_prompt: str,
+    *,
+    all_or_none: bool,
+) -> AssembledPrompt | None:
+    """:func:`assemble` deciding with ``count``; the parts' counts come from ``exact``
+    (when read). ``all_or_none``: None unless every item fits."""
     room = budget - reserve
     instr_text = _section(
         "Standing instructions from the user", [f"- {m.content}" for m in instructions]
@@ -205,6 +277,8 @@ def assemble(
     current_tokens = count(current) + MESSAGE_OVERHEAD
     fixed = count(stable_head) + current_tokens + MESSAGE_OVERHEAD + 2
     if fixed > room:
+        if all_or_none:
+            return None
         raise UsageError(
             f"The message and standing instructions need {fixed} tokens but the budget leaves "
             f"{room}: shorten the message, or raise --budget."
@@ -259,6 +333,8 @@ def assemble(
         left -= cost
     if older:
         dropped["recent"] = len(older)
+    if all_or_none and dropped:
+        return None
 
     system = "\n\n".join(t for t in (stable_head, profile_text, mem_text, summary_text) if t)
     messages = [{"role": "system", "content": system}]
@@ -267,29 +343,36 @@ def assemble(
         for m in recent_msgs
     ]
     messages.append({"role": "user", "content": current})
+
+    def tokens(text: str, overhead: int) -> Callable[[], int]:
+        return lambda: exact(text) + overhead if text else 0
+
+    kept_recent = list(recent_msgs)
     parts = [
-        Part("instructions", stable_head, count(stable_head) + MESSAGE_OVERHEAD, len(instructions)),
+        Part("instructions", stable_head, tokens(stable_head, MESSAGE_OVERHEAD), len(instructions)),
         Part(
             "memories",
             "\n\n".join(t for t in (profile_text, mem_text) if t),
-            (count(profile_text) + 2 if profile_text else 0)
-            + (count(mem_text) + 2 if mem_text else 0),
+            lambda: tokens(profile_text, 2)() + tokens(mem_text, 2)(),
             len(profile_used) + len(used),
         ),
-        Part(
-            "summary",
-            summary_text,
-            count(summary_text) + 2 if summary_text else 0,
-            1 if summary_text else 0,
-        ),
+        Part("summary", summary_text, tokens(summary_text, 2), 1 if summary_text else 0),
         Part(
             "recent",
             "\n".join(f"{m.role}: {m.content}" for m in recent_msgs),
-            recent_tokens,
+            lambda: sum(exact(m.content) + MESSAGE_OVERHEAD for m in kept_recent),
             len(recent_msgs),
         ),
-        Part("message", current, current_tokens, 1),
+        Part("message", current, lambda: exact(current) + MESSAGE_OVERHEAD, 1),
     ]
+    sections = PromptSections(
+        instructions=[m.content for m in instructions],
+        facts=list(profile_used),
+        memories=[item for item in _layout(used) if not isinstance(item, str)],
+        summary=summary if summary_text and summary else "",
+        recent=[(m["role"], m["content"]) for m in messages[1:-1]],
+        current=current,
+    )
     return AssembledPrompt(
         messages=messages,
         parts=parts,
@@ -299,4 +382,5 @@ def assemble(
         profile_used=profile_used,
         recent_used=recent_msgs,
         dropped=dropped,
+        sections=sections,
     )

@@ -99,11 +99,23 @@ class HashingEmbedder:
 
 
 class LiteLLMEmbedder:
-    """A provider embedding model through litellm (imported only when used)."""
+    """A provider embedding model through litellm (imported only when used).
 
-    def __init__(self, model: str, dim: int | None = None) -> None:
+    Its endpoint is ``api_base`` when given, else the config file's ``api_base`` (the
+    one setting for self-hosted endpoints), read on the first call."""
+
+    def __init__(self, model: str, dim: int | None = None, *, api_base: str | None = None) -> None:
         self.model = model
         self._dim = dim
+        self._api_base = api_base
+
+    @property
+    def api_base(self) -> str | None:
+        if self._api_base is None:
+            from .config import load_config
+
+            self._api_base = load_config().api_base or ""
+        return self._api_base or None
 
     @property
     def name(self) -> str:
@@ -120,7 +132,7 @@ class LiteLLMEmbedder:
 
         out: list[list[float]] = []
         for start in range(0, len(texts), 256):
-            out += embed(self.model, list(texts[start : start + 256]))
+            out += embed(self.model, list(texts[start : start + 256]), api_base=self.api_base)
         if out and self._dim is None:
             self._dim = len(out[0])
         return out

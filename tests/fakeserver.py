@@ -1,7 +1,9 @@
 """A fake OpenAI-compatible HTTP server for tests.
 
-Serves ``POST /v1/chat/completions`` (streaming and not), ``POST /v1/embeddings`` and a
-small control API, on 127.0.0.1 at a random free port, from a background thread.
+Serves ``POST /v1/chat/completions`` (streaming and not), ``POST /v1/embeddings``, the
+Anthropic messages API (``POST /v1/messages``, streaming and not, Anthropic's error
+bodies: for a litellm-routed ``anthropic/…`` model) and a small control API, on
+127.0.0.1 at a random free port, from a background thread.
 
 In-process use::
 
@@ -45,6 +47,14 @@ ERROR_TYPES = {
     403: "permission_error",
     404: "invalid_request_error",
     429: "rate_limit_exceeded",
+}
+ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
 }
 
 
@@ -135,8 +145,12 @@ class FakeLLMServer:
         script_file: str | Path | None = None,
         api_key: str = "sk-test",
         model: str = "gpt-4o-mini",
+        retry_after_ms: int | None = 10,
     ) -> None:
         self.default_reply = default_reply
+        # Sent as ``retry-after-ms`` with 408/409/429/5xx answers, as OpenAI does: clients
+        # that honour it (the openai SDK) retry after that long instead of ~0.5 s.
+        self.retry_after_ms = retry_after_ms
         self.embedding_dim = embedding_dim
         self.chunk_size = chunk_size
         self.api_key = api_key
@@ -251,6 +265,12 @@ class FakeLLMServer:
                 if p.endswith("/chat/completions")
             ]
 
+    def anthropic_requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                b for p, b in zip(self.paths, self.requests, strict=True) if p.endswith("/messages")
+            ]
+
     def embedding_requests(self) -> list[dict[str, Any]]:
         with self._lock:
             return [
@@ -336,6 +356,8 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
         def _send_json(self, status: int, payload: Any) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
+            if server.retry_after_ms is not None and (status in (408, 409, 429) or status >= 500):
+                self.send_header("retry-after-ms", str(server.retry_after_ms))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -383,6 +405,8 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             server._record(path, body, {k.lower(): v for k, v in self.headers.items()})
             if path.endswith("/chat/completions"):
                 self._chat(body)
+            elif path.endswith("/messages"):
+                self._anthropic(body)
             elif path.endswith("/embeddings"):
                 self._embeddings(body)
             else:
@@ -513,6 +537,90 @@ def _make_handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 final["usage"] = usage
                 send(json.dumps(final))
             send("[DONE]")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _anthropic(self, body: dict[str, Any]) -> None:
+            """Anthropic's messages API: the same queue, Anthropic's shapes."""
+            item = server._pop() or Scripted(
+                "text", text=server.default_reply, chunk_size=server.chunk_size
+            )
+            if item.delay:
+                time.sleep(item.delay)
+            if item.kind == "error":
+                kind = ANTHROPIC_ERROR_TYPES.get(item.status, "api_error")
+                self._send_json(
+                    item.status,
+                    {"type": "error", "error": {"type": kind, "message": item.message}},
+                )
+                return
+            system = body.get("system")
+            if isinstance(system, str):
+                system = [{"role": "system", "content": system}]
+            elif isinstance(system, list):
+                system = [{"role": "system", "content": system}]
+            text = _message_text([*(system or []), *(body.get("messages") or [])])
+            usage = {
+                "input_tokens": _count_tokens(text),
+                "output_tokens": _count_tokens(item.text),
+            }
+            message = {
+                "id": f"msg_fake{len(server.requests)}",
+                "type": "message",
+                "role": "assistant",
+                "model": str(body.get("model") or "claude-fake"),
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1},
+            }
+            if not body.get("stream"):
+                message.update(
+                    content=[{"type": "text", "text": item.text}],
+                    stop_reason="end_turn",
+                    usage=usage,
+                )
+                self._send_json(200, message)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+            def send(event: str, data: dict[str, Any]) -> None:
+                raw = f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+
+            send("message_start", {"type": "message_start", "message": message})
+            block = {"type": "text", "text": ""}
+            start = {"type": "content_block_start", "index": 0, "content_block": block}
+            send("content_block_start", start)
+            for part in _split_chunks(item.text, item.chunk_size):
+                delta = {"type": "text_delta", "text": part}
+                send(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            if item.kind == "cut":
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if item.kind != "truncated":
+                send("content_block_stop", {"type": "content_block_stop", "index": 0})
+                send(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "usage": {"output_tokens": usage["output_tokens"]},
+                    },
+                )
+                send("message_stop", {"type": "message_stop"})
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
 

@@ -1,7 +1,7 @@
 """The embedded offline model (memory.local_model).
 
 Most tests need no model: the prompt for a base model, the default choice, the
-messages, and the litellm provider driven with a stand-in for llama.cpp. The
+messages, and the ChatModel seam driven with a stand-in for llama.cpp. The
 acceptance test at the end runs the real Gemma 3 270M through `mem` in fresh
 processes; it is skipped where the `local` extra is not installed (CI installs it).
 """
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import memory.local_model as lm
-from memory.budget import assemble
+from memory.budget import PromptSections, assemble
 from memory.models import Hit, Memory, Message
 from memory.tokens import counter
 
@@ -46,15 +46,15 @@ def hit(id: int, content: str, kind: str = "fact", speaker: str | None = None) -
     )
 
 
-def assembled(**parts: Any) -> list[dict[str, str]]:
-    """Messages exactly as the assistant sends them (memory.budget.assemble)."""
+def assembled(**parts: Any) -> PromptSections:
+    """The structured parts exactly as the assistant passes them (memory.budget.assemble)."""
     return assemble(
         current=parts.pop("current", QUESTION),
         count=counter(None),
         budget=4000,
         reserve=500,
         **parts,
-    ).messages
+    ).sections
 
 
 # ------------------------------------------------------------ prompt for a base model
@@ -192,8 +192,11 @@ class FakeLlama:
     def __init__(self, answer: str = " Rex.") -> None:
         self.answer = answer
         self.calls: list[dict[str, Any]] = []
+        self.prompts: list[str] = []  # every text tokenized with a BOS: the prompts
 
     def tokenize(self, data: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+        if add_bos:
+            self.prompts.append(data.decode("utf-8"))
         return list(range(len(data.split()) + (1 if add_bos else 0)))
 
     def detokenize(self, tokens: list[int]) -> bytes:
@@ -216,19 +219,53 @@ def fake_local(monkeypatch: pytest.MonkeyPatch) -> FakeLlama:
     return fake
 
 
-def test_chat_model_streams_and_completes_through_litellm(fake_local: FakeLlama) -> None:
+def test_chat_model_streams_and_completes_without_litellm(fake_local: FakeLlama) -> None:
     from memory.llm import ChatModel
 
     model = ChatModel("local/gemma-3-270m")
-    messages = assembled(profile=[fact(2, "My dog is called Rex")])
-    assert "".join(model.stream(messages)) == "Rex."
+    assert model.route == "local"
+    sections = assembled(profile=[fact(2, "My dog is called Rex")])
+    assert "".join(model.stream([], sections=sections)) == "Rex."
     assert model.usage.completion_tokens == 1 and model.usage.prompt_tokens > 0
-    assert model.complete(messages) == "Rex."
+    chat = [{"role": "user", "content": QUESTION}]
+    assert model.complete(chat) == "Rex."
     assert model.usage.total_tokens == model.usage.prompt_tokens + 1
     call = fake_local.calls[-1]
     assert call["max_tokens"] == lm.MAX_NEW_TOKENS and "\nQ:" in call["stop"]
     assert call["temperature"] == 0.0
     assert model.context_window() == lm.CONTEXT_WINDOW
+
+
+def test_prompt_reads_structured_parts_not_markdown() -> None:
+    """A memory whose text looks like a heading of the Markdown layout once cut the
+    facts after it out of the offline prompt (local_model re-parsed budget's Markdown)."""
+    sections = assembled(
+        profile=[fact(2, "Shopping list\n## Notes\nbuy milk"), fact(3, "I live in Lyon")],
+        retrieved=[hit(4, "Rex is a beagle (#9, 2024-01-01)")],
+    )
+    assert lm.format_prompt(sections) == (
+        "Facts:\n"
+        "- Shopping list ## Notes buy milk\n"
+        "- I live in Lyon\n"
+        "- Rex is a beagle (#9, 2024-01-01)\n"
+        "\n"
+        f"Q: {QUESTION}\nA:"
+    )
+
+
+def test_the_model_receives_what_show_prompt_prints(fake_local: FakeLlama, cli: Any) -> None:
+    cli("remember", "My dog is called Rex")
+    cli("remember", "I live in Lyon")
+    shown = cli("ask", "--show-prompt", "--model", "local/gemma-3-270m", QUESTION).stdout
+    assert shown.startswith("model local/gemma-3-270m via llama.cpp in this process\n")
+    as_json = cli.json("ask", "--show-prompt", "--json", "-m", "local/gemma-3-270m", QUESTION)
+    assert as_json["model"] == {"name": "local/gemma-3-270m", "path": "local"}
+    prompt = as_json["completion_prompt"]
+    assert "- My dog is called Rex" in prompt and prompt.endswith(f"Q: {QUESTION}\nA:")
+    assert prompt in shown
+    fake_local.prompts.clear()
+    cli("ask", "--model", "local/gemma-3-270m", QUESTION)
+    assert fake_local.prompts[0] == prompt
 
 
 def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
@@ -300,13 +337,13 @@ def test_memory_commands_never_load_the_model(mem_home: Path) -> None:
         "for argv in (['remember', 'My dog is called Rex'], ['search', 'dog'], ['list']):\n"
         "    r = CliRunner().invoke(app, argv)\n"
         "    assert r.exit_code == 0, (r.exit_code, r.output)\n"
-        "print('llama_cpp' in sys.modules, 'litellm' in sys.modules)\n"
+        "print('llama_cpp' in sys.modules, 'litellm' in sys.modules, 'openai' in sys.modules)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != lm.NO_LOCAL_ENV}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    assert out.stdout.split() == ["False", "False"]
+    assert out.stdout.split() == ["False", "False", "False"]
 
 
 # ------------------------------------------------------------------ the real model
@@ -344,3 +381,31 @@ def test_offline_answer_from_memory(mem_home: Path) -> None:
     assert asked.returncode == 0, asked.stderr
     assert "Rex" in asked.stdout
     assert f"note: {lm.DEFAULT_NOTE}" in asked.stderr
+
+
+@requires_model
+def test_loading_in_the_background_loses_no_output() -> None:
+    """The REPL loads the model in a background thread while its prompt is up; with
+    llama-cpp-python pointing fds 1 and 2 at /dev/null during the load, whatever the
+    main thread printed then (the REPL's echo, an error line) was lost."""
+    code = (
+        "import os, threading, time\n"
+        "import memory.local_model as lm\n"
+        "loader = threading.Thread(target=lm.get_llama)\n"
+        "loader.start()\n"
+        "n = 0\n"
+        "while loader.is_alive():\n"
+        "    os.write(1, b'.'); n += 1; time.sleep(0.005)\n"
+        "os.write(1, f' {n}'.encode())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    dots, count = out.stdout.rsplit(" ", 1)
+    assert len(dots) == int(count) > 0
+    assert out.stderr == ""
