@@ -441,6 +441,7 @@ class WaitReport:
     held: float
     stored: bool
     stderr: str
+    blocked: bool = False  # still waiting when the lock was released
 
 
 def wait_for_lock(work: Path, hold: float) -> WaitReport:
@@ -456,13 +457,14 @@ def wait_for_lock(work: Path, hold: float) -> WaitReport:
     started = time.monotonic()
     proc = spawn_mem(["remember", "written while another process held the lock"], home)
     time.sleep(hold)
+    blocked = proc.poll() is None
     conn.execute("COMMIT")
     held = time.monotonic() - started
     conn.close()
     _, err = proc.communicate(timeout=TIMEOUT)
     waited = time.monotonic() - started
     stored = bool(count(path, "SELECT count(*) FROM memories WHERE content LIKE 'written while%'"))
-    return WaitReport(proc.returncode, waited, held, stored, err.decode().strip())
+    return WaitReport(proc.returncode, waited, held, stored, err.decode().strip(), blocked)
 
 
 @dataclass
@@ -580,10 +582,15 @@ def kill_imports(work: Path, kills: int, lines: int, rng: random.Random) -> Kill
         source = work / f"kill{k}.jsonl"
         write_import_file(source, lines, f"k{k}")
         before = snapshot(path)
-        # Half the kills anywhere in the run, half inside the write transaction.
-        delay = rng.uniform(0.05, total) if k % 2 == 0 else rng.uniform(lock_from, lock_to)
+        # Half the kills anywhere in the run, half inside the write transaction: those
+        # wait until the lock is seen held (a calibrated delay missed it under load).
         proc = spawn_mem(["import", str(source)], home)
-        time.sleep(delay)
+        if k % 2 == 0:
+            time.sleep(rng.uniform(0.05, total))
+        else:
+            while proc.poll() is None and not probe_locked(path):
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, (lock_to - lock_from) / 4))
         locked = proc.poll() is None and probe_locked(path)
         killed = _kill(proc)
         report.kills += killed
