@@ -3,6 +3,7 @@ rendering through Rich only runs here, in a real pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -34,9 +35,11 @@ def test_markdown_reply_is_styled_in_colour(fake_llm: Any, mem_home: Path) -> No
     )
     child.expect_exact(PROMPT)
     fake_llm.enqueue(REPLY, chunk_size=5)
+    child.logfile_read = io.StringIO()  # everything the terminal shows from here on
     child.sendline("What is my dog called?")
+    child.expect_exact("kibble")
     child.expect_exact(PROMPT)
-    shown = child.before  # everything since the question, up to the next prompt
+    shown = child.logfile_read.getvalue()
     child.sendline("/exit")
     child.expect(pexpect.EOF)
     child.close()
