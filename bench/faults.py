@@ -841,7 +841,8 @@ class CaseResult:
 
     @property
     def ok(self) -> bool:
-        return bool(self.skipped) or (
+        """Handled as promised. A skipped case is not handled: it is counted apart."""
+        return not self.skipped and (
             self.run is not None and self.run.clean_error and self.intact and not self.missing
         )
 
@@ -1096,11 +1097,12 @@ def _print_cases(results: list[CaseResult]) -> None:
             f"  {r.case.name:<36} {r.run.code:>4}  {'yes' if r.run.traceback else 'no':<9} "
             f"{'yes' if r.intact else 'NO':<6}  {line}{flag}"
         )
-    ok = sum(r.ok and not r.skipped for r in results)
-    ran = sum(not r.skipped for r in results)
+    ok = sum(r.ok for r in results)
+    skipped = sum(bool(r.skipped) for r in results)
     print(
-        f"  {ok}/{ran} handled (exit ≠ 0, one 'Error:' line naming the fix, no traceback, "
-        "data intact)"
+        f"  {ok}/{len(results)} handled (exit ≠ 0, one 'Error:' line naming the fix, no "
+        f"traceback, data intact); {len(results) - ok - skipped} failed; {skipped} skipped "
+        "(not run here: not counted as handled)"
     )
 
 
