@@ -1,4 +1,4 @@
-"""Fault-tolerance figures (issue 4): concurrent writers, SIGKILLs and bad input.
+"""Fault-tolerance figures (issue 4): concurrent writers, SIGKILLs, bad input, adversaries.
 
 Run from the project root::
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "tests"):
+for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
@@ -1118,7 +1118,8 @@ def main() -> None:
     parser.add_argument("--import-lines", type=int, default=5000, help="lines per killed import")
     parser.add_argument("--race-trials", type=int, default=5, help="new-database races")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: time)")
-    parser.add_argument("--only", choices=["writes", "kills", "bad"], default=None)
+    parser.add_argument("--only", choices=["writes", "kills", "bad", "adversarial"], default=None)
+    parser.add_argument("--slow", action="store_true", help="also the 30 s+ adversarial case")
     opts = parser.parse_args()
     rng_seed = opts.seed if opts.seed is not None else int(time.time())
     rng = random.Random(rng_seed)
@@ -1158,7 +1159,14 @@ def main() -> None:
             _print_kills(kill_imports(work, opts.kills, opts.import_lines, rng))
             _print_kills(kill_turns(work, opts.kills, rng))
         if opts.only in (None, "bad"):
+            from bad_input_more import bad_inputs_more, print_more
+
             _print_cases(bad_inputs(work, workers=2))
+            print_more(bad_inputs_more(work))
+        if opts.only in (None, "adversarial"):
+            from adversarial import adversarial, print_adversarial
+
+            print_adversarial(adversarial(work, slow=opts.slow))
 
 
 if __name__ == "__main__":

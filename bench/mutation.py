@@ -140,8 +140,10 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep each module's copy")
     args = ap.parse_args()
     modules = args.module or list(TARGETS)
-    print(f"{'module':<14} {'mutants':>7} {'killed':>7} {'survived':>8} {'other':>6} "
-          f"{'killed %':>8} {'time':>7}")
+    print(
+        f"{'module':<14} {'mutants':>7} {'killed':>7} {'survived':>8} {'other':>6} "
+        f"{'killed %':>8} {'time':>7}"
+    )
     for module in modules:
         counts, took, dest = run_module(module, args.workers, args.keep)
         total = sum(counts.values()) - counts["skipped"]
