@@ -38,7 +38,7 @@ TARGETS: dict[str, list[str]] = {
     "retrieval": ["tests/test_retrieval.py", "tests/test_store.py", "tests/test_privacy.py"],
     "ranking": ["tests/test_retrieval.py", "tests/test_store.py"],
     "forgetting": ["tests/test_store.py", "tests/test_privacy.py", "tests/test_cli_memory.py"],
-    "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py"],
+    "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
     "consolidation": ["tests/test_assistant.py", "tests/test_store.py", "tests/test_fact_keys.py"],
     "transfer": ["tests/test_store.py", "tests/test_properties.py", "tests/test_fact_keys.py"],
 }

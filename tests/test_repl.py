@@ -181,9 +181,7 @@ def test_model_shows_and_switches(fake_llm: Any, mem_home: Path) -> None:
 
 
 @pytest.mark.parametrize("no_stream", [False, True])
-def test_no_stream_prints_the_reply_at_once(
-    fake_llm: Any, mem_home: Path, no_stream: bool
-) -> None:
+def test_no_stream_prints_the_reply_at_once(fake_llm: Any, mem_home: Path, no_stream: bool) -> None:
     """A stream that breaks after some words: streamed, those words are on the
     terminal already; with --no-stream nothing of the reply was printed."""
     fake_llm.enqueue_cut_stream("The partial answer")
