@@ -35,7 +35,12 @@ MUTMUT = str(Path(sys.executable).parent / "mutmut")
 # module -> the tests that exercise its promises (in-process: mutmut only sees calls
 # made in the pytest process, so subprocess-driven tests would not count).
 TARGETS: dict[str, list[str]] = {
-    "retrieval": ["tests/test_retrieval.py", "tests/test_store.py", "tests/test_privacy.py"],
+    "retrieval": [
+        "tests/test_retrieval.py",
+        "tests/test_store.py",
+        "tests/test_privacy.py",
+        "tests/test_documents.py",  # --where filters
+    ],
     "ranking": ["tests/test_retrieval.py", "tests/test_store.py"],
     "forgetting": ["tests/test_store.py", "tests/test_privacy.py", "tests/test_cli_memory.py"],
     "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
