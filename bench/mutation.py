@@ -42,7 +42,11 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_documents.py",  # --where filters
         "tests/test_retrieval_promises.py",
     ],
-    "ranking": ["tests/test_retrieval.py", "tests/test_store.py", "tests/test_retrieval_promises.py"],
+    "ranking": [
+        "tests/test_retrieval.py",
+        "tests/test_store.py",
+        "tests/test_retrieval_promises.py",
+    ],
     "forgetting": ["tests/test_store.py", "tests/test_privacy.py", "tests/test_cli_memory.py"],
     "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
     "consolidation": ["tests/test_assistant.py", "tests/test_store.py", "tests/test_fact_keys.py"],
