@@ -47,7 +47,12 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_store.py",
         "tests/test_retrieval_promises.py",
     ],
-    "forgetting": ["tests/test_store.py", "tests/test_privacy.py", "tests/test_cli_memory.py"],
+    "forgetting": [
+        "tests/test_store.py",
+        "tests/test_privacy.py",
+        "tests/test_cli_memory.py",
+        "tests/test_forgetting_promises.py",
+    ],
     "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
     "consolidation": ["tests/test_assistant.py", "tests/test_store.py", "tests/test_fact_keys.py"],
     "transfer": ["tests/test_store.py", "tests/test_properties.py", "tests/test_fact_keys.py"],
