@@ -46,6 +46,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_retrieval.py",
         "tests/test_store.py",
         "tests/test_retrieval_promises.py",
+        "tests/test_ranking_rules.py",
     ],
     "forgetting": [
         "tests/test_store.py",
