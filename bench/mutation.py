@@ -55,7 +55,12 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_forgetting_promises.py",
     ],
     "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
-    "consolidation": ["tests/test_assistant.py", "tests/test_store.py", "tests/test_fact_keys.py"],
+    "consolidation": [
+        "tests/test_assistant.py",
+        "tests/test_store.py",
+        "tests/test_fact_keys.py",
+        "tests/test_consolidation_rules.py",
+    ],
     "transfer": ["tests/test_store.py", "tests/test_properties.py", "tests/test_fact_keys.py"],
 }
 # Tests that drive `mem` in a subprocess or a pty: slow, and invisible to mutmut.
