@@ -124,3 +124,30 @@ def test_batches_are_distinct() -> None:
     ids = {new_batch() for _ in range(50)}
     assert len(ids) == 50 and all(len(b) == 12 for b in ids)
     assert Change("add", 1, "x").to_dict()["old_id"] is None
+
+
+def test_a_new_memory_records_where_it_came_from(store: MemoryStore) -> None:
+    conv = store.new_conversation("chat")
+    mid = store.log_message(conv, "user", "I am vegan now")
+    cand = Candidate("The user is vegan.", slot="diet", value="vegan", confidence=0.8)
+    change = consolidate(store, cand, source_message_id=mid, conversation=conv)
+    mem = store.get(change.memory_id)
+    assert (mem.kind, mem.source, mem.confidence) == ("fact", "extraction", 0.8)
+    assert (mem.source_message_id, mem.conversation) == (mid, conv)
+    assert mem.metadata.get("slot") == "diet" and mem.metadata.get("value") == "vegan"
+    assert "negated" not in mem.metadata
+    by_hand = consolidate(store, fact("The user owns a kayak."), actor="user")
+    assert store.get(by_hand.memory_id).source == "user"
+
+
+def test_a_negation_is_kept_and_recognised(store: MemoryStore) -> None:
+    cand = fact("The user no longer eats meat.", "diet", "meat", negated=True)
+    first = consolidate(store, cand)
+    assert store.get(first.memory_id).metadata.get("negated") is True
+    assert consolidate(store, cand).action == "ignore"  # the same negation again
+
+
+def test_a_slot_without_value_is_not_a_contradiction(store: MemoryStore) -> None:
+    consolidate(store, fact("The user has a pet.", "pet"))
+    again = consolidate(store, fact("The user has a pet.", "pet"))
+    assert again.action == "ignore" and len(active(store)) == 1
