@@ -34,8 +34,9 @@ def test_query_matches_every_word_in_this_profile_only(mem_home: Path) -> None:
         assert [m.id for m in select_by_query(store, "tea", kind="instruction")] == [rule]
         assert select_by_query(store, "green tea coffee") == []
         assert select_by_query(store, 'he said "green') == []  # quotes are words, not syntax
-        with pytest.raises(UsageError):
+        with pytest.raises(UsageError) as err:
             select_by_query(store, "   ")
+        assert str(err.value) == "Empty --query: give the words the memories to forget contain."
 
 
 def test_older_than_selects_only_older_memories(store: MemoryStore) -> None:
@@ -57,8 +58,9 @@ def test_a_bad_id_forgets_nothing(store: MemoryStore) -> None:
     with pytest.raises(NotFoundError, match="nothing was forgotten"):
         store.forget([keep, keep + 100])
     assert [m.id for m in store.list_memories()] == [keep]
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError) as err:
         store.forget([])
+    assert str(err.value) == "Nothing to forget: give memory ids, --query or --older-than."
 
 
 def test_forget_reports_each_memory_and_message_once(store: MemoryStore) -> None:
