@@ -145,3 +145,47 @@ def test_vector_share_and_when_the_vectors_search() -> None:
     assert not r.wants_nearest("minilm-static-256", 10, 10, scan_rows=KNN_ROWS + 1)
     assert not Ranking(nearest=False).wants_nearest("minilm-static-256", 0, 10)
     assert Ranking(nearest=True).wants_nearest("hash-256", 50, 10, scan_rows=10**9)
+
+
+def test_edges_empty_missing_and_unscored() -> None:
+    c = Candidate(7, "message", "c", "2024-01-10T10:00:00+00:00", "Ana", 0.5)
+    assert (c.id, c.conversation, c.speaker, c.importance) == (7, "c", "Ana", 0.5)
+    assert base_scores({}, Ranking(), 0.6) == {}
+    # The best vector sets the scale even when others have none.
+    base = base_scores({1: cand(1), 2: cand(2, vector=0.5)}, Ranking(), 0.6)
+    assert base[2] == pytest.approx(0.6 + 1e-6 * 1.5) and base[1] == 0.0
+    # A candidate missing from ``base`` counts as unscored.
+    cands = {1: cand(1, kind="message", conv="c"), 2: cand(2)}
+    out = structural(cands, {1: 1.0}, {}, Ranking(neighbour_weight=0.6, session_weight=0.5))
+    assert out == {1: pytest.approx(1.5), 2: 0.0}
+
+
+def test_an_unscored_anchor_does_not_stop_the_others() -> None:
+    cands = {i: cand(i, kind="message", conv="c") for i in (1, 2, 3)}
+    r = Ranking(neighbour_weight=1.0, neighbour_decay=1.0, session_weight=0.0)
+    out = structural(cands, {1: 0.0, 2: 0.0, 3: 0.8}, {1: [(2, 1)], 3: [(2, 1)]}, r)
+    assert out[2] == pytest.approx(0.8)
+
+
+def test_session_share_is_the_best_turn_normalised_to_the_best_session() -> None:
+    a, b = "2024-01-10T10:00:00+00:00", "2024-01-11T10:00:00+00:00"
+    cands = {
+        1: cand(1, kind="message", conv="c", at=a),
+        2: cand(2, kind="message", conv="c", at=a),
+        3: cand(3, kind="message", conv="c", at=b),
+    }
+    r = Ranking(neighbour_weight=0.0, session_weight=1.0)
+    out = structural(cands, {1: 0.5, 2: 0.25, 3: 0.4}, {}, r)
+    assert out[1] == pytest.approx(0.5 + 1.0) and out[2] == pytest.approx(0.25 + 1.0)
+    assert out[3] == pytest.approx(0.4 + 0.8)
+
+
+def test_zero_half_life_means_no_recency_nudge() -> None:
+    r = Ranking(importance_weight=0.0, recency_weight=0.2, half_life_days=0.0)
+    day_old = datetime(2024, 1, 11, 10, tzinfo=UTC)
+    assert boosted({1: cand(1)}, {1: 1.0}, r, now=day_old)[1] == pytest.approx(1.0)
+
+
+def test_answer_boost_needs_the_text() -> None:
+    out = answer_boosted({1: 1.0, 2: 1.0}, {1: "some text"}, re.compile(r"."), 0.5)
+    assert out == {1: pytest.approx(1.5), 2: 1.0}
