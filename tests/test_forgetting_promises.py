@@ -90,6 +90,7 @@ def test_with_source_takes_the_message_and_its_index_row(store: MemoryStore) -> 
     fact2 = store.remember("The user's bike is red", source_message_id=mid2).id
     assert store.forget([fact2]).messages == []
     assert "my bike is red" in [m.content for m in store.messages(conv)]
+    assert "my bike is red" in [m.content for m in store.list_memories(kind="message")]
 
 
 def test_forgotten_text_leaves_the_files(store: MemoryStore, raw_bytes: object) -> None:
