@@ -90,7 +90,7 @@ def configure(dest: Path, module: str, tests: list[str]) -> None:
         "\n[tool.mutmut]\n"
         f'source_paths = ["memory"]\n'
         f'only_mutate = ["memory/{module}.py"]\n'
-        f'also_copy = ["cli", "bench", "tools"]\n'
+        f'also_copy = ["cli", "bench", "tools", "README.md"]\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(selection)}\n"
     )
     with open(dest / "pyproject.toml", "a", encoding="utf-8") as f:
@@ -172,6 +172,8 @@ def main() -> None:
         other = total - killed - counts["survived"]
         share = 100 * killed / total if total else 0.0
         flag = "" if share >= 85 else "  < 85 %"
+        if not total:
+            flag = f"  no mutant ran: see {dest / 'mutmut.log'} (with --keep)"
         print(
             f"{module:<14} {total:>7} {killed:>7} {counts['survived']:>8} {other:>6} "
             f"{share:>7.1f}% {took:>6.0f}s{flag}",
