@@ -7,7 +7,12 @@ Generates a deterministic tree of Markdown, plain-text and Python files (the
 same bytes on every run) in a temporary folder, indexes it into a fresh
 database in a child process, and prints files, MB, seconds, MB/s, chunks and
 the child's peak RSS (``ru_maxrss``); then adds the unchanged tree again
-(which must add 0 chunks) and changes one file (which must re-chunk only it).
+(which must add 0 chunks) and changes one file (which must re-chunk only it):
+both are checked, and a broken promise exits 1.
+
+Then the user's command, ``mem add FOLDER`` as a subprocess into its own fresh
+MEM_HOME, timed from outside (interpreter start, imports, the add, the JSON
+report), first add and re-add, beside the in-process figures.
 """
 
 from __future__ import annotations
@@ -142,6 +147,30 @@ def run_worker(corpus: Path, db: Path, touch: Path | None = None) -> dict[str, o
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def run_cli(corpus: Path, home: Path) -> tuple[float, dict[str, object]]:
+    """`mem add CORPUS --json` as the user runs it; wall seconds and its report."""
+    env = dict(os.environ, MEM_HOME=str(home), PYTHONPATH=str(ROOT), NO_COLOR="1")
+    started = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "add", str(corpus), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if out.returncode != 0:
+        raise SystemExit(f"mem add failed (exit {out.returncode}): {out.stderr.strip()}")
+    return seconds, dict(json.loads(out.stdout))
+
+
+def check(failures: list[str], ok: bool, what: str) -> str:
+    if not ok:
+        failures.append(what)
+    return "ok" if ok else "FAIL"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=10_000)
@@ -180,17 +209,49 @@ def main() -> None:
         print(f"chunks     {first['chunks_added']}")
         print(f"peak RSS   {float(first['peak_rss_mb']):.0f} MB")  # type: ignore[arg-type]
         print(f"db size    {os.path.getsize(db) / 1e6:.0f} MB")
+        failures: list[str] = []
         again = run_worker(corpus, db)
+        verdict = check(
+            failures,
+            again["chunks_added"] == 0 and again["unchanged"] == first["files"],
+            f"re-add must add 0 chunks and leave {first['files']} files unchanged",
+        )
         print(
             f"re-add     {float(again['seconds']):.1f} s, "  # type: ignore[arg-type]
-            f"{again['chunks_added']} chunks added, {again['unchanged']} unchanged"
+            f"{again['chunks_added']} chunks added, {again['unchanged']} unchanged  [{verdict}]"
         )
         one = next(p for p in sorted(corpus.rglob("*.md")))
         changed = run_worker(corpus, db, touch=one)
+        verdict = check(
+            failures,
+            changed["changed"] == 1 and int(changed["chunks_added"]) > 0,  # type: ignore[call-overload]
+            "one changed file must be re-chunked, and only it",
+        )
         print(
             f"one change {float(changed['seconds']):.1f} s, "  # type: ignore[arg-type]
             f"{changed['changed']} file re-chunked into {changed['chunks_added']} chunks"
+            f"  [{verdict}]"
         )
+        # The user's command, end to end, on the same tree (now with the changed file).
+        home = scratch / "cli-home"
+        cli_first, cli_report = run_cli(corpus, home)
+        cli_again, cli_again_report = run_cli(corpus, home)
+        verdict = check(
+            failures,
+            cli_again_report["chunks_added"] == 0,
+            "`mem add` again must add 0 chunks",
+        )
+        print("\n`mem add` as a subprocess (interpreter start to exit) vs in-process add:")
+        print(
+            f"  first add  {cli_first:7.1f} s  ({mb / cli_first:.2f} MB/s; in-process "
+            f"{float(first['seconds']):.1f} s), {cli_report['chunks_added']} chunks"
+        )
+        print(
+            f"  re-add     {cli_again:7.1f} s  (in-process {float(again['seconds']):.1f} s), "
+            f"{cli_again_report['chunks_added']} chunks added  [{verdict}]"
+        )
+        if failures:
+            raise SystemExit("FAILED: " + "; ".join(failures))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

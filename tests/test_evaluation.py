@@ -155,6 +155,10 @@ def test_eval_prints_a_table_and_json(cli: Any) -> None:
     assert report["questions"] == 8 and report["skipped"] == 2
     # Tiny conversations: every piece of evidence is in the top 20 and within 500 tokens.
     assert report["overall"]["recall"]["20"] == 1.0
+    # Order matters, not only membership: shuffled results keep R@20 and lose these.
+    assert report["overall"]["recall"]["1"] == 0.75 and report["overall"]["mrr"] == 0.9375
+    by_category = {c["category"]: (c["recall"]["1"], c["mrr"]) for c in report["categories"]}
+    assert by_category["open-domain"] == (0.0, 0.5) and by_category["single-hop"] == (1.0, 1.0)
     assert report["overall"]["budget_recall"] == {"500": 1.0, "1000": 1.0, "2000": 1.0}
     assert set(report["conversation_tokens"]["by_conversation"]) == {"conv-a", "conv-b"}
     assert 0 < report["conversation_tokens"]["mean"] < 500

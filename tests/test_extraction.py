@@ -328,7 +328,8 @@ def test_remember_raises_importance_and_rules_set_confidence() -> None:
 
 
 def test_candidate_is_frozen_with_documented_defaults() -> None:
-    c = Candidate("The user lives in Lyon.")
+    # A model answer that gives only the text gets the documented defaults.
+    (c,) = parse_model_output('{"facts": [{"text": "The user lives in Lyon."}]}', 1)
     assert (c.kind, c.slot, c.value, c.negated, c.source_index) == ("fact", None, None, False, None)
     assert (c.importance, c.confidence) == (0.5, 0.7)
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -432,7 +433,8 @@ def test_schema_describes_every_candidate_field() -> None:
     fields = {f.name for f in dataclasses.fields(Candidate)}
     assert set(item["properties"]) == set(item["required"]) == fields
     assert EXTRACTION_SCHEMA["required"] == ["facts"]
-    json.dumps(EXTRACTION_SCHEMA)  # serialisable, so it can be sent as response_format
+    # Sent as response_format: it must survive JSON unchanged (no tuples, no objects).
+    assert json.loads(json.dumps(EXTRACTION_SCHEMA)) == EXTRACTION_SCHEMA
 
 
 def test_prompt_has_task_schema_known_facts_and_numbered_buffer() -> None:

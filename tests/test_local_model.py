@@ -279,12 +279,19 @@ def test_amx_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     assert not lm.has_amx(str(tmp_path / "missing"))
 
 
-class _Params:
-    use_extra_bufts = True
-
-
 def test_extra_buffers_turned_off() -> None:
-    assert lm._without_extra_buffers(_Params()).use_extra_bufts is False
+    # On the binding's own parameter struct (not one the test builds): the field exists,
+    # defaults to on, is turned off, and every other default is kept.
+    bindings = pytest.importorskip("llama_cpp.llama_cpp")
+    fields = [name for name, *_ in type(bindings.llama_model_default_params())._fields_]
+    assert "use_extra_bufts" in fields
+    before = bindings.llama_model_default_params()
+    after = lm._without_extra_buffers(bindings.llama_model_default_params())
+    assert before.use_extra_bufts is True and after.use_extra_bufts is False
+    plain = (bool, int, float, bytes, type(None))
+    for name in fields:
+        if name != "use_extra_bufts" and isinstance(getattr(before, name), plain):
+            assert getattr(after, name) == getattr(before, name), name
 
 
 def test_load_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from memory import MemoryStore
 from memory.errors import ImportFormatError, MemError
 from memory.models import KINDS
+from memory.secrets_gate import apply as gate_apply
 
 # One store per test function, shared by its examples (hence the health check).
 SETTINGS = settings(
@@ -112,10 +113,14 @@ def test_import_round_trips_any_unicode(
 @given(content=texts.filter(lambda t: t.strip()), kind=st.sampled_from(["fact", "instruction"]))
 def test_memory_lines_round_trip(store: MemoryStore, content: str, kind: str) -> None:
     line = {"type": "memory", "kind": kind, "content": content, "importance": 0.7}
+    before = {m.id for m in store.list_memories(kind=kind)}
     store.import_file(io.BytesIO(_jsonl([line])))
-    stored = [m.content for m in store.list_memories(kind=kind)]
-    # Memories are stored stripped, and the secret gate may redact; text survives.
-    assert content.strip() in stored or any("[redacted" in s.lower() for s in stored)
+    stored = {m.id: m.content for m in store.list_memories(kind=kind)}
+    # Memories are stored stripped, through the secret gate (which may redact): the
+    # line just imported is there as exactly that text, not some earlier example's.
+    expected = gate_apply(content.strip(), "redact").text
+    added = [text for i, text in stored.items() if i not in before]
+    assert added == [expected] or (not added and expected in stored.values())
 
 
 # -------------------------------------------------------------- malformed lines
@@ -276,6 +281,8 @@ def test_search_never_crashes(filled: MemoryStore, query: str) -> None:
         assert isinstance(hit.content, str) and hit.score > 0
 
 
+# Filter values every caller may rely on (the sampled ones below that parse).
+VALID_WHEN = (None, "7d", "2024-05-01", "yesterday", "today", "now", "0001-01-01")
 filter_values = st.one_of(
     st.none(),
     st.text(max_size=30),
@@ -319,6 +326,16 @@ def test_search_filters_fail_only_with_named_errors(
     except MemError as err:  # a named error: one line that says the fix
         message = str(err)
         assert message and "\n" not in message and ":" in message
+        # Valid filters must be answered, never refused (a search that always raised
+        # a MemError would otherwise pass).
+        valid = (
+            kinds in (None, *KINDS)
+            and since in VALID_WHEN
+            and until in VALID_WHEN
+            and conversation in (None, "", "props-conv")
+            and limit >= 1
+        )
+        assert not valid, f"valid filters refused: {message}"
         return
     assert len(hits) <= max(limit, 0)
     if kinds in KINDS:

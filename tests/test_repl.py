@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,11 +98,17 @@ def test_no_model_repl_still_has_memory_commands(mem_home: Path) -> None:
     child.expect(pexpect.EOF)
 
 
-@pytest.mark.parametrize("cmd", ["/forget abc", "/search"])
-def test_repl_command_errors(mem_home: Path, cmd: str) -> None:
+@pytest.mark.parametrize(
+    ("cmd", "message"),
+    [
+        ("/forget abc", "Error: Usage: /forget ID…, with numeric ids from /memories."),
+        ("/search", "Error: Usage: /search QUERY: see /help."),
+    ],
+)
+def test_repl_command_errors(mem_home: Path, cmd: str, message: str) -> None:
     child = spawn(mem_home, {})
     child.sendline(cmd)
-    child.expect_exact("Error: Usage: /")
+    child.expect_exact(message)
     child.sendline("/exit")
     child.expect(pexpect.EOF)
 
@@ -116,3 +123,77 @@ def test_multiline_paste_is_one_message(fake_llm: Any, mem_home: Path) -> None:
     child.expect(pexpect.EOF)
     sent = [r for r in fake_llm.chat_requests() if r.get("stream")][-1]["messages"][-1]
     assert sent["content"] == "first line\nsecond line"
+
+
+def test_new_starts_another_conversation(fake_llm: Any, mem_home: Path, cli: Any) -> None:
+    child = spawn(mem_home, dict(fake_llm.env(), MEM_MODEL="openai/x"))
+    child.sendline("first conversation message")
+    child.expect_exact("OK")
+    child.expect_exact(PROMPT)
+    child.sendline("/new")
+    child.expect(r"new conversation (\S+)\r?\n")
+    new_id = child.match.group(1)
+    child.expect_exact(PROMPT)
+    child.sendline("second conversation message")
+    child.expect_exact("OK")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    convs = cli.json("conversations")
+    assert len(convs) == 2 and new_id in {c["id"] for c in convs}
+    mine = [m["content"] for m in cli.json("list", "--kind", "message", "--conversation", new_id)]
+    assert "second conversation message" in mine and "first conversation message" not in mine
+    # The model got no earlier turn: the new conversation starts empty.
+    sent = [r for r in fake_llm.chat_requests() if r.get("stream")][-1]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user"]
+    assert sent[-1]["content"] == "second conversation message"
+
+
+def test_budget_shows_the_prompt_without_calling_the_model(
+    fake_llm: Any, mem_home: Path, cli: Any
+) -> None:
+    cli("remember", "My dog is called Rex")
+    child = spawn(mem_home, dict(fake_llm.env(), MEM_MODEL="openai/x"))
+    child.sendline("/budget what is my dog called")
+    child.expect(r"memories +\d+ tokens +1 items")
+    child.expect_exact("My dog is called Rex (#1,")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    assert fake_llm.chat_requests() == []
+
+
+def test_model_shows_and_switches(fake_llm: Any, mem_home: Path) -> None:
+    child = spawn(mem_home, dict(fake_llm.env(), MEM_MODEL="openai/x"))
+    child.sendline("/model")
+    child.expect_exact("model: openai/x")
+    child.expect_exact(PROMPT)
+    child.sendline("/model openai/other-model")
+    child.expect_exact("model: openai/other-model")
+    child.expect_exact(PROMPT)
+    child.sendline("hello again")
+    child.expect_exact("OK")
+    child.expect_exact(PROMPT)
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    streamed = [r for r in fake_llm.chat_requests() if r.get("stream")]
+    assert [r["model"] for r in streamed] == ["other-model"]
+
+
+@pytest.mark.parametrize("no_stream", [False, True])
+def test_no_stream_prints_the_reply_at_once(fake_llm: Any, mem_home: Path, no_stream: bool) -> None:
+    """A stream that breaks after some words: streamed, those words are on the
+    terminal already; with --no-stream nothing of the reply was printed."""
+    fake_llm.enqueue_cut_stream("The partial answer")
+    flag = ["--no-stream"] if no_stream else []
+    env = dict(os.environ, **fake_llm.env(), MEM_HOME=str(mem_home))
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", "ask", "--model", "openai/x", *flag, "question"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 5, out.stderr
+    assert out.stdout == ("" if no_stream else "The partial answer")
