@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from memory.secrets_gate import scan  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "secrets"
-DEFAULT_TURNS = ROOT.parent.parent / "shared" / "data" / "locomo" / "messages.jsonl"
+DEFAULT_TURNS = ROOT.parent / "shared" / "data" / "locomo" / "messages.jsonl"
 
 
 def _lines(path: Path) -> list[dict[str, str]]:

@@ -38,7 +38,8 @@ def is_encrypted(conn: Any) -> bool:
     """True for a SQLCipher connection. Asked of the open connection, not the
     file: opening and closing the file in this process would drop the POSIX
     locks SQLite holds on it, and a concurrent writer could then corrupt it."""
-    return type(conn).__module__.split(".")[0] == "sqlcipher3"
+    # The class may be a subclass made for ``factory=`` (memory.filelock.releasing).
+    return any(c.__module__.split(".")[0] == "sqlcipher3" for c in type(conn).__mro__)
 
 
 def gate(text: str, policy: str) -> str | None:

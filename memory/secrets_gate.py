@@ -164,7 +164,22 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
         sub("card", "card number", luhn)
         sub("card_dots", "card number", luhn)
     if digits >= 8:
-        sub("iban", "bank account", _iban_ok)
+
+        def iban(m: re.Match[str]) -> str:
+            # The pattern is case-blind, so it may swallow a following word
+            # ("... 7034 please"): the longest prefix that ends before a space
+            # and passes mod-97 is the account.
+            whole = m.group(0)
+            ends = [len(whole)] + [i for i in range(len(whole) - 1, 0, -1) if whole[i] == " "]
+            for end in ends:
+                value = whole[:end]
+                if not value.startswith("[redacted") and _iban_ok(value):
+                    findings.append("bank account")
+                    values[value] = "bank account"
+                    return f"[redacted bank account]{whole[end:]}"
+            return whole
+
+        text = pattern("iban").sub(iban, text)
     if digits >= 6 and any(a in low for a in ACCOUNT_ANCHORS):
         sub("account", "bank account", group="value")
 

@@ -71,7 +71,8 @@ def test_slash_commands_stream_and_exit(fake_llm: Any, mem_home: Path, cli: Any)
 def test_ctrl_c_cancels_reply_and_keeps_partial(fake_llm: Any, mem_home: Path, cli: Any) -> None:
     child = spawn(mem_home, dict(fake_llm.env(), MEM_MODEL="openai/x"))  # bare `mem`
     words = " ".join(f"word{i}" for i in range(200))
-    fake_llm.enqueue(words, chunk_size=6, delay=0.05)
+    # ~7 s of streaming: the interrupt lands mid-reply even on a loaded machine.
+    fake_llm.enqueue(words, chunk_size=6, delay=0.2)
     child.sendline("Tell me a long story")
     child.expect_exact("word3")
     child.sendintr()

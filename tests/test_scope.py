@@ -332,8 +332,11 @@ def test_an_id_too_large_for_sqlite_is_simply_not_found(
         with pytest.raises(NotFoundError):
             store.history(2**64)
         assert store.message(2**64) is None and store.delete_memories([2**64], reason="x") == 0
-    result = cli(command, huge, *(["--yes"] if command == "forget" else []), code=3)
-    assert result.stderr.strip() == f"Error: No memory with id {huge}: see `mem list` for ids."
+    # The CLI range-checks the number first (one line naming the bound, exit 2).
+    result = cli(command, huge, *(["--yes"] if command == "forget" else []), code=2)
+    assert result.stderr.strip() == (
+        f"Error: Invalid ID {huge}: use a whole number of at most {2**63 - 1}."
+    )
     assert [m["content"] for m in cli.json("list")] == ["kept"]
 
 

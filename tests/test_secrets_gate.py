@@ -16,7 +16,7 @@ from memory.extraction import Candidate
 from memory.secrets_gate import apply_record, scan
 
 DATA = Path(__file__).parent / "data" / "secrets"
-LOCOMO = Path(__file__).resolve().parents[3] / "shared" / "data" / "locomo" / "messages.jsonl"
+LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "messages.jsonl"
 MODEL = "openai/x"
 
 
