@@ -16,6 +16,7 @@ read ends as a MemoryError or a kill here instead of exhausting the machine.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 from collections.abc import Callable
@@ -52,7 +53,7 @@ def _clean(run: Run) -> bool:
 
 
 def _names_limit(run: Run, _: Path) -> bool:
-    return _clean(run) and "MB" in run.stderr
+    return _clean(run) and re.search(r"\d+ [KM]B", run.stderr) is not None
 
 
 def _tree_fifo(tree: Path) -> None:

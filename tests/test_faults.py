@@ -8,6 +8,7 @@ Run with ``-s`` to see the figures of these smaller runs.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import multiprocessing
@@ -194,3 +195,28 @@ def test_sigkill_during_a_turn(tmp_path: Path) -> None:
     assert report.kills == 2 and report.integrity_ok == 2
     assert report.rows_lost == 0
     assert report.phases.get("user message stored", 0) >= 1
+
+
+# ------------------------------------ the replayed issues (bench/faults.py rows)
+def _bench_module(name: str) -> Any:
+    bench = str(ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)  # they import `faults` by name
+    return importlib.import_module(name)
+
+
+def test_bad_input_rows_of_issue_12(tmp_path: Path) -> None:
+    """Huge numbers, endless lines and odd files (issue 12 items 7–9): each row
+    answers as bench/faults.py --only bad expects, none says 'unexpected'."""
+    results = _bench_module("bad_input_more").bad_inputs_more(tmp_path)
+    wrong = [(r.row.name, r.run.code, r.run.stderr.strip()) for r in results if not r.ok]
+    assert not wrong
+    assert not any("unexpected" in r.run.stderr for r in results)
+
+
+def test_adversarial_replay_of_issue_11(tmp_path: Path) -> None:
+    """Items 1–9 of issue 11 replayed as an adversary would (item 10 holds a
+    reader past the busy timeout: bench/faults.py --only adversarial --slow)."""
+    outcomes = _bench_module("adversarial").adversarial(tmp_path)
+    assert [o.case for o in outcomes if o.ok is False] == []
+    assert sum(o.ok is True for o in outcomes) == 9
