@@ -43,18 +43,30 @@ def vec_extension_path() -> str:
     return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
 
 
-def _is_plain_sqlite(path: Path) -> bool:
-    """True for a plain SQLite (or empty) file; False for anything else, which
-    is opened with SQLCipher when a passphrase is available and refused otherwise
-    before SQLite half-opens it."""
+def _plain_connection(path: Path) -> Connection | None:
+    """A plain SQLite connection to ``path``, or None when SQLite says the file
+    is not a database (encrypted, or not SQLite at all).
+
+    Asked of SQLite, not read with ``open()``: closing any descriptor of the
+    file drops every POSIX lock this process holds on it, so a second
+    connection (the REPL's formation thread) would strip the first's locks."""
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-    except PermissionError:
-        raise ReadOnlyError(
-            f"Cannot read {path}: check its permissions or pass --db with another path."
-        ) from None
-    return not head or head == SQLITE_HEADER
+        conn = sqlean.connect(
+            str(path),
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,
+            factory=filelock.releasing(sqlean.Connection),
+        )
+    except sqlean.Error as err:
+        raise translate(err, path) from None
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlean.DatabaseError as err:
+        conn.close()
+        if "not a database" in str(err):
+            return None
+        raise translate(err, path) from None
+    return conn
 
 
 def _create_private_file(path: Path) -> None:
@@ -98,33 +110,38 @@ def _open(path: Path) -> Connection:
     from . import crypto
 
     passphrase: str | None = None
+    conn: Connection | None = None
     if not path.stat().st_size:
         passphrase = os.environ.get("MEM_PASSPHRASE") or None  # new files get encrypted
-    elif _is_plain_sqlite(path):
-        if os.environ.get("MEM_PASSPHRASE"):
+    else:
+        conn = _plain_connection(path)
+        if conn is not None and os.environ.get("MEM_PASSPHRASE"):
+            conn.close()
             raise UsageError(
                 f"MEM_PASSPHRASE is set but {path} is not encrypted: run `mem encrypt` to "
                 "encrypt it, or unset MEM_PASSPHRASE."
             )
-    else:
-        passphrase = crypto.passphrase_for(path)
-        if passphrase is None:
-            raise CorruptDatabaseError(
-                f"{path} is not a mem database (not SQLite, or encrypted): set MEM_PASSPHRASE "
-                "if it is encrypted, or move it away or pass --db with another path."
-            )
-    try:
-        if passphrase:
-            conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
-        else:
-            conn = sqlean.connect(
-                str(path),
-                timeout=BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                factory=filelock.releasing(sqlean.Connection),
-            )
-    except sqlean.Error as err:
-        raise translate(err, path) from None
+        if conn is None:
+            passphrase = crypto.passphrase_for(path)
+            if passphrase is None:
+                raise CorruptDatabaseError(
+                    f"{path} is not a mem database (not SQLite, or encrypted): set "
+                    "MEM_PASSPHRASE if it is encrypted, or move it away or pass --db with "
+                    "another path."
+                )
+    if conn is None:
+        try:
+            if passphrase:
+                conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
+            else:
+                conn = sqlean.connect(
+                    str(path),
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,
+                    factory=filelock.releasing(sqlean.Connection),
+                )
+        except sqlean.Error as err:
+            raise translate(err, path) from None
     try:
         conn.enable_load_extension(True)
         conn.load_extension(vec_extension_path())

@@ -64,6 +64,12 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _card_ok(digits: str) -> bool:
+    """Luhn, and shaped like a card: no issuer number starts with 0, and a run
+    of one digit (thirteen zeros pass Luhn) is a placeholder, not a card."""
+    return digits[:1] != "0" and len(set(digits)) > 1 and _luhn(digits)
+
+
 def _iban_ok(raw: str) -> bool:
     s = re.sub(r"\s+", "", raw).upper()
     if not 15 <= len(s) <= 34 or s[:2] not in IBAN_COUNTRIES:
@@ -160,7 +166,7 @@ def scan(text: str, known: Mapping[str, str] | None = None) -> GateResult:
         if longest >= shortest and (not anchors or any(a in low for a in anchors)):
             sub(f"key{i}", label, group="v" if "(?P<v>" in source else 0)
     if digits >= 13:
-        luhn: Callable[[str], bool] = lambda v: _luhn(re.sub(r"\D", "", v))  # noqa: E731
+        luhn: Callable[[str], bool] = lambda v: _card_ok(re.sub(r"\D", "", v))  # noqa: E731
         sub("card", "card number", luhn)
         sub("card_dots", "card number", luhn)
     if digits >= 8:

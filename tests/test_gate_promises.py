@@ -119,3 +119,11 @@ def test_policies() -> None:
     assert apply("nothing secret here", "refuse").text == "nothing secret here"
     with pytest.raises(UsageError, match="redact, refuse or allow"):
         apply(text, "ignore")
+
+
+@pytest.mark.parametrize("number", ["0000000000000", "0000 0000 0000 0000", "5555555555555555"])
+def test_placeholder_digit_runs_are_not_cards(number: str) -> None:
+    """A run of one digit passes Luhn (all zeros, sixteen fives) but is a
+    placeholder; issuer numbers never start with 0. (Failed before: redacted.)"""
+    text = f"tracking {number} ok"
+    assert scan(text).text == text and scan(text).findings == []

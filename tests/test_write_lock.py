@@ -9,6 +9,7 @@ embed: with the lock held that write fails at once ("database is locked").
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,34 @@ def test_mem_add_embeds_before_taking_the_lock(
     _assert_never_blocked(probe)
     assert len(probe.outcomes) >= 2  # the big file was streamed in several batches
     assert cli.json("docs")[0]["path"].endswith("a.md")
+
+
+def _posix_locks_on(path: Path) -> list[str]:
+    """This process's POSIX locks on ``path``, as Linux lists them."""
+    inode, pid = str(os.stat(path).st_ino), str(os.getpid())
+    found = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        at = 2 if fields[1] == "->" else 1  # a blocked waiter's line is indented by "->"
+        if fields[at + 3] == pid and fields[at + 4].split(":")[2] == inode:
+            found.append(" ".join(fields[at:]))  # the leading number is a list index
+    return found
+
+
+def test_a_second_connection_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Opening the database again in the same process (the REPL's formation
+    thread does, every turn) must not read the file with open()/close(): POSIX
+    drops every lock a process holds on a file when any descriptor of it is
+    closed, so the first connection's read lock vanished and another process
+    could checkpoint under it. (Failed before: 1 lock before the open, 0 after.)"""
+    path = tmp_path / "mem.db"
+    with MemoryStore.open(path) as store:
+        store.add_memory("x")
+    with MemoryStore.open(path) as first:
+        first.conn.execute("BEGIN")
+        first.conn.execute("SELECT count(*) FROM memories").fetchone()
+        held = _posix_locks_on(path)
+        assert held, "a reader holds a lock on the database file"
+        with MemoryStore.open(path):
+            assert _posix_locks_on(path) == held
+        first.conn.execute("COMMIT")
