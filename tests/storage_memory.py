@@ -309,7 +309,8 @@ class MemoryBackend(SearchMixin):
 
     def events(self, scope: Scope, memory_id: int) -> list[Event]:
         trail = [e for _, e in sorted(self.s.events.items()) if e.memory_id == memory_id]
-        owner = next((self._owner(e) for e in trail), None)
+        forgot = (e.detail.get("profile") for e in trail if e.event == "forget")
+        owner = next(forgot, None)
         if memory_id in self.s.memories:
             owner = self.s.memories[memory_id].profile
         if owner is None or not scope.reads(owner):

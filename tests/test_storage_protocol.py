@@ -1,19 +1,17 @@
-"""The storage seam's behaviour, written once against the protocol.
-
-Every test runs against each backend (SQLite on a temporary file, the
-in-memory double of tests/storage_memory.py); a PostgreSQL backend joins by
-adding one entry to ``BACKENDS``.
+"""The storage seam's behaviour, written once against the protocol: scope,
+keyword scores, vectors, filters, records. Every test runs against each
+backend of tests/storage_harness.py (SQLite on a temporary file, the in-memory
+double); a PostgreSQL backend will run it too. Lineage, forgetting, scrubbing
+and transactions: tests/test_storage_lineage.py.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from storage_memory import MemoryBackend
+from storage_harness import ALICE, ALL, BACKENDS, BOB, SYSTEM, Harness, add, row_of, say, vec
 
 from memory.errors import NotFoundError, UsageError
 from memory.storage import (
@@ -26,55 +24,6 @@ from memory.storage import (
     Scope,
     StorageBackend,
 )
-from memory.storage.sqlite import SQLiteBackend
-
-DIM = 8
-ALICE = Scope.of("alice")
-BOB = Scope.of("bob")
-SYSTEM = Scope.of("system")
-ALL = MemoryFilter(include_inactive=True)
-
-
-def vec(text: str) -> list[float]:
-    """A deterministic toy embedding: words hashed into DIM signed buckets."""
-    out = [0.0] * DIM
-    for word in text.lower().split():
-        h = zlib.crc32(word.encode())
-        out[h % DIM] += 1.0 if h & 256 else -1.0
-    return out if any(out) else [1.0] + [0.0] * (DIM - 1)
-
-
-@dataclass
-class Harness:
-    new: Callable[[], StorageBackend]  # another, empty backend of the same kind
-    probe: Callable[[StorageBackend], bytes]  # all it holds, where forgotten text must not be
-
-
-def _sqlite(tmp: Path) -> Harness:
-    made: list[Path] = []
-
-    def new() -> StorageBackend:
-        path = tmp / f"db{len(made)}.sqlite"
-        made.append(path)
-        return SQLiteBackend.open(path, embedder="toy", dim=DIM)
-
-    def probe(backend: StorageBackend) -> bytes:
-        assert isinstance(backend, SQLiteBackend) and backend.path is not None
-        files = [backend.path, Path(f"{backend.path}-wal")]
-        return b"".join(p.read_bytes() for p in files if p.exists())
-
-    return Harness(new, probe)
-
-
-def _memory(tmp: Path) -> Harness:
-    def probe(backend: StorageBackend) -> bytes:
-        assert isinstance(backend, MemoryBackend)
-        return backend.dump().encode()
-
-    return Harness(lambda: MemoryBackend.open(dim=DIM), probe)
-
-
-BACKENDS = {"sqlite": _sqlite, "memory": _memory}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -87,25 +36,6 @@ def db(harness: Harness) -> Iterator[StorageBackend]:
     backend = harness.new()
     yield backend
     backend.close()
-
-
-def add(db: StorageBackend, scope: Scope, text: str, **fields: object) -> int:
-    return db.add_memory(scope, NewMemory(text, **fields), vec(text))  # type: ignore[arg-type]
-
-
-def say(db: StorageBackend, scope: Scope, conv: str, text: str, role: str = "user") -> int:
-    """A message and its index row (a memory of kind message), as a turn logs it."""
-    db.add_conversation(scope, conv)
-    mid = db.add_message(scope, NewMessage(conv, role, text))
-    add(db, scope, text, kind="message", source=f"message:{role}", source_message_id=mid,
-        conversation=conv, speaker=role)  # fmt: skip
-    return mid
-
-
-def row_of(db: StorageBackend, scope: Scope, message_id: int) -> int:
-    return next(
-        m.id for m in db.list_memories(scope, ALL) if m.source_message_id == message_id
-    )
 
 
 # --------------------------------------------------------------------- scope
@@ -282,8 +212,10 @@ def test_filters_apply_to_every_read(db: StorageBackend) -> None:
         (MemoryFilter(conversation="trip"), {new}),
         (MemoryFilter(where=(("path", "~=", "notes/"),)), {old}),
         (MemoryFilter(where=(("path", "=", "photos/lisbon"),)), {new}),
-        (MemoryFilter(where=(("path", "!=", "photos/lisbon"),), include_inactive=True),
-         {old, gone, expired}),  # fmt: skip
+        (
+            MemoryFilter(where=(("path", "!=", "photos/lisbon"),), include_inactive=True),
+            {old, gone, expired},
+        ),  # fmt: skip
         (MemoryFilter(where=(("tags", "~=", "travel"),)), {old}),
         (MemoryFilter(exclude_ids=(old,)), {new}),
     ]
@@ -304,3 +236,51 @@ def test_session_neighbours_walk_one_conversation(db: StorageBackend) -> None:
     assert db.session_neighbours(ALICE, [rows[2]], 2, skip)[rows[2]][2:] == [(rows[4], 2)]
     fact = add(db, ALICE, "not a message")
     assert db.session_neighbours(ALICE, [fact], 2, ALL) == {}
+
+
+# ------------------------------------------------- records round the seam
+def test_memories_round_trip_and_update(db: StorageBackend) -> None:
+    db.add_conversation(ALICE, "c")
+    mid = add(db, ALICE, "cat is called Miso", importance=0.8, confidence=0.7, speaker="me",
+              conversation="c", external_id="x1", metadata={"tags": ["pets"]},
+              created_at="2024-05-01T10:00:00+00:00")  # fmt: skip
+    m = db.memory(ALICE, mid)
+    assert (m.profile, m.kind, m.content, m.importance, m.confidence) == (
+        "alice", "fact", "cat is called Miso", 0.8, 0.7)  # fmt: skip
+    assert (m.speaker, m.conversation, m.external_id, m.metadata) == (
+        "me", "c", "x1", {"tags": ["pets"]})  # fmt: skip
+    assert m.created_at == "2024-05-01T10:00:00+00:00" and m.active
+    updated = db.update_memory(ALICE, mid, MemoryPatch(content="cat is called Mochi"),
+                               vec("cat is called Mochi"))  # fmt: skip
+    assert updated.content == "cat is called Mochi"
+    assert list(db.keyword_scores(ALICE, "mochi", ALL)) == [mid]
+    assert db.keyword_scores(ALICE, "miso", ALL) == {}
+    db.touch(ALICE, [mid, mid + 99], "2030-01-01T00:00:00+00:00")
+    assert db.memory(ALICE, mid).use_count == 1
+    with pytest.raises(UsageError):
+        add(db, ALICE, "bad kind", kind="rumour")
+    with pytest.raises(UsageError):
+        db.add_memory(ALICE, NewMemory("short vector"), [1.0])
+    add(db, ALICE, "old", kind="instruction")
+    counts = db.counts(ALICE)
+    assert counts.kinds == {"fact": (1, 0), "instruction": (1, 0)}
+    assert (counts.messages, counts.conversations) == (0, 1)
+
+
+def test_conversations_and_messages(db: StorageBackend) -> None:
+    assert db.add_conversation(ALICE, "c", title="first", created_at="2024-01-01T00:00:00+00:00")
+    assert db.add_conversation(ALICE, "c") is False
+    ids = [db.add_message(ALICE, NewMessage("c", "user", f"m{i}")) for i in range(4)]
+    assert [m.content for m in db.messages(ALICE, "c")] == ["m0", "m1", "m2", "m3"]
+    assert [m.id for m in db.messages(ALICE, "c", limit=2)] == ids[2:]
+    assert [m.id for m in db.messages(ALICE, "c", after_id=ids[0])] == ids[1:]
+    conv = db.conversation(ALICE, "c")
+    assert conv is not None and conv.messages == 4 and conv.title == "first"
+    db.add_conversation(ALICE, "d", created_at="2020-01-01T00:00:00+00:00")
+    assert [c.id for c in db.conversations(ALICE)][0] == "c"
+    assert db.set_title(ALICE, "c", "renamed") and db.set_summary(ALICE, "c", "s", ids[1])
+    conv = db.conversation(ALICE, "c")
+    assert conv is not None and (conv.title, conv.summary, conv.summary_upto) == (
+        "renamed", "s", ids[1])  # fmt: skip
+    with pytest.raises(NotFoundError):
+        db.add_message(ALICE, NewMessage("nope", "user", "x"))
