@@ -21,6 +21,10 @@ docs/storage.md) and a test double. The rules every implementation keeps:
   outermost exit; an exception rolls back to where that block began.
 - **Vectors are given, not made.** Callers embed outside any transaction and
   pass vectors in: no embedding request holds a write lock.
+- **Policy stays above.** The secret gate, validation of user input and the
+  audit of adds and updates (``add_event`` in the same transaction) are the
+  caller's; a backend stores what it is given. Deletions audit themselves
+  (a ``forget`` event, earlier events blanked), since every backend must.
 """
 
 from __future__ import annotations
