@@ -323,7 +323,14 @@ class MemoryBackend(SearchMixin):
             raise NotFoundError(f"No event with id {event_id}.")
         self.s.events[event_id] = replace(e, detail={**e.detail, **detail})
 
-    def last_events(self, scope: Scope, *, events: Sequence[str], limit: int = 1) -> list[Event]:
+    def last_events(
+        self,
+        scope: Scope,
+        *,
+        events: Sequence[str],
+        limit: int = 1,
+        batch: str | None = None,
+    ) -> list[Event]:
         found = [
             e
             for _, e in sorted(self.s.events.items(), reverse=True)
@@ -332,6 +339,7 @@ class MemoryBackend(SearchMixin):
             and e.event in events
             and e.actor != "undo"
             and "undone" not in e.detail
+            and (batch is None or e.detail.get("batch") == batch)
         ]
         return copy.deepcopy(found[:limit])
 

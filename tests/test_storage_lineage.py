@@ -185,6 +185,7 @@ def test_events_undo_marks_and_documents(db: StorageBackend) -> None:
     second = db.add_event(ALICE, NewEvent(mid, "update", detail={"batch": "b2"}))
     assert [e.id for e in db.last_events(ALICE, events=("add", "update"), limit=5)] == [
         second, first]  # fmt: skip
+    assert [e.id for e in db.last_events(ALICE, events=("add", "update"), batch="b1")] == [first]
     db.mark_event(ALICE, second, {"undone": 1})
     assert [e.id for e in db.last_events(ALICE, events=("add", "update"))] == [first]
     assert db.events(ALICE, mid)[-1].detail == {"batch": "b2", "undone": 1}

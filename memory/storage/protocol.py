@@ -189,9 +189,17 @@ class StorageBackend(Protocol):
         """Merge keys into an event's detail (``undone``)."""
         ...
 
-    def last_events(self, scope: Scope, *, events: Sequence[str], limit: int = 1) -> list[Event]:
+    def last_events(
+        self,
+        scope: Scope,
+        *,
+        events: Sequence[str],
+        limit: int = 1,
+        batch: str | None = None,
+    ) -> list[Event]:
         """The scope's newest events of these types, newest first, leaving out
-        those marked ``undone`` and those undo made itself (``/undo``)."""
+        those marked ``undone`` and those undo made itself; ``batch``: only
+        those whose detail names that batch (``/undo`` of one consolidation)."""
         ...
 
     # ---------------------------------------------------------- search legs

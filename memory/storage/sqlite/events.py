@@ -88,11 +88,19 @@ class EventsMixin:
         if not cur.rowcount:
             raise NotFoundError(f"No event with id {event_id}.")
 
-    def last_events(self, scope: Scope, *, events: Sequence[str], limit: int = 1) -> list[Event]:
+    def last_events(
+        self,
+        scope: Scope,
+        *,
+        events: Sequence[str],
+        limit: int = 1,
+        batch: str | None = None,
+    ) -> list[Event]:
         rows = self.conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM memory_events e JOIN memories m ON m.id = e.memory_id "
             f"WHERE m.profile = ? AND e.event IN ({marks(len(events))}) AND e.actor != 'undo' "
-            "AND json_extract(e.detail, '$.undone') IS NULL ORDER BY e.id DESC LIMIT ?",
-            [scope.writes, *events, limit],
+            "AND json_extract(e.detail, '$.undone') IS NULL "
+            "AND (? IS NULL OR json_extract(e.detail, '$.batch') = ?) ORDER BY e.id DESC LIMIT ?",
+            [scope.writes, *events, batch, batch, limit],
         ).fetchall()
         return [_event(r) for r in rows]
