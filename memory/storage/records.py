@@ -1,0 +1,201 @@
+"""The records a storage backend takes and returns.
+
+Plain dataclasses, no SQL: the same records cross the seam for every backend.
+``Memory``, ``Message`` and ``Event`` are the engine's own records
+(:mod:`memory.models`), re-exported so callers of the seam need one import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import KINDS, Event, Memory, Message
+
+__all__ = [
+    "KINDS",
+    "Conversation",
+    "Counts",
+    "Document",
+    "DocumentInfo",
+    "Event",
+    "ForgetResult",
+    "KeywordStats",
+    "Lineage",
+    "Memory",
+    "MemoryFilter",
+    "MemoryPatch",
+    "Message",
+    "NewEvent",
+    "NewMemory",
+    "NewMessage",
+]
+
+
+@dataclass(frozen=True)
+class NewMemory:
+    """A memory to insert; the backend gives it its id and namespace."""
+
+    content: str
+    kind: str = "fact"
+    source: str = "user"
+    created_at: str = ""  # empty: now
+    importance: float = 0.5
+    confidence: float = 1.0
+    source_message_id: int | None = None  # lineage: the message it came from
+    conversation: str | None = None
+    external_id: str | None = None
+    speaker: str | None = None
+    expires_at: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryPatch:
+    """Fields to change on a memory; None leaves a field as it is.
+
+    ``clear_supersession`` makes a superseded memory current again (undo,
+    forgetting the memory that superseded it)."""
+
+    content: str | None = None
+    importance: float | None = None
+    superseded_by: int | None = None
+    valid_until: str | None = None
+    expires_at: str | None = None
+    metadata: dict[str, Any] | None = None
+    clear_supersession: bool = False
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    conversation: str
+    role: str
+    content: str
+    created_at: str = ""  # empty: now
+    speaker: str | None = None
+    external_id: str | None = None
+    import_key: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    profile: str
+    title: str | None
+    created_at: str
+    updated_at: str
+    summary: str | None = None
+    summary_upto: int | None = None
+    messages: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A file added with ``mem add``, as written (the namespace is the scope's)."""
+
+    path: str
+    format: str
+    hash: str
+    size: int
+    mtime: float
+    chunks: int
+    chunker: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file row as read back."""
+
+    path: str
+    profile: str
+    format: str
+    hash: str
+    size: int
+    mtime: float
+    chunks: int
+    chunker: str
+    added_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An audit event; ``memory_id`` None for an event about no one memory
+    (a removed document), which the backend files under the scope's namespace."""
+
+    memory_id: int | None
+    event: str
+    actor: str = "user"
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemoryFilter:
+    """Which memories a read considers, on top of the scope.
+
+    ``where`` holds metadata filters (key, op, value): op ``=`` equals, ``~=``
+    contains, ``!=`` differs (a missing key differs). Inactive memories
+    (superseded, ended, expired at ``now``) are left out unless
+    ``include_inactive``."""
+
+    kinds: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    conversation: str | None = None
+    include_inactive: bool = False
+    where: tuple[tuple[str, str, str], ...] = ()
+    exclude_kinds: tuple[str, ...] = ()
+    exclude_ids: tuple[int, ...] = ()
+    exclude_messages: tuple[int, ...] = ()  # message memories of these messages
+    now: str | None = None  # None: the current time
+
+    @property
+    def narrow(self) -> bool:
+        """A filter that leaves few rows: exact scans are cheap under it."""
+        return bool(self.conversation or self.since or self.until or self.where)
+
+
+@dataclass(frozen=True)
+class KeywordStats:
+    """Rows and tokens of the keyword index within one scope."""
+
+    rows: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What ``mem stats`` counts in one scope."""
+
+    kinds: dict[str, tuple[int, int]]  # kind -> (active, inactive)
+    messages: int
+    conversations: int
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What derives from a set of messages, within one namespace."""
+
+    messages: tuple[int, ...]
+    memories: tuple[int, ...]  # rows to delete: message rows, facts, summaries, episodes
+    conversations: tuple[str, ...]  # whose running summary may fold the messages in
+    quoting_events: tuple[int, ...]  # audit events that quote a message (blanked)
+
+
+@dataclass
+class ForgetResult:
+    """What a forget touched. ``texts`` are the deleted texts, for the caller
+    to scrub from copies outside the backend (the REPL history)."""
+
+    memories: list[int] = field(default_factory=list)
+    messages: list[int] = field(default_factory=list)
+    derived: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
+    events: int = 0
+    texts: list[str] = field(default_factory=list)
+    scrub_pending: bool = False

@@ -1,0 +1,7 @@
+"""The SQLite backend of the storage seam (mem's embedded default)."""
+
+from __future__ import annotations
+
+from .backend import SQLiteBackend
+
+__all__ = ["SQLiteBackend"]

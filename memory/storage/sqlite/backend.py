@@ -1,0 +1,388 @@
+"""SQLiteBackend: the :class:`StorageBackend` protocol over mem's SQLite file.
+
+Same schema and connection as :class:`memory.store.MemoryStore` (memory.db,
+memory.schema), so both can work on one file while callers move to the seam.
+Search legs live in :mod:`.search`, deletion and lineage in :mod:`.lineage`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ... import keyword_stats, timeutil
+from ...db import Connection, connect, transaction, translate
+from ...embed import pack
+from ...errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
+from ...models import KINDS, MEMORY_COLUMNS, memory_from_row
+from ...schema import ensure_schema
+from ..protocol import Column, Scrub, StorageBackend
+from ..records import (
+    Counts,
+    ForgetResult,
+    KeywordStats,
+    Lineage,
+    Memory,
+    MemoryFilter,
+    MemoryPatch,
+    NewMemory,
+)
+from ..scope import Scope
+from . import lineage as _lineage
+from . import search as _search
+from .conversations import ConversationsMixin
+from .documents import DocumentsMixin
+from .events import EventsMixin
+from .filters import filter_sql, marks, scope_sql
+
+_NOT_FOUND = "No memory with id {}: see `mem list` for ids."
+
+
+class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
+    """mem's embedded default backend: one SQLite file (sqlean + sqlite-vec)."""
+
+    name = "sqlite"
+
+    def __init__(self, conn: Connection, path: Path | None = None) -> None:
+        self.conn = conn
+        self.path = path
+        dim = self.get_meta(Scope("system"), "embedder_dim")
+        self.dim = int(dim) if dim else 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        embedder: str | None = None,
+        dim: int | None = None,
+    ) -> SQLiteBackend:
+        """Open (creating) a mem database. A new file needs the ``embedder``
+        name and ``dim`` its vector tables are built for; an existing one
+        built for another embedder is refused (``mem reindex``)."""
+        target = Path(path)
+        conn = connect(target)
+        try:
+            ensure_schema(conn)
+            stored = dict(
+                conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('embedder', 'embedder_dim')"
+                ).fetchall()
+            )
+            if "embedder" not in stored:
+                if not embedder or not dim:
+                    raise UsageError(f"{target} is new: give the embedder and its dimension.")
+                _create_vector_tables(conn, embedder, dim)
+            elif embedder and stored["embedder"] != embedder:
+                raise EmbedderMismatchError(
+                    f"This database's vectors were built with {stored['embedder']}, not "
+                    f"{embedder}: run `mem reindex --embedder {embedder}` to rebuild them."
+                )
+            backend = cls(conn, target)
+            if backend.get_meta(Scope("system"), _lineage.PENDING_KEY) is not None:
+                with contextlib.suppress(DatabaseError):
+                    backend.scrub(Scope("system"))
+        except BaseException as err:
+            conn.close()
+            if isinstance(err, Exception) and type(err).__module__.startswith("sqlean"):
+                raise translate(err, target) from None
+            raise
+        return backend
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self, scope: Scope) -> Iterator[None]:
+        with transaction(self.conn):
+            yield
+
+    def get_meta(self, scope: Scope, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, scope: Scope, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    # ------------------------------------------------------------- memories
+    def _check_vector(self, vector: Sequence[float]) -> bytes:
+        if len(vector) != self.dim:
+            raise UsageError(
+                f"A vector of {len(vector)} numbers for an index of {self.dim}: "
+                "embed with the database's embedder."
+            )
+        return pack(vector)
+
+    def _index(self, memory_id: int, content: str, speaker: str | None, blob: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
+            [memory_id, content, speaker or ""],
+        )
+        keyword_stats.count_row(self.conn, memory_id, 1)
+        self.conn.execute("INSERT INTO memory_vectors(id, vector) VALUES (?, ?)", [memory_id, blob])
+        self.conn.execute(
+            "INSERT INTO memories_vec(id, embedding) VALUES (?, vec_quantize_binary(vec_f32(?)))",
+            [memory_id, blob],
+        )
+
+    def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
+        m = memory
+        if m.kind not in KINDS:
+            raise UsageError(f"Unknown kind {m.kind!r}: use one of {', '.join(KINDS)}.")
+        if not m.content.strip():
+            raise UsageError("Nothing to remember: give some text.")
+        blob = self._check_vector(vector)
+        stamp = m.created_at or timeutil.now_iso()
+        with transaction(self.conn):
+            if m.source_message_id is not None and self.message(scope, m.source_message_id) is None:
+                raise NotFoundError(f"No message with id {m.source_message_id}.")
+            if m.conversation is not None and not self._own_conversation(scope, m.conversation):
+                raise NotFoundError(f"No conversation {m.conversation!r}.")
+            next_id = self.conn.execute(
+                "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+                "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
+            ).fetchone()[0]
+            cur = self.conn.execute(
+                "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
+                "conversation_id, external_id, speaker, importance, confidence, created_at, "
+                "updated_at, valid_from, expires_at, metadata) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    int(next_id) + 1,
+                    scope.writes,
+                    m.kind,
+                    m.content,
+                    m.source,
+                    m.source_message_id,
+                    m.conversation,
+                    m.external_id,
+                    m.speaker,
+                    m.importance,
+                    m.confidence,
+                    stamp,
+                    timeutil.now_iso(),
+                    stamp,
+                    m.expires_at,
+                    json.dumps(m.metadata),
+                ],
+            )
+            memory_id = int(cur.lastrowid)
+            self._index(memory_id, m.content, m.speaker, blob)
+        return memory_id
+
+    def _own_memory(self, scope: Scope, memory_id: int) -> Memory:
+        row = self.conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ? AND profile = ?",
+            [memory_id if _lineage.storable_id(memory_id) else 0, scope.writes],
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(_NOT_FOUND.format(memory_id))
+        return memory_from_row(row)
+
+    def update_memory(
+        self,
+        scope: Scope,
+        memory_id: int,
+        patch: MemoryPatch,
+        vector: Sequence[float] | None = None,
+    ) -> Memory:
+        if patch.content is not None and vector is None:
+            raise UsageError("A new text needs its vector.")
+        blob = self._check_vector(vector) if patch.content is not None and vector else b""
+        now = timeutil.now_iso()
+        with transaction(self.conn):
+            old = self._own_memory(scope, memory_id)
+            sets: dict[str, Any] = {"updated_at": now}
+            if patch.content is not None:
+                sets["content"] = patch.content.strip()
+            if patch.importance is not None:
+                sets["importance"] = patch.importance
+            if patch.superseded_by is not None:
+                self.memory(scope, patch.superseded_by)  # readable, or NotFoundError
+                sets["superseded_by"] = patch.superseded_by
+                sets["valid_until"] = patch.valid_until or now
+            elif patch.valid_until is not None:
+                sets["valid_until"] = patch.valid_until
+            if patch.clear_supersession:
+                sets["superseded_by"] = sets["valid_until"] = None
+            if patch.expires_at is not None:
+                sets["expires_at"] = patch.expires_at
+            if patch.metadata is not None:
+                sets["metadata"] = json.dumps(patch.metadata)
+            assignments = ", ".join(f"{k} = ?" for k in sets)
+            self.conn.execute(
+                f"UPDATE memories SET {assignments} WHERE id = ?", [*sets.values(), memory_id]
+            )
+            if patch.content is not None:
+                _lineage.unindex(self.conn, memory_id)
+                self._index(memory_id, str(sets["content"]), old.speaker, blob)
+        return self.memory(scope, memory_id)
+
+    def touch(self, scope: Scope, ids: Iterable[int], at: str) -> None:
+        wanted = [i for i in ids if _lineage.storable_id(i)]
+        if not wanted:
+            return
+        where, params = scope_sql(scope, "memories")
+        with transaction(self.conn):
+            self.conn.execute(
+                "UPDATE memories SET use_count = use_count + 1, last_used_at = ? "
+                f"WHERE id IN ({marks(len(wanted))}) AND {where}",
+                [at, *wanted, *params],
+            )
+
+    def memory(self, scope: Scope, memory_id: int) -> Memory:
+        found = self.memories(scope, [memory_id])
+        if not found:
+            raise NotFoundError(_NOT_FOUND.format(memory_id))
+        return found[0]
+
+    def memories(self, scope: Scope, ids: Iterable[int]) -> list[Memory]:
+        wanted = [i for i in ids if _lineage.storable_id(i)]
+        where, params = scope_sql(scope)
+        rows = self.conn.execute(
+            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
+            "AND m.id IN (SELECT value FROM json_each(?))",
+            [*params, json.dumps(wanted)],
+        ).fetchall()
+        found = {m.id: m for m in map(memory_from_row, rows)}
+        return [found[i] for i in dict.fromkeys(wanted) if i in found]
+
+    def list_memories(
+        self, scope: Scope, filters: MemoryFilter, *, limit: int | None = None
+    ) -> list[Memory]:
+        where, params = filter_sql(scope, filters)
+        sql = f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} ORDER BY m.id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [memory_from_row(r) for r in self.conn.execute(sql, params).fetchall()]
+
+    def counts(self, scope: Scope) -> Counts:
+        where, params = scope_sql(scope)
+        kinds = {
+            str(k): (int(a), int(t) - int(a))
+            for k, t, a in self.conn.execute(
+                "SELECT kind, count(*), sum(superseded_by IS NULL AND valid_until IS NULL) "
+                f"FROM memories m WHERE {where} GROUP BY kind ORDER BY kind",
+                params,
+            ).fetchall()
+        }
+        one = "SELECT count(*) FROM {} WHERE profile = ?"
+        messages = self.conn.execute(one.format("messages"), [scope.writes]).fetchone()[0]
+        convs = self.conn.execute(one.format("conversations"), [scope.writes]).fetchone()[0]
+        return Counts(kinds, int(messages), int(convs))
+
+    def delete_memories(
+        self, scope: Scope, ids: Iterable[int], *, reason: str, actor: str = "user"
+    ) -> list[int]:
+        deleted: list[int] = []
+        with transaction(self.conn):
+            for memory_id in ids:
+                try:
+                    mem = self._own_memory(scope, memory_id)
+                except NotFoundError:
+                    continue
+                detail = {"kind": mem.kind, "source": mem.source, "reason": reason}
+                _lineage.delete_row(self.conn, memory_id, detail=detail, actor=actor)
+                deleted.append(memory_id)
+        return deleted
+
+    # ---------------------------------------------------------- search legs
+    def keyword_stats(self, scope: Scope) -> KeywordStats:
+        return _search.stats(self.conn, scope)
+
+    def keyword_scores(
+        self,
+        scope: Scope,
+        term: str,
+        filters: MemoryFilter,
+        *,
+        column: Column = "content",
+        limit: int = 50,
+        newest: int | None = None,
+    ) -> dict[int, float]:
+        return _search.keyword_scores(
+            self.conn, scope, term, filters, column=column, limit=limit, newest=newest
+        )
+
+    def keyword_match(self, scope: Scope, terms: Sequence[str], filters: MemoryFilter) -> list[int]:
+        return _search.keyword_match(self.conn, scope, terms, filters)
+
+    def nearest(
+        self,
+        scope: Scope,
+        vector: Sequence[float],
+        filters: MemoryFilter,
+        *,
+        k: int,
+        exact: bool | None = None,
+    ) -> dict[int, float]:
+        self._check_vector(vector)
+        return _search.nearest(self.conn, scope, vector, filters, k=k, exact=exact)
+
+    def similarities(
+        self, scope: Scope, vector: Sequence[float], ids: Iterable[int]
+    ) -> dict[int, float]:
+        self._check_vector(vector)
+        return _search.similarities(self.conn, scope, vector, ids)
+
+    def session_neighbours(
+        self, scope: Scope, anchors: Iterable[int], window: int, filters: MemoryFilter
+    ) -> dict[int, list[tuple[int, int]]]:
+        return _search.session_neighbours(self.conn, scope, anchors, window, filters)
+
+    # ------------------------------------------------ lineage and forgetting
+    def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:
+        return _lineage.lineage(self.conn, scope, message_ids)
+
+    def forget(
+        self,
+        scope: Scope,
+        ids: Sequence[int],
+        *,
+        with_source: bool = False,
+        scrub: Scrub | None = None,
+        at: str = "",
+    ) -> ForgetResult:
+        with transaction(self.conn):
+            result = _lineage.forget(
+                self.conn, scope, ids, with_source=with_source, scrub=scrub, at=at
+            )
+        if not self.conn.in_transaction:
+            result.scrub_pending = not self.scrub(scope)
+        return result
+
+    def scrub(self, scope: Scope) -> bool:
+        return _lineage.scrub(self.conn)
+
+
+def _create_vector_tables(conn: Connection, embedder: str, dim: int) -> None:
+    """The vector tables of a new file (as ``MemoryStore`` makes them)."""
+    with transaction(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS memory_vectors (id INTEGER PRIMARY KEY "
+            "REFERENCES memories(id) ON DELETE CASCADE, vector BLOB NOT NULL)"
+        )
+        conn.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS memories_vec USING vec0("
+            f"id INTEGER PRIMARY KEY, embedding bit[{int(dim)}])"
+        )
+        for key, value in (("embedder", embedder), ("embedder_dim", str(int(dim)))):
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+
+def _conforms(backend: SQLiteBackend) -> StorageBackend:
+    """mypy checks here that the class implements the whole protocol."""
+    return backend
