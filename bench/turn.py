@@ -68,7 +68,7 @@ class InstantModel:
         self.usage = Usage()
         self.facts = facts
 
-    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], **_: object) -> Iterator[str]:
         yield "Sure, "
         yield "here is an answer."
 
