@@ -86,7 +86,7 @@ def key_var_for(model: str) -> str | None:
     if provider in PROVIDER_KEY_VARS:
         return PROVIDER_KEY_VARS[provider]
     try:
-        from .llm_litellm import litellm
+        from .model_info import litellm
 
         missing = litellm().validate_environment(model).get("missing_keys") or []
     except Exception:
