@@ -423,7 +423,7 @@ def latency(db: Path, qs: list[tuple[str, str | None]], scoped: bool) -> Latency
         for i, (text, conv) in enumerate(qs):
             before = _VECTOR_CALLS[0]
             t = time.perf_counter()
-            store.search(text, limit=10, conversation=conv if scoped else None)
+            retrieval.find(store, text, limit=10, conversation=conv if scoped else None)
             ms = (time.perf_counter() - t) * 1000
             if i < WARMUP:
                 continue

@@ -41,6 +41,7 @@ from memory import MemoryStore  # noqa: E402
 from memory.assistant import Assistant, Settings  # noqa: E402
 from memory.evaluation import percentile  # noqa: E402
 from memory.llm import Usage  # noqa: E402
+from memory.transfer import import_file  # noqa: E402
 
 WORDS = (
     "trip hotel dinner garden music guitar painting dog cat school work project deadline "
@@ -148,7 +149,7 @@ def fill(store: MemoryStore, n: int, rng: random.Random) -> float:
             )
         )
     start = time.perf_counter()
-    store.import_file(io.BytesIO("\n".join(lines).encode()))
+    import_file(store, io.BytesIO("\n".join(lines).encode()))
     return time.perf_counter() - start
 
 

@@ -18,11 +18,12 @@ from memory.local_model import DEFAULT_NOTE, default_model, no_model_help
 
 from . import render
 from .app import Bounded, DbOption, JsonOption, ProfileOption, command, complete_conversations
-from .commands import open_store
+from .commands import open_memory
+from .render import print_prompt
 
 if TYPE_CHECKING:  # the assistant's modules load only when a chat command runs
+    from memory import Memory
     from memory.assistant import Assistant, Settings
-    from memory.store import MemoryStore
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -115,21 +116,17 @@ def read_stdin() -> str:
         raise InvalidInputError("stdin is not valid UTF-8: convert the text to UTF-8.") from None
 
 
-def purge_expired(store: MemoryStore, cfg: Config) -> None:
+def purge_expired(mem: Memory) -> None:
     """Retention runs at the start of every chat (`mem prune` does it by hand)."""
-    if not cfg.retention:
+    if not mem.config.retention:
         return
-    from memory.retention import prune
-
-    report = prune(store, cfg.retention, dry_run=False)
+    report = mem.prune(dry_run=False)
     if report.total:
         parts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
         render.status(f"note: retention deleted {parts}")
 
 
-def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Assistant:
-    from memory.assistant import Assistant
-
+def make_assistant(mem: Memory, settings: Settings, verbose: bool) -> Assistant:
     warned: set[str] = set()
 
     def warn(message: str) -> None:
@@ -138,40 +135,7 @@ def make_assistant(store: MemoryStore, settings: Settings, verbose: bool) -> Ass
             render.status(f"note: {message}")
         warned.add(key)
 
-    return Assistant(store, settings, warn=warn)
-
-
-def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
-    prompt = assistant.build_prompt(text)
-    model = assistant.model if assistant.settings.model else None
-    # The offline model is given a completion prompt, not the chat messages: show that.
-    completion = model.prompt_text(prompt.sections) if model is not None else None
-    if as_json:
-        data = prompt.to_dict()
-        if model is not None:
-            data["model"] = {"name": model.name, "path": model.route}
-        if completion is not None:
-            data["completion_prompt"] = completion
-        render.emit_json(data)
-        return
-    con = render.out()
-    if model is not None:
-        con.print(f"model {model.describe()}", markup=False, highlight=False)
-    con.print(
-        f"budget {prompt.budget} tokens (reply reserve {prompt.reserve}); "
-        f"prompt {prompt.total_tokens} tokens"
-    )
-    for part in prompt.parts:
-        con.print(f"  {part.name:<13}{part.tokens:>6} tokens  {part.items} items")
-    for name, n in prompt.dropped.items():
-        con.print(f"  dropped: {n} {name}")
-    if completion is not None:
-        con.rule("prompt")
-        con.print(completion, markup=False, highlight=False)
-        return
-    for msg in prompt.messages:
-        con.rule(msg["role"])
-        con.print(msg["content"], markup=False, highlight=False)
+    return mem.assistant(settings=settings, warn=warn)
 
 
 @command("ask")
@@ -213,10 +177,10 @@ def ask(
         from memory.llm import preload_in_background
 
         preload_in_background(settings.model, settings.api_base)
-    with open_store(db, profile) as store:
+    with open_memory(db, profile) as mem:
         if not show_prompt:
-            purge_expired(store, cfg)
-        assistant = make_assistant(store, settings, verbose)
+            purge_expired(mem)
+        assistant = make_assistant(mem, settings, verbose)
         if conversation or resume:
             assistant.open_conversation(conversation, resume=resume)
         if show_prompt:
@@ -311,8 +275,8 @@ def start_repl(
 
     cfg = load_config()
     settings = settings_from(cfg, model, memory, window, budget)
-    with open_store(db, profile) as store:
-        purge_expired(store, cfg)
-        assistant = make_assistant(store, settings, verbose)
+    with open_memory(db, profile) as mem:
+        purge_expired(mem)
+        assistant = make_assistant(mem, settings, verbose)
         assistant.open_conversation(conversation, resume=resume)
         Repl(assistant, verbose=verbose).run()

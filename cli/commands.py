@@ -4,17 +4,15 @@ import, reindex, conversations. Each parses, calls one engine function, renders.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from memory.config import load_config, resolve_embedder, resolve_profile
+from memory import Memory
 from memory.errors import InvalidInputError, ScrubPendingError, UsageError
 from memory.models import Hit
-from memory.store import MemoryStore
 
 if TYPE_CHECKING:
     from memory.forgetting import ForgetReport
@@ -35,27 +33,17 @@ from .app import (
 IMPORTANCE = "Invalid importance {value}: use a number from 0 to 1."
 
 
-def open_store(
+def open_memory(
     db: str | None,
     profile: str | None,
     *,
     embedder: str | None = None,
     allow_embedder_change: bool = False,
-) -> MemoryStore:
-    """Open the store the way every command does (config, env, options)."""
-    from memory.ranking import Ranking
-
-    cfg = load_config()
-    store = MemoryStore.open(
-        db,
-        embedder=resolve_embedder(embedder, cfg),
-        profile=resolve_profile(profile, cfg),
-        allow_embedder_change=allow_embedder_change,
-        secrets=cfg.secrets,
+) -> Memory:
+    """Open the memory the way every command does (config, env, options)."""
+    return Memory.open(
+        db, profile=profile, embedder=embedder, allow_embedder_change=allow_embedder_change
     )
-    if cfg.recency_half_life_days != Ranking.half_life_days:
-        store.ranking = Ranking(half_life_days=cfg.recency_half_life_days)
-    return store
 
 
 MAX_QUERY_BYTES = 100_000
@@ -96,8 +84,8 @@ def remember(
     as_json: JsonOption = False,
 ) -> None:
     """Store a memory (a fact or a standing instruction), not a chat message."""
-    with open_store(db, profile) as store:
-        memory = store.remember(text, kind=kind, importance=importance, tags=tag or ())
+    with open_memory(db, profile) as mem:
+        memory = mem.remember(text, kind=kind, importance=importance, tags=tag or ())
     if as_json:
         render.emit_json(memory.to_dict())
     else:
@@ -154,10 +142,10 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Hybrid keyword + vector search over memories and messages."""
-    with open_store(db, profile) as store:
+    with open_memory(db, profile) as mem:
 
         def find(q: str) -> list[Hit]:
-            return store.search(
+            return mem.search(
                 q,
                 limit=limit,
                 kinds=kind,
@@ -227,22 +215,16 @@ def forget(
     as_json: JsonOption = False,
 ) -> None:
     """Delete memories for real: row, index entries and vectors; the audit keeps no text."""
-    from memory.forgetting import ForgetReport, select_by_query, select_older_than
+    from memory.forgetting import ForgetReport
 
     chosen = sum(bool(x) for x in (ids, query, older_than))
     if chosen != 1:
         raise UsageError("Say what to forget: memory ids, --query WORDS or --older-than 90d.")
-    with open_store(db, profile) as store:
+    with open_memory(db, profile) as mem:
         if ids:
             targets = list(ids)
-            for mid in targets:
-                store.get(mid)
         else:
-            selected = (
-                select_by_query(store, query, kind=kind)
-                if query
-                else select_older_than(store, older_than or "", kind=kind)
-            )
+            selected = mem.select(query=query, older_than=older_than, kind=kind)
             if not selected:
                 render.status("Nothing matches; nothing was forgotten.")
                 if as_json:
@@ -250,8 +232,8 @@ def forget(
                 return
             if not as_json or not yes:
                 render.status(f"{len(selected)} memories will be forgotten:")
-                for mem in selected[:50]:
-                    render.status(f"  #{mem.id} {mem.kind}: {render.short(mem.content, 70)}")
+                for row in selected[:50]:
+                    render.status(f"  #{row.id} {row.kind}: {render.short(row.content, 70)}")
                 if len(selected) > 50:
                     render.status(f"  … and {len(selected) - 50} more")
                 if with_source or any(m.kind == "message" for m in selected):
@@ -265,7 +247,7 @@ def forget(
                     render.status("Nothing was forgotten.")
                     raise typer.Exit(1)
             targets = [m.id for m in selected]
-        report = store.forget(targets, with_source=with_source, query=query)
+        report = mem.forget(targets, with_source=with_source, query=query)
     if as_json:
         render.emit_json(report.to_dict())
     else:
@@ -321,12 +303,10 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List memories, newest first (messages and document chunks only with --kind)."""
-    with open_store(db, profile) as store:
-        mems = store.list_memories(
+    with open_memory(db, profile) as mem:
+        mems = mem.list(
             kind=kind, include_inactive=include_all, limit=limit, conversation=conversation
         )
-    if kind is None:  # the log and document chunks have `mem conversations` and `mem docs`
-        mems = [m for m in mems if m.kind not in ("message", "document")]
     if as_json:
         render.emit_json([m.to_dict() for m in mems])
     elif not mems:
@@ -351,16 +331,12 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One memory with its provenance and its history."""
-    with open_store(db, profile) as store:
-        memory = store.get(memory_id)
-        events = store.history(memory_id)
-        message = store.message(memory.source_message_id) if memory.source_message_id else None
+    with open_memory(db, profile) as mem:
+        detail = mem.show(memory_id)
     if as_json:
-        data = memory.to_dict()
-        data["source_message"] = message.to_dict() if message else None
-        data["history"] = [e.to_dict() for e in events]
-        render.emit_json(data)
+        render.emit_json(detail.to_dict())
         return
+    memory, message, events = detail.memory, detail.source_message, detail.history
     con = render.out()
     con.print(f"#{memory.id} {memory.kind} · profile {memory.profile}")
     con.print(memory.content)
@@ -392,8 +368,8 @@ def show(
 @command("stats")
 def stats(db: DbOption = None, profile: ProfileOption = None, as_json: JsonOption = False) -> None:
     """Counts per kind, database size and the embedder."""
-    with open_store(db, profile) as store:
-        data = store.stats()
+    with open_memory(db, profile) as mem:
+        data = mem.stats()
     if as_json:
         render.emit_json(data)
         return
@@ -413,19 +389,8 @@ def export(
     profile: ProfileOption = None,
 ) -> None:
     """Write memories, conversations and messages as JSON Lines."""
-    with open_store(db, profile) as store:
-        if file in (None, "-"):
-            counts = store.export(sys.stdout)
-        else:
-            try:
-                fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.fchmod(fd, 0o600)  # an export is a full copy: as private as the db
-                with open(fd, "w", encoding="utf-8") as handle:
-                    counts = store.export(handle)
-            except OSError as err:
-                raise UsageError(
-                    f"Cannot write {file}: {err.strerror}; pick another path."
-                ) from None
+    with open_memory(db, profile) as mem:
+        counts = mem.export(sys.stdout if file in (None, "-") else file)
     render.status(
         f"Exported {counts['memories']} memories, {counts['messages']} messages in "
         f"{counts['conversations']} conversations."
@@ -459,34 +424,28 @@ def import_(
     import io
 
     from memory import fact_keys
-    from memory.config import resolve_model
+    from memory.config import load_config, resolve_model
     from memory.transfer_import import check_conflict_policy, read_bounded
 
     check_conflict_policy(on_conflict)
-
-    complete = None
-    if extract:
-        cfg = load_config()
-        name = fact_keys.require_model(resolve_model(model, cfg))
-        complete = fact_keys.model_completer(name, api_base=cfg.api_base)
+    if extract:  # no model: say so before importing anything
+        model = fact_keys.require_model(resolve_model(model, load_config()))
     keys = None
-    with open_store(db, profile) as store:
+    with open_memory(db, profile) as mem:
         progress, update = render.progress_callback("importing")
         with progress:
+            source: str | IO[bytes] = file
             if file == "-":
                 source = (
                     io.BytesIO(read_bounded(sys.stdin.buffer, "<stdin>"))
                     if extract
                     else sys.stdin.buffer
                 )
-                report = store.import_file(source, progress=update, on_conflict=on_conflict)
-            else:
-                report = store.import_file(file, progress=update, on_conflict=on_conflict)
-        if complete is not None:
-            convs = fact_keys.file_conversations(source if file == "-" else file)
+            report = mem.import_(source, progress=update, on_conflict=on_conflict)
+        if extract:
             progress, update = render.progress_callback("extracting facts")
             with progress:
-                keys = fact_keys.extract_fact_keys(store, complete, convs, progress=update)
+                keys = mem.index_fact_keys(source, model=model, progress=update)
     if keys is not None and (keys.failed or keys.not_attempted):
         skipped = f", {keys.not_attempted} not attempted" if keys.not_attempted else ""
         render.status(
@@ -524,11 +483,11 @@ def reindex(
     profile: ProfileOption = None,
 ) -> None:
     """Rebuild every vector (after changing the embedder)."""
-    with open_store(db, profile, embedder=embedder, allow_embedder_change=True) as store:
+    with open_memory(db, profile, embedder=embedder, allow_embedder_change=True) as mem:
         progress, update = render.progress_callback("reindexing")
         with progress:
-            count = store.reindex(progress=update)
-        name = store.embedder.name
+            count = mem.reindex(progress=update)
+        name = mem.store.embedder.name
     render.out().print(f"Reindexed {count} memories with {name}.")
 
 
@@ -543,8 +502,8 @@ def conversations(
     as_json: JsonOption = False,
 ) -> None:
     """List conversations, most recent first."""
-    with open_store(db, profile) as store:
-        rows = store.conversations(limit)
+    with open_memory(db, profile) as mem:
+        rows = mem.conversations(limit)
     if as_json:
         render.emit_json(rows)
         return
@@ -566,11 +525,8 @@ def prune(
     as_json: JsonOption = False,
 ) -> None:
     """Apply the retention policy of the config file ([retention]); dry run by default."""
-    from memory.retention import prune as run_prune
-
-    cfg = load_config()
-    with open_store(db, profile) as store:
-        report = run_prune(store, cfg.retention, dry_run=not yes)
+    with open_memory(db, profile) as mem:
+        report = mem.prune(dry_run=not yes)
     if as_json:
         render.emit_json({"dry_run": report.dry_run, "counts": report.counts})
         return

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from . import render
 from .app import Bounded, DbOption, JsonOption, ProfileOption, command
-from .commands import open_store
+from .commands import open_memory
 
 
 def display_path(path: str) -> str:
@@ -138,17 +138,13 @@ def add(
     Files are split at headings, paragraphs and definitions; adding again only
     re-reads files that changed. .gitignore files are honoured.
     """
-    from memory.documents import add_documents
-
     target = profile or SYSTEM_PROFILE
     started = time.perf_counter()
-    with open_store(db, target) as store:
+    with open_memory(db, target) as mem:
         progress, update = render.progress_callback("adding")
         with progress:
-            report = add_documents(
-                store,
+            report = mem.add(
                 paths,
-                profile=target,
                 exclude=exclude or (),
                 sync=sync,
                 force=force,
@@ -211,10 +207,8 @@ def docs(
     as_json: JsonOption = False,
 ) -> None:
     """List indexed documents (shared and this profile's): path, chunks, when."""
-    from memory.documents import documents
-
-    with open_store(db, profile) as store:
-        found = documents(store, contains=contains)
+    with open_memory(db, profile) as mem:
+        found = mem.docs(contains=contains)
     if as_json:
         render.emit_json([d.to_dict() for d in found])
         return

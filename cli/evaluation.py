@@ -12,7 +12,7 @@ from memory.errors import UsageError
 
 from . import render
 from .app import INT64_MAX, MAX_RESULTS, Bounded, DbOption, JsonOption, ProfileOption, command
-from .commands import open_store
+from .commands import open_memory
 
 if TYPE_CHECKING:
     from memory.evaluation import EvalReport
@@ -163,10 +163,8 @@ def eval_(
     progress, update = _progress()
     with progress:
         if live:
-            with open_store(db, profile) as store:
-                report = run_eval(
-                    directory, store=store, ks=ks, model=model_name, limit=limit, progress=update
-                )
+            with open_memory(db, profile) as mem:
+                report = mem.eval(directory, ks=ks, model=model_name, limit=limit, progress=update)
         else:
             report = run_eval(
                 directory,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from memory.assistant import Assistant
     from memory.models import Hit, Memory
 
 _out: Console | None = None
@@ -146,3 +147,38 @@ def progress_callback(label: str) -> tuple[Any, Any]:
         progress.update(task, completed=done, total=total)
 
     return progress, update
+
+
+def print_prompt(assistant: Assistant, text: str, as_json: bool) -> None:
+    """What ``mem chat --show-prompt`` and the REPL's /prompt print: the
+    assembled prompt, its budget and what was dropped."""
+    prompt = assistant.build_prompt(text)
+    model = assistant.model if assistant.settings.model else None
+    # The offline model is given a completion prompt, not the chat messages: show that.
+    completion = model.prompt_text(prompt.sections) if model is not None else None
+    if as_json:
+        data = prompt.to_dict()
+        if model is not None:
+            data["model"] = {"name": model.name, "path": model.route}
+        if completion is not None:
+            data["completion_prompt"] = completion
+        emit_json(data)
+        return
+    con = out()
+    if model is not None:
+        con.print(f"model {model.describe()}", markup=False, highlight=False)
+    con.print(
+        f"budget {prompt.budget} tokens (reply reserve {prompt.reserve}); "
+        f"prompt {prompt.total_tokens} tokens"
+    )
+    for part in prompt.parts:
+        con.print(f"  {part.name:<13}{part.tokens:>6} tokens  {part.items} items")
+    for name, n in prompt.dropped.items():
+        con.print(f"  dropped: {n} {name}")
+    if completion is not None:
+        con.rule("prompt")
+        con.print(completion, markup=False, highlight=False)
+        return
+    for msg in prompt.messages:
+        con.rule(msg["role"])
+        con.print(msg["content"], markup=False, highlight=False)

@@ -21,6 +21,8 @@ from memory.assistant import Assistant, Prepared
 from memory.consolidation import Change, undo_last
 from memory.db import is_driver_error, translate
 from memory.errors import MemError, UsageError
+from memory.forgetting import forget
+from memory.retrieval import find
 from memory.store import MemoryStore
 
 from . import render
@@ -295,7 +297,7 @@ class Repl:
             raise UsageError("Usage: /forget ID…, with numeric ids from /memories.") from None
         from .commands import forget_receipt
 
-        report = self.store.forget(ids)
+        report = forget(self.store, ids)
         self.say(f"- {forget_receipt(report)}")
         for note in report.notes:
             self.say(f"note: {note}")
@@ -317,7 +319,7 @@ class Repl:
             self.say(f"  #{m.id} {m.kind}: {m.content}")
 
     def cmd_search(self, arg: str) -> None:
-        hits = self.store.search(self._need(arg, "Usage: /search QUERY"), limit=8)
+        hits = find(self.store, self._need(arg, "Usage: /search QUERY"), limit=8)
         if not hits:
             self.say("(no matches)")
         for h in hits:
@@ -333,10 +335,8 @@ class Repl:
         self.say(f"new conversation {self.assistant.new_conversation()}")
 
     def cmd_budget(self, arg: str) -> None:
-        from .chat import print_prompt
-
         text = arg or self._last_text or "(your next message)"
-        print_prompt(self.assistant, text, as_json=False)
+        render.print_prompt(self.assistant, text, as_json=False)
 
     def cmd_model(self, arg: str) -> None:
         if arg:

@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from .db import transaction
 from .errors import SecretRefusedError
 from .extraction import Candidate
+from .forgetting import forget
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
+from .retrieval import find
 from .text import content_words, stem
 
 if TYPE_CHECKING:
@@ -85,7 +87,7 @@ def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
 def _neighbours(store: MemoryStore, cand: Candidate) -> list[int]:
     """Ids of the nearest current memories; searched (and the query embedded)
     before the write lock is taken."""
-    hits = store.search(cand.text, kinds=(cand.kind,), limit=NEIGHBOURS)
+    hits = find(store, cand.text, kinds=(cand.kind,), limit=NEIGHBOURS)
     return [h.id for h in hits if h.profile == store.profile]
 
 
@@ -265,7 +267,7 @@ def _revert(
 ) -> str:
     mem = store.get(memory_id)
     if event == "add":
-        store.forget([memory_id])
+        forget(store, [memory_id])
         return f"- removed: {mem.content}"
     if event == "update" and before and "content" in before:
         store.update_memory(

@@ -100,7 +100,7 @@ def open_encrypted(path: Path, passphrase: str, *, timeout: float) -> Any:
 
 
 def _export(source: Any, target: Path, key: str) -> None:
-    from .db import vec_extension_path
+    from .dbfile import vec_extension_path
 
     source.enable_load_extension(True)
     source.load_extension(vec_extension_path())
@@ -133,7 +133,7 @@ def _checkpoint(conn: Any) -> None:
 
 
 def _plain(path: Path) -> bool:
-    from .db import SQLITE_HEADER
+    from .dbfile import SQLITE_HEADER
 
     with open(path, "rb") as handle:
         return handle.read(16) == SQLITE_HEADER
@@ -142,7 +142,7 @@ def _plain(path: Path) -> bool:
 def encrypt_file(path: Path, passphrase: str) -> None:
     """Convert a plain database into an encrypted one, in place, while no other
     mem process has it open (see :mod:`memory.filelock`)."""
-    from .db import BUSY_TIMEOUT_MS
+    from .dbfile import BUSY_TIMEOUT_MS
     from .filelock import exclusive
 
     if not passphrase:
@@ -164,7 +164,7 @@ def encrypt_file(path: Path, passphrase: str) -> None:
 
 def decrypt_file(path: Path, passphrase: str) -> None:
     """Convert an encrypted database back into a plain SQLite file, in place."""
-    from .db import BUSY_TIMEOUT_MS
+    from .dbfile import BUSY_TIMEOUT_MS
     from .filelock import exclusive
 
     tmp = path.with_name(path.name + ".decrypting")

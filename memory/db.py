@@ -9,7 +9,6 @@ loaded directly: ``import sqlite_vec`` would import numpy (~200 ms of start-up).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import secrets
 import time
@@ -20,6 +19,9 @@ from typing import Any
 import sqlean
 
 from . import filelock
+from .dbfile import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS  # re-exported: callers import them here
+from .dbfile import SQLITE_HEADER as SQLITE_HEADER
+from .dbfile import vec_extension_path as vec_extension_path
 from .errors import (
     CorruptDatabaseError,
     DatabaseBusyError,
@@ -31,16 +33,6 @@ from .errors import (
 )
 
 Connection = Any  # sqlean.Connection: untyped C extension
-SQLITE_HEADER = b"SQLite format 3\x00"
-BUSY_TIMEOUT_MS = 30_000
-
-
-def vec_extension_path() -> str:
-    """Path of sqlite-vec's loadable library, without importing the package."""
-    spec = importlib.util.find_spec("sqlite_vec")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatabaseError("sqlite-vec is not installed: run `pip install sqlite-vec`.")
-    return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
 
 
 def _plain_connection(path: Path) -> Connection | None:

@@ -29,13 +29,16 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .budget import fit_memories, layout_memories
 from .errors import EvalDataError, NotFoundError, UsageError
 from .models import Hit, Memory
+from .retrieval import find
 from .tokens import counter, encoding_name
+from .transfer import import_file
 
 if TYPE_CHECKING:
     from .fact_keys import Complete, FactKeyReport
@@ -49,6 +52,8 @@ BUDGET_DEPTH = 50  # hits fetched for budget recall; doubled while they fit in t
 MAX_BUDGET_DEPTH = 800
 
 StageProgress = Callable[[str, int, int], None]
+# search(query, limit=, conversation=) -> hits, as evaluate() calls it
+Search = Callable[..., list[Hit]]
 
 
 @dataclass(frozen=True)
@@ -345,8 +350,12 @@ def evaluate(
     budgets: Sequence[int] = BUDGETS,
     model: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    search: Search | None = None,
 ) -> EvalReport:
     """Search every question in ``store`` and score it (see the module docstring).
+
+    ``search(query, limit=, conversation=)`` defaults to the store's hybrid search
+    (:func:`memory.retrieval.find`); a test passes canned hits.
 
     Recall and MRR come from one search of depth ``max(ks)`` (what locomo_recall.py asks for,
     so the rankings are the same); its time is the latency. Budget recall searches deeper
@@ -360,10 +369,12 @@ def evaluate(
         raise UsageError("Invalid --k or budget: use whole numbers of at least 1.")
     depth = max(ks)
     count = counter(model)
+    if search is None:
+        search = partial(find, store)
     results: list[QuestionResult] = []
     for done, q in enumerate(questions, start=1):
         start = time.perf_counter()
-        hits = store.search(q.query, limit=depth, conversation=q.conversation)
+        hits = search(q.query, limit=depth, conversation=q.conversation)
         elapsed = (time.perf_counter() - start) * 1000
         targets = q.targets()
         ranked = [q.found_by(h) for h in hits]
@@ -377,7 +388,7 @@ def evaluate(
             and limit < MAX_BUDGET_DEPTH
         ):
             limit = max(limit * 2, BUDGET_DEPTH)
-            deep = store.search(q.query, limit=limit, conversation=q.conversation)
+            deep = search(q.query, limit=limit, conversation=q.conversation)
         results.append(
             QuestionResult(
                 question=q,
@@ -487,7 +498,7 @@ def run_eval(
     assert messages_path is not None
     with tempfile.TemporaryDirectory(prefix="mem-eval-") as tmp:
         with MemoryStore.open(Path(tmp) / "eval.db", embedder=embedder, profile=profile) as temp:
-            imported = temp.import_file(messages_path, progress=stage("importing"))
+            imported = import_file(temp, messages_path, progress=stage("importing"))
             check_conversations(temp, questions, f"add its messages to {messages_path}")
             keys = None
             if extract is not None:

@@ -26,20 +26,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import history, timeutil
-from .db import BUSY_TIMEOUT_MS, is_driver_error, transaction
+from .db import transaction
 from .errors import NotFoundError, UsageError
 from .models import MEMORY_COLUMNS, Memory, memory_from_row
+from .scrub import PENDING_KEY, scrub_wal
 from .store import storable_id
-from .text import content_words, stem, words
+from .text import content_words, matches_words, stem
 
 if TYPE_CHECKING:
     from .store import MemoryStore
-
-# How long a forget waits for other readers before leaving the WAL scrub to
-# the next open (the text is deleted either way; see ``scrub_wal``).
-SCRUB_WAIT_MS = 2000
-REOPEN_SCRUB_WAIT_MS = 200
-PENDING_KEY = "scrub_pending"
 
 
 @dataclass
@@ -148,7 +143,7 @@ def forget(
             "and forget again, or delete it"
         )
     if not store.conn.in_transaction:
-        report.scrub_pending = not scrub_wal(store)
+        report.scrub_pending = not scrub_wal(store.conn)
     return report
 
 
@@ -156,15 +151,6 @@ def _terms(query: str | None) -> list[str]:
     if not query:
         return []
     return [w.casefold() for w in (content_words(query) or query.split())]
-
-
-def matches_words(text: str | None, terms: list[str]) -> bool:
-    """True when ``text`` holds every term as a word (stemmed, any case), as
-    ``--query`` selects memories: "art" does not match "start"."""
-    if not text or not terms:
-        return False
-    stems = {stem(w) for w in words(text)}
-    return all(stem(t) in stems for t in terms)
 
 
 def _delete_memory(store: MemoryStore, memory_id: int, *, with_source: bool) -> str:
@@ -283,48 +269,6 @@ def _scrub_words(store: MemoryStore, terms: list[str], report: ForgetReport) -> 
                 "UPDATE memory_events SET before = NULL, after = NULL WHERE id = ?", [event_id]
             )
             report.events += 1
-
-
-def scrub_wal(store: MemoryStore, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
-    """Rewrite the FTS index without the deleted entries, then copy the WAL
-    into the main file and truncate it to zero bytes. False when another
-    reader kept its snapshot past ``wait_ms``: the WAL may still hold old
-    text, and the ``scrub_pending`` mark in ``meta`` has the next open finish.
-
-    A contentless FTS5 table records deletions as tombstones and keeps the
-    terms in its segments until they are merged, so the index is optimised
-    (about 0.2 s at 100k memories); ``secure_delete`` zeroes the pages freed.
-    """
-    store.conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
-    try:
-        try:
-            with transaction(store.conn):
-                store.conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-        except Exception as err:  # another writer kept the lock: the next open retries
-            if is_driver_error(err) and ("locked" in str(err) or "busy" in str(err)):
-                return False
-            raise
-        if store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
-            return False
-        with transaction(store.conn):
-            store.conn.execute("DELETE FROM meta WHERE key = ?", [PENDING_KEY])
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        store.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return True
-
-
-def finish_pending_scrub(store: MemoryStore) -> None:
-    """At open: finish a scrub an earlier forget could not (see ``scrub_wal``)."""
-    if store.meta(PENDING_KEY) is None:
-        return
-    try:
-        scrub_wal(store, wait_ms=REOPEN_SCRUB_WAIT_MS)
-    except Exception as err:  # a read-only or busy file still opens for reading
-        if not is_driver_error(err):
-            raise
-        if store.conn.in_transaction:
-            store.conn.execute("ROLLBACK")
 
 
 def select_by_query(store: MemoryStore, query: str, *, kind: str | None = None) -> list[Memory]:

@@ -24,6 +24,7 @@ from typing import Any
 from .config import DEFAULT_PROFILE
 from .errors import SecretRefusedError
 from .secrets_gate import apply, scan
+from .text import matches_words
 
 _COMMAND = re.compile(r"^/(?:remember|instruct)\s+", re.IGNORECASE)
 
@@ -102,8 +103,6 @@ def scrub(path: Path, texts: Iterable[str], terms: list[str]) -> int:
     """Rewrite the history without the entries that are (or, for ``/remember``,
     hold) one of ``texts``, or that hold every word of ``terms``; returns how
     many were removed. The new file replaces the old one atomically."""
-    from .forgetting import matches_words
-
     entries = load(path)
     if not entries:
         return 0

@@ -23,11 +23,12 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import model_info
 from .errors import ModelError, ModelRequestError
+from .llm_base import Usage as Usage  # re-exported: memory.llm is the seam
+from .llm_base import usage_of as usage_of
 from .llm_errors import (  # re-exported (__all__): memory.llm is the seam
     COMMON_KEY_VARS,
     PROVIDER_KEY_VARS,
@@ -69,31 +70,6 @@ __all__ = [
 
 ROUTES = ("openai", "litellm", "local")
 DEFAULT_RETRY_DELAY = 0.5  # seconds before the first retry; doubles each time
-
-
-@dataclass
-class Usage:
-    """Token counts of one call (zeros when the provider reported none)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
-
-
-def usage_of(obj: Any) -> Usage | None:
-    raw = getattr(obj, "usage", None)
-    if raw is None:
-        return None
-
-    def get(name: str) -> int:
-        value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
-        return int(value) if isinstance(value, int | float) else 0
-
-    prompt, completion = get("prompt_tokens"), get("completion_tokens")
-    total = get("total_tokens") or prompt + completion
-    if not (prompt or completion or total):
-        return None
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)
 
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from . import model_info
 from .errors import MissingKeyError, ModelError, ModelRequestError, UnknownModelError
+from .provider_keys import COMMON_KEY_VARS as COMMON_KEY_VARS  # re-exported
+from .provider_keys import has_provider_key as has_provider_key
 
 PROVIDERS_URL = "https://docs.litellm.ai/docs/providers"
 
@@ -52,26 +54,6 @@ REQUIRED_KEY_VARS: dict[str, tuple[str, ...]] = {
     "xai": ("XAI_API_KEY",),
 }
 
-# Keys checked by has_provider_key(): the common providers' variables.
-COMMON_KEY_VARS: tuple[str, ...] = (
-    "OPENAI_API_KEY",
-    "ANTHROPIC_API_KEY",
-    "GEMINI_API_KEY",
-    "GOOGLE_API_KEY",
-    "GROQ_API_KEY",
-    "MISTRAL_API_KEY",
-    "COHERE_API_KEY",
-    "DEEPSEEK_API_KEY",
-    "OPENROUTER_API_KEY",
-    "TOGETHERAI_API_KEY",
-    "XAI_API_KEY",
-    "FIREWORKS_AI_API_KEY",
-    "PERPLEXITYAI_API_KEY",
-    "AZURE_API_KEY",
-    "HUGGINGFACE_API_KEY",
-    "CEREBRAS_API_KEY",
-)
-
 # Substrings of provider/SDK messages that mean "no key was given at all".
 _MISSING_KEY_MARKERS = (
     "missing credentials",
@@ -81,11 +63,6 @@ _MISSING_KEY_MARKERS = (
     "api key not found",
     "api key is missing",
 )
-
-
-def has_provider_key() -> bool:
-    """True when any common provider's API key is set in the environment."""
-    return any(os.environ.get(var, "").strip() for var in COMMON_KEY_VARS)
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -109,7 +86,7 @@ def key_var_for(model: str) -> str | None:
     if provider in PROVIDER_KEY_VARS:
         return PROVIDER_KEY_VARS[provider]
     try:
-        from .llm_litellm import litellm
+        from .model_info import litellm
 
         missing = litellm().validate_environment(model).get("missing_keys") or []
     except Exception:

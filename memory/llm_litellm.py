@@ -12,7 +12,6 @@ that path needs the optional ``tenacity`` package (without it litellm raises a b
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -21,22 +20,15 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import MemError, ModelRequestError, StreamBrokenError
+from .model_info import litellm as litellm  # the one import of litellm (re-exported)
 
 if TYPE_CHECKING:
-    from .llm import ChatModel, Usage
+    from .llm_base import Chat, Usage
     from .llm_errors import Failure
 
 T = TypeVar("T")
 
 MAX_RETRY_DELAY = 20.0  # cap, also for a server's Retry-After
-
-
-def litellm() -> Any:
-    """Import litellm on first use, quietly and without network access."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    module: Any = importlib.import_module("litellm")
-    module.suppress_debug_info = True  # no "Give Feedback / Get Help" prints
-    return module
 
 
 def preload() -> None:
@@ -156,7 +148,7 @@ def _named_error(exc: BaseException) -> MemError | None:
     return None
 
 
-def with_retries(call: Callable[[], T], chat: ChatModel) -> T:
+def with_retries(call: Callable[[], T], chat: Chat) -> T:
     """``call()`` with our retries; a failure comes out as one named error."""
     attempt = 0
     while True:
@@ -180,7 +172,7 @@ def with_retries(call: Callable[[], T], chat: ChatModel) -> T:
 class LiteLLMPath:
     """litellm's ``completion`` for one :class:`memory.llm.ChatModel`."""
 
-    def __init__(self, chat: ChatModel) -> None:
+    def __init__(self, chat: Chat) -> None:
         self.chat = chat
 
     def _kwargs(self, messages: list[dict[str, str]], **extra: Any) -> dict[str, Any]:
@@ -206,7 +198,7 @@ class LiteLLMPath:
         return with_retries(lambda: ll.completion(**kwargs), self.chat)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        from .llm import usage_of
+        from .llm_base import usage_of
 
         response = self._call(
             self._kwargs(messages, stream=True, stream_options={"include_usage": True})
@@ -246,7 +238,7 @@ class LiteLLMPath:
     def complete(
         self, messages: list[dict[str, str]], *, json_mode: bool
     ) -> tuple[str, Usage | None]:
-        from .llm import usage_of
+        from .llm_base import usage_of
 
         extra: dict[str, Any] = {}
         if json_mode and self._supports_json_mode():
@@ -279,7 +271,7 @@ class LiteLLMPath:
         return bool(params) and "response_format" in params
 
 
-def embed(chat: ChatModel, texts: list[str]) -> list[list[float]]:
+def embed(chat: Chat, texts: list[str]) -> list[list[float]]:
     """Embedding vectors through ``litellm.embedding`` (``chat`` carries the settings)."""
     ll = litellm()
     kwargs: dict[str, Any] = {

@@ -20,7 +20,7 @@ from .errors import StreamBrokenError
 from .model_info import split
 
 if TYPE_CHECKING:
-    from .llm import ChatModel, Usage
+    from .llm_base import Chat, Usage
     from .llm_errors import Failure
 
 _CONTEXT_MARKERS = (
@@ -88,7 +88,7 @@ def _env(name: str) -> str | None:
 class OpenAIPath:
     """The openai SDK's client for one :class:`memory.llm.ChatModel`."""
 
-    def __init__(self, chat: ChatModel) -> None:
+    def __init__(self, chat: Chat) -> None:
         self.chat = chat
         self._client: Any = None
 
@@ -125,7 +125,7 @@ class OpenAIPath:
 
     # -- calls ------------------------------------------------------------------------
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        from .llm import usage_of
+        from .llm_base import usage_of
 
         response = self._create(
             self._kwargs(messages, stream=True, stream_options={"include_usage": True})
@@ -176,7 +176,7 @@ class OpenAIPath:
         """The reply's text and usage. JSON mode is asked for whenever a schema is
         given; an endpoint that rejects it (HTTP 400) is asked once more without."""
         from .errors import ModelRequestError
-        from .llm import usage_of
+        from .llm_base import usage_of
 
         if json_mode:
             try:

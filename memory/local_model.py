@@ -88,7 +88,7 @@ def default_model() -> str | None:
     """The model to use when none is configured: the local one, when it is installed,
     no provider key is in the environment (a key means the user meant a provider) and
     MEM_NO_LOCAL_MODEL is not set; otherwise None."""
-    from .llm import has_provider_key
+    from .provider_keys import has_provider_key
 
     if disabled() or has_provider_key() or not is_installed():
         return None

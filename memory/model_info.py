@@ -9,6 +9,7 @@ every ``mem ask``, finding the entry's key and decoding from there about a tenth
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
 import os
@@ -177,3 +178,11 @@ ROUTE_LABELS = {
     "litellm": "litellm",
     "local": "llama.cpp in this process",
 }
+
+
+def litellm() -> Any:
+    """Import litellm on first use, quietly and without network access."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    module: Any = importlib.import_module("litellm")
+    module.suppress_debug_info = True  # no "Give Feedback / Get Help" prints
+    return module

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from . import timeutil
 from .db import transaction
 from .errors import ConfigError
-from .forgetting import _delete_memory, scrub_wal
+from .forgetting import _delete_memory
 from .models import KINDS
+from .scrub import scrub_wal
 
 if TYPE_CHECKING:
     from .store import MemoryStore
@@ -110,5 +111,5 @@ def prune(store: MemoryStore, retention: dict[str, str], *, dry_run: bool = True
             ).fetchall():
                 _delete_memory(store, int(mid), with_source=True)
             conn.execute("DELETE FROM messages WHERE id = ?", [message_id])
-    scrub_wal(store)
+    scrub_wal(store.conn)
     return report

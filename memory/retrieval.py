@@ -466,6 +466,34 @@ def search(
     return _best(store, scores, parsed, ranking, limit)
 
 
+def find(
+    store: MemoryStore,
+    query: str,
+    *,
+    limit: int = 10,
+    kinds: str | Sequence[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    conversation: str | None = None,
+    include_inactive: bool = False,
+    where: Sequence[str | tuple[str, str, str]] | None = None,
+) -> list[Hit]:
+    """:func:`search` with the filters a user names (what ``mem search`` and
+    ``Memory.search`` take); ``where`` filters on metadata: ``path~=docs/``,
+    ``heading=Install``, ``("path", "!=", "x")``. An unknown conversation is an error."""
+    filters = make_filters(
+        kinds=kinds if kinds is None or isinstance(kinds, str) else tuple(kinds),
+        since=since,
+        until=until,
+        conversation=conversation,
+        include_inactive=include_inactive,
+        where=where,
+    )
+    if conversation:
+        store.require_conversation(conversation)
+    return search(store, query, limit=limit, filters=filters)
+
+
 def _gather(
     store: MemoryStore,
     parsed: ParsedQuery,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from . import keyword_stats, timeutil
 from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
@@ -33,10 +33,10 @@ from .schema import ensure_schema, schema_version
 from .secrets_gate import POLICIES, apply, apply_record
 
 if TYPE_CHECKING:
-    from .forgetting import ForgetReport
-    from .models import Hit
     from .ranking import Ranking
-    from .transfer import ImportReport, Progress
+
+# (done, total) after each batch of a long operation (reindex).
+Progress = Callable[[int, int], None]
 
 
 def storable_id(value: int) -> bool:
@@ -112,9 +112,9 @@ class MemoryStore:
             if stored_name is not None and not allow_embedder_change:
                 store._check_vectors()
             if stored_name is not None:
-                from .forgetting import finish_pending_scrub
+                from .scrub import finish_pending_scrub
 
-                finish_pending_scrub(store)
+                finish_pending_scrub(conn)
             from .history import drop_plaintext
 
             drop_plaintext(target, conn)  # an encrypted database keeps no plaintext history
@@ -826,44 +826,6 @@ class MemoryStore:
         ).fetchone()
         return None if row is None else Message(*row)
 
-    # ------------------------------------------------- search, forget, transfer
-    def search(
-        self,
-        query: str,
-        *,
-        limit: int = 10,
-        kinds: str | Sequence[str] | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        conversation: str | None = None,
-        include_inactive: bool = False,
-        where: Sequence[str | tuple[str, str, str]] | None = None,
-    ) -> list[Hit]:
-        """Hybrid search (see :mod:`memory.retrieval`); ``where`` filters on
-        metadata: ``path~=docs/``, ``heading=Install``, ``("path", "!=", "x")``."""
-        from .retrieval import make_filters, search
-
-        filters = make_filters(
-            kinds=kinds if kinds is None or isinstance(kinds, str) else tuple(kinds),
-            since=since,
-            until=until,
-            conversation=conversation,
-            include_inactive=include_inactive,
-            where=where,
-        )
-        if conversation:
-            self.require_conversation(conversation)
-        return search(self, query, limit=limit, filters=filters)
-
-    def forget(
-        self, ids: Sequence[int], *, with_source: bool = False, query: str | None = None
-    ) -> ForgetReport:
-        """Forget memories and what derives from them (see memory.forgetting);
-        ``query``: the words they were selected by, scrubbed from copies too."""
-        from .forgetting import forget
-
-        return forget(self, list(ids), with_source=with_source, query=query)
-
     def delete_memories(self, ids: Iterable[int], *, reason: str, actor: str = "user") -> int:
         """Delete memories of the readable profiles for real (row, FTS entry,
         vectors) in one transaction, audited like ``forget``: earlier events
@@ -889,39 +851,6 @@ class MemoryStore:
                 )
                 deleted += 1
         return deleted
-
-    def import_file(
-        self,
-        source: str | os.PathLike[str] | IO[bytes],
-        *,
-        progress: Progress | None = None,
-        on_conflict: str = "error",
-        max_line_bytes: int | None = None,
-    ) -> ImportReport:
-        """Import a JSONL file (a path, ``-`` for stdin, or an open binary file);
-        ``on_conflict`` (error, skip, replace) for messages sharing an id."""
-        from .transfer import MAX_LINE_BYTES, import_lines
-
-        opts: dict[str, Any] = {
-            "progress": progress,
-            "on_conflict": on_conflict,
-            "max_line_bytes": max_line_bytes or MAX_LINE_BYTES,
-        }
-        if hasattr(source, "read"):
-            return import_lines(self, source, name="<stdin>", **opts)  # type: ignore[arg-type]
-        name = str(source)
-        try:
-            with open(name, "rb") as handle:
-                return import_lines(self, handle, name=name, **opts)
-        except FileNotFoundError:
-            raise UsageError(f"No such file: {name}; check the path.") from None
-        except IsADirectoryError:
-            raise UsageError(f"{name} is a folder: give a .jsonl file.") from None
-
-    def export(self, out: IO[str]) -> dict[str, int]:
-        from .transfer import export
-
-        return export(self, out)
 
     def reindex(self, *, progress: Progress | None = None, batch: int = 256) -> int:
         """Rebuild every vector with the current embedder (after a change).

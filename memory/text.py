@@ -80,3 +80,12 @@ def stem(word: str) -> str:
                 return word
             return base
     return word
+
+
+def matches_words(text: str | None, terms: list[str]) -> bool:
+    """True when ``text`` holds every term as a word (stemmed, any case), as
+    ``--query`` selects memories: "art" does not match "start"."""
+    if not text or not terms:
+        return False
+    stems = {stem(w) for w in words(text)}
+    return all(stem(t) in stems for t in terms)

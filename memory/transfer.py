@@ -12,9 +12,10 @@ line 9,000 leaves the database exactly as it was; every message carries an
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import timeutil
 from .db import transaction
@@ -95,6 +96,33 @@ def import_lines(
         else:
             raise bad_line(name, lineno, f"unknown line type {kind!r}")
     return _write(store, records, progress, name=name, on_conflict=on_conflict)
+
+
+def import_file(
+    store: MemoryStore,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    progress: Progress | None = None,
+    on_conflict: str = "error",
+    max_line_bytes: int | None = None,
+) -> ImportReport:
+    """Import a JSONL file (a path, or an open binary file such as stdin's);
+    ``on_conflict`` (error, skip, replace) for messages sharing an id."""
+    opts: dict[str, Any] = {
+        "progress": progress,
+        "on_conflict": on_conflict,
+        "max_line_bytes": max_line_bytes or MAX_LINE_BYTES,
+    }
+    if not isinstance(source, str | os.PathLike):
+        return import_lines(store, source, name="<stdin>", **opts)
+    name = str(source)
+    try:
+        with open(name, "rb") as handle:
+            return import_lines(store, handle, name=name, **opts)
+    except FileNotFoundError:
+        raise UsageError(f"No such file: {name}; check the path.") from None
+    except IsADirectoryError:
+        raise UsageError(f"{name} is a folder: give a .jsonl file.") from None
 
 
 def _write(

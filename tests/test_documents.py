@@ -17,6 +17,7 @@ from memory.doc_chunking import Chunk, chunk_file
 from memory.doc_files import compile_pattern, discover
 from memory.documents import add_documents, chunk_ids, documents
 from memory.errors import UsageError
+from memory.retrieval import find
 from memory.schema import _known_names, applied_names
 from memory.tokens import counter
 
@@ -180,7 +181,7 @@ def test_pdf_pages(tmp_path: Path, store: MemoryStore) -> None:
     path.write_bytes(_pdf(["Quarterly volcano survey results", "Second page about glaciers"]))
     report = add_documents(store, [path], max_tokens=40, overlap=0)
     assert report.new == 1
-    hits = store.search("glaciers", kinds="document")
+    hits = find(store, "glaciers", kinds="document")
     meta = hits[0].metadata
     assert (meta["page_start"], meta["page_end"], meta["line_start"], meta["line_end"]) == (
         1,
@@ -318,7 +319,7 @@ def test_re_adding_is_incremental(tmp_path: Path, store: MemoryStore) -> None:
     assert [c["path"] for c in changed.changes] == [str((root / "notes.txt").resolve())]
     after = {m.id for m in store.list_memories(kind="document")}
     assert len(before - after) == 1 and len(after - before) == 1
-    assert store.search("harbors", kinds="document")[0].content.endswith("harbors.")
+    assert find(store, "harbors", kinds="document")[0].content.endswith("harbors.")
 
 
 def test_deleted_files_are_removed_with_sync(tmp_path: Path, store: MemoryStore) -> None:
@@ -346,7 +347,7 @@ def test_deleted_files_are_removed_with_sync(tmp_path: Path, store: MemoryStore)
         ]
         == 0
     )
-    assert not any("free" in h.content for h in store.search("free", kinds="document"))
+    assert not any("free" in h.content for h in find(store, "free", kinds="document"))
     events = [e for e in store.history(ids[0]) if e.event == "forget"]
     assert events[0].detail["reason"] == "document removed"
 

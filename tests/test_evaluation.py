@@ -68,7 +68,7 @@ def test_recall_mrr_and_category_follow_locomo_scoring() -> None:
     store = FakeStore(hits)
     q1 = question(evidence=("D1:3", " D1:12"))  # ids are stripped, as the tool does
     q2 = Question("q?", "c", ("D1:25",), (), "temporal", 2)
-    report = evaluate(store, [q1, q2], budgets=(10_000,))  # type: ignore[arg-type]
+    report = evaluate(store, [q1, q2], budgets=(10_000,), search=store.search)  # type: ignore[arg-type]
     r1, r2 = report.results
     assert r1.recall == {1: 0.0, 5: 0.5, 10: 0.5, 20: 1.0}
     assert r1.reciprocal_rank == pytest.approx(1 / 3)
@@ -84,14 +84,16 @@ def test_recall_mrr_and_category_follow_locomo_scoring() -> None:
 def test_a_fact_key_counts_every_source_message() -> None:
     key = hit(1, "Ana adopted Rex.", "D1:3", source_external_ids=["D1:3", "D2:4"])
     assert hit_ids(key) == {"D1:3", "D2:4"}
-    report = evaluate(FakeStore([key]), [question(evidence=("D1:3", "D2:4"))])  # type: ignore[arg-type]
+    fake = FakeStore([key])
+    report = evaluate(fake, [question(evidence=("D1:3", "D2:4"))], search=fake.search)  # type: ignore[arg-type]
     assert report.results[0].recall[1] == 1.0
 
 
 def test_expected_text_is_found_case_insensitively() -> None:
     hits = [hit(1, "I work at the  Bakery on Elm Street"), hit(2, "I bake sourdough")]
     q = question(expected=("bakery on elm street", "SOURDOUGH", "croissants"))
-    result = evaluate(FakeStore(hits), [q]).results[0]  # type: ignore[arg-type]
+    fake = FakeStore(hits)
+    result = evaluate(fake, [q], search=fake.search).results[0]  # type: ignore[arg-type]
     assert result.recall[1] == pytest.approx(1 / 3)
     assert result.recall[5] == pytest.approx(2 / 3)
     assert result.reciprocal_rank == 1.0
@@ -110,7 +112,8 @@ def test_budget_recall_lays_lines_as_the_prompt_does() -> None:
     first_only, skip_second = cost[0], cost[0] + cost[2]
     budgets = (first_only, skip_second, sum(cost))
     q = question(evidence=("D1:2", "D1:3"))
-    result = evaluate(FakeStore(hits), [q], budgets=budgets).results[0]  # type: ignore[arg-type]
+    fake = FakeStore(hits)
+    result = evaluate(fake, [q], budgets=budgets, search=fake.search).results[0]  # type: ignore[arg-type]
     # The long line does not fit the middle budget and is skipped; the short one after it fits.
     assert result.budget_recall == {first_only: 0.0, skip_second: 0.5, sum(cost): 1.0}
 

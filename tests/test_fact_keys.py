@@ -10,6 +10,7 @@ from typing import Any
 from memory import MemoryStore
 from memory.errors import ExtractionError
 from memory.fact_keys import Turn, extract_fact_keys, prompt_messages, windows
+from memory.transfer import import_file
 
 DATA = Path(__file__).resolve().parent / "data" / "eval_small"
 MESSAGES = str(DATA / "messages.jsonl")
@@ -203,7 +204,7 @@ def test_repeated_failures_stop_the_pass(mem_home: Path, tmp_path: Path) -> None
         raise ExtractionError("The model is down.")
 
     with MemoryStore.open(mem_home / "mem.db") as store:
-        store.import_file(str(path))
+        import_file(store, str(path))
         report = extract_fact_keys(store, broken, ["c"], window=2)
     assert (report.windows, report.failed, report.not_attempted) == (6, 3, 3)
     assert len(calls) == 3

@@ -13,11 +13,12 @@ import pytest
 
 from memory import MemoryStore
 from memory.errors import NotFoundError, UsageError
-from memory.forgetting import select_by_query, select_older_than
+from memory.forgetting import forget, select_by_query, select_older_than
+from memory.transfer import import_file
 
 
 def _import(store: MemoryStore, *lines: dict[str, object]) -> None:
-    store.import_file(io.BytesIO("\n".join(json.dumps(x) for x in lines).encode()))
+    import_file(store, io.BytesIO("\n".join(json.dumps(x) for x in lines).encode()))
 
 
 def test_query_matches_every_word_in_this_profile_only(mem_home: Path) -> None:
@@ -56,10 +57,10 @@ def test_older_than_selects_only_older_memories(store: MemoryStore) -> None:
 def test_a_bad_id_forgets_nothing(store: MemoryStore) -> None:
     keep = store.remember("keep me").id
     with pytest.raises(NotFoundError, match="nothing was forgotten"):
-        store.forget([keep, keep + 100])
+        forget(store, [keep, keep + 100])
     assert [m.id for m in store.list_memories()] == [keep]
     with pytest.raises(UsageError) as err:
-        store.forget([])
+        forget(store, [])
     assert str(err.value) == "Nothing to forget: give memory ids, --query or --older-than."
 
 
@@ -68,7 +69,7 @@ def test_forget_reports_each_memory_and_message_once(store: MemoryStore) -> None
     mid = store.log_message(conv, "user", "I live in Lyon and work at Acme")
     a = store.remember("The user lives in Lyon", source_message_id=mid).id
     b = store.remember("The user works at Acme", source_message_id=mid).id
-    report = store.forget([a, b], with_source=True)
+    report = forget(store, [a, b], with_source=True)
     assert report.messages == [mid]  # two facts, one source message
     assert report.memories[0] == a and b in report.memories
     assert len(report.memories) == len(set(report.memories)) == 3  # a, b, the message's row
@@ -80,7 +81,7 @@ def test_with_source_takes_the_message_and_its_index_row(store: MemoryStore) -> 
     mid = store.log_message(conv, "user", "my locker code is blue-seven")
     fact = store.remember("The user's locker code is blue-seven", source_message_id=mid).id
     other = store.log_message(conv, "user", "unrelated message stays")
-    report = store.forget([fact], with_source=True)
+    report = forget(store, [fact], with_source=True)
     assert report.messages == [mid]
     assert fact in report.memories and len(report.memories) == 2  # the fact and the message
     assert [m.content for m in store.messages(conv)] == ["unrelated message stays"]
@@ -88,7 +89,7 @@ def test_with_source_takes_the_message_and_its_index_row(store: MemoryStore) -> 
     # Without --with-source the message stays.
     mid2 = store.log_message(conv, "user", "my bike is red")
     fact2 = store.remember("The user's bike is red", source_message_id=mid2).id
-    assert store.forget([fact2]).messages == []
+    assert forget(store, [fact2]).messages == []
     assert "my bike is red" in [m.content for m in store.messages(conv)]
     assert "my bike is red" in [m.content for m in store.list_memories(kind="message")]
 
@@ -96,7 +97,7 @@ def test_with_source_takes_the_message_and_its_index_row(store: MemoryStore) -> 
 def test_forgotten_text_leaves_the_files(store: MemoryStore, raw_bytes: object) -> None:
     gone = store.remember("canary-peony-3141 is the word").id
     store.remember("another memory")
-    store.forget([gone])
+    forget(store, [gone])
     wal = Path(str(store.path) + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
     assert b"canary-peony-3141" not in raw_bytes(store.path)  # type: ignore[operator]

@@ -15,6 +15,7 @@ import pytest
 import sqlean
 
 from memory import MemoryStore
+from memory.forgetting import forget
 from memory.text import stem
 
 CANARY = "Zorblatt"
@@ -95,7 +96,7 @@ def test_forget_message_memory_by_id_deletes_the_message(store: MemoryStore) -> 
     mid = store.log_message(conv, "user", PARROT)
     row = store.conn.execute("SELECT id FROM memories WHERE source_message_id = ?", [mid])
     memory_id = row.fetchone()[0]
-    report = store.forget([memory_id])
+    report = forget(store, [memory_id])
     assert report.messages == [mid]
     assert store.messages(conv) == []
 
@@ -119,7 +120,7 @@ def test_derived_rows_follow_the_forgotten_message(store: MemoryStore, raw_bytes
     message_memory = store.conn.execute(
         "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'", [mid]
     ).fetchone()[0]
-    report = store.forget([message_memory])
+    report = forget(store, [message_memory])
     assert sorted(report.derived) == sorted([fact, key, summary_row])
     assert report.summaries == [conv]
     assert store.summary(conv) == (None, None)
@@ -261,7 +262,7 @@ def test_history_is_per_profile_and_refuse_writes_nothing(store: MemoryStore) ->
     history.append(mine, PARROT, "redact")
     history.append(alice, PARROT, "redact")
     assert history.append(mine, "my password is hunter22!", "refuse") is None
-    store.forget([store.remember(PARROT).id])
+    forget(store, [store.remember(PARROT).id])
     assert history.load(mine) == [] and history.load(alice) == [PARROT]
 
 
@@ -304,7 +305,7 @@ def test_query_words_match_whole_words_only(store: MemoryStore) -> None:
     mine = history.path_for(store.path, store.profile)
     for line in ("let us start", "I love art", "Arts and crafts"):
         history.append(mine, line, "redact")
-    report = store.forget([store.remember("I love art").id], query="art")
+    report = forget(store, [store.remember("I love art").id], query="art")
     assert report.summaries == [gone] and store.summary(keep)[0]
     assert history.load(mine) == ["let us start"]
 
@@ -339,7 +340,7 @@ def test_consolidation_from_a_forgotten_message_is_undone(
     )
     assert richer.action == "update" and richer.memory_id == pet.memory_id
     consolidate(store, Candidate(f"The user has a parrot {CANARY}"), source_message_id=mid)
-    report = store.forget([row])
+    report = forget(store, [row])
     assert sorted(report.derived) == sorted([moved.memory_id, pet.memory_id])
     assert report.restored == [lyon.memory_id]
     facts = [m.content for m in store.list_memories(kind="fact")]

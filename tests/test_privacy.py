@@ -12,6 +12,7 @@ import pytest
 from memory import MemoryStore
 from memory.embed import pack
 from memory.errors import SecretRefusedError
+from memory.forgetting import forget
 from memory.secrets_gate import scan
 
 SECRET = "Quetzalcoatl"
@@ -100,7 +101,7 @@ def test_forgotten_text_and_vectors_leave_the_file(store: MemoryStore, raw_bytes
     store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     blob = raw_bytes(store.path)
     assert SECRET.encode() in blob and vector in blob and bits in blob
-    store.forget([mem.id])
+    forget(store, [mem.id])
     blob = raw_bytes(store.path)
     assert SECRET.encode() not in blob
     assert SECRET.lower().encode() not in blob  # FTS5 stores lower-cased tokens
@@ -111,7 +112,7 @@ def test_forgotten_text_and_vectors_leave_the_file(store: MemoryStore, raw_bytes
 def test_audit_of_updates_is_scrubbed_on_forget(store: MemoryStore, raw_bytes: Any) -> None:
     mem = store.remember(f"Codename {SECRET}")
     store.update_memory(mem.id, f"Codename {SECRET} for the project")
-    store.forget([mem.id])
+    forget(store, [mem.id])
     assert SECRET.encode() not in raw_bytes(store.path)
     assert all(e.before is None and e.after is None for e in store.history(mem.id))
 

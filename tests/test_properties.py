@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 from memory import MemoryStore
 from memory.errors import ImportFormatError, MemError
 from memory.models import KINDS
+from memory.retrieval import find
 from memory.secrets_gate import apply as gate_apply
+from memory.transfer import export, import_file
 
 # One store per test function, shared by its examples (hence the health check).
 SETTINGS = settings(
@@ -93,19 +95,19 @@ def test_import_round_trips_any_unicode(
         }
         for i, text in enumerate(contents)
     ]
-    report = store.import_file(io.BytesIO(_jsonl(records)))
+    report = import_file(store, io.BytesIO(_jsonl(records)))
     assert report.messages_added == len(contents)
     stored = store.messages(conv)
     assert [m.content for m in stored] == contents
     assert [m.external_id for m in stored] == [f"m{i}" for i in range(len(contents))]
     assert {m.speaker for m in stored} == {speaker}
     # The same file again adds nothing (idempotent).
-    assert store.import_file(io.BytesIO(_jsonl(records))).messages_added == 0
+    assert import_file(store, io.BytesIO(_jsonl(records))).messages_added == 0
     # And mem's own export imports into a fresh database unchanged.
     out = io.StringIO()
-    store.export(out)
+    export(store, out)
     with MemoryStore.open(tmp_path / f"{conv}.db") as other:
-        other.import_file(io.BytesIO(out.getvalue().encode("utf-8")))
+        import_file(other, io.BytesIO(out.getvalue().encode("utf-8")))
         assert [m.content for m in other.messages(conv)] == contents
 
 
@@ -114,7 +116,7 @@ def test_import_round_trips_any_unicode(
 def test_memory_lines_round_trip(store: MemoryStore, content: str, kind: str) -> None:
     line = {"type": "memory", "kind": kind, "content": content, "importance": 0.7}
     before = {m.id for m in store.list_memories(kind=kind)}
-    store.import_file(io.BytesIO(_jsonl([line])))
+    import_file(store, io.BytesIO(_jsonl([line])))
     stored = {m.id: m.content for m in store.list_memories(kind=kind)}
     # Memories are stored stripped, through the secret gate (which may redact): the
     # line just imported is there as exactly that text, not some earlier example's.
@@ -234,7 +236,7 @@ def test_a_malformed_line_is_named_and_nothing_is_imported(
     lines += [json.dumps(_valid_line(100 + i, conv)).encode() for i in range(valid_after)]
     before = _counts(store)
     with pytest.raises(ImportFormatError) as caught:
-        store.import_file(io.BytesIO(b"\n".join(lines) + b"\n"))
+        import_file(store, io.BytesIO(b"\n".join(lines) + b"\n"))
     message = str(caught.value)
     assert message.startswith(f"<stdin>:{bad_lineno}: "), message
     assert message.endswith("fix or remove that line (nothing was imported).")
@@ -275,7 +277,7 @@ def filled(store: MemoryStore) -> MemoryStore:
 @example(query="*")
 @example(query="x" * 100_000)
 def test_search_never_crashes(filled: MemoryStore, query: str) -> None:
-    hits = filled.search(query, limit=5)
+    hits = find(filled, query, limit=5)
     assert len(hits) <= 5
     for hit in hits:
         assert isinstance(hit.content, str) and hit.score > 0
@@ -314,7 +316,8 @@ def test_search_filters_fail_only_with_named_errors(
     include_inactive: bool,
 ) -> None:
     try:
-        hits = filled.search(
+        hits = find(
+            filled,
             query,
             limit=limit,
             kinds=kinds,

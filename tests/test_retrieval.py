@@ -15,7 +15,7 @@ from memory.embed import get_embedder, pack
 from memory.errors import UsageError
 from memory.query import answer_kind, parse_query
 from memory.ranking import KNN_ROWS, Ranking
-from memory.retrieval import Filters, make_filters, search
+from memory.retrieval import Filters, find, make_filters, search
 from memory.store import MemoryStore
 
 
@@ -49,12 +49,12 @@ def test_kind_conversation_and_time_filters(store: MemoryStore) -> None:
     store.remember("The harbour ferry leaves at noon")
     chat(store, "c1", "2023-03-01T10:00:00", [("Ana", "The harbour ferry was late again")])
     chat(store, "c2", "2024-06-01T10:00:00", [("Bo", "We took the harbour ferry to the island")])
-    assert {h.kind for h in store.search("harbour ferry", kinds="fact")} == {"fact"}
-    assert {h.conversation for h in store.search("harbour ferry", conversation="c1")} == {"c1"}
-    assert contents(store.search("harbour ferry", kinds="message", since="2024-01-01")) == [
+    assert {h.kind for h in find(store, "harbour ferry", kinds="fact")} == {"fact"}
+    assert {h.conversation for h in find(store, "harbour ferry", conversation="c1")} == {"c1"}
+    assert contents(find(store, "harbour ferry", kinds="message", since="2024-01-01")) == [
         "We took the harbour ferry to the island"
     ]
-    assert contents(store.search("harbour ferry", kinds="message", until="2023-12-31")) == [
+    assert contents(find(store, "harbour ferry", kinds="message", until="2023-12-31")) == [
         "The harbour ferry was late again"
     ]
     with pytest.raises(UsageError):
@@ -69,8 +69,8 @@ def test_superseded_and_expired_are_excluded_unless_asked(store: MemoryStore) ->
     store.conn.execute(
         "UPDATE memories SET expires_at = '2000-01-01T00:00:00+00:00' WHERE id = ?", [gone.id]
     )
-    assert [h.id for h in store.search("where does Ana live")] == [new.id]
-    everything = store.search("where does Ana live", include_inactive=True)
+    assert [h.id for h in find(store, "where does Ana live")] == [new.id]
+    everything = find(store, "where does Ana live", include_inactive=True)
     assert {h.id for h in everything} == {old.id, new.id, gone.id}
 
 
@@ -80,7 +80,7 @@ def test_exclusions_leave_out_what_the_caller_already_holds(store: MemoryStore) 
     other = store.remember("The ferry to the island costs five euros")
     chat(store, "c1", "2024-06-01T10:00:00", [("Ana", "The ferry was late again")])
     msg = store.messages("c1")[0]
-    everything = {h.id for h in store.search("ferry", limit=20)}
+    everything = {h.id for h in find(store, "ferry", limit=20)}
     assert rule.id in everything and fact.id in everything
     filters = Filters(
         exclude_kinds=("instruction",), exclude_ids=(fact.id,), exclude_messages=(msg.id,)
@@ -96,9 +96,9 @@ def test_profiles_are_separate_but_share_system(tmp_path: Path) -> None:
     with MemoryStore.open(path, profile="system") as system:
         system.remember("The office locker room opens at nine")
     with MemoryStore.open(path, profile="bo") as bo:
-        assert {h.profile for h in bo.search("locker")} == {"system"}
+        assert {h.profile for h in find(bo, "locker")} == {"system"}
     with MemoryStore.open(path, profile="ana") as ana:
-        assert ana.search("locker code")[0].profile == "ana"
+        assert find(ana, "locker code")[0].profile == "ana"
 
 
 def test_limit_must_be_positive(store: MemoryStore) -> None:
@@ -112,25 +112,25 @@ def test_fact_found_by_its_words(store: MemoryStore) -> None:
     for text in ("My sister lives in Oslo", "Coffee before ten, never after", "The car is blue"):
         store.remember(text)
     rex = store.remember("My dog is called Rex")
-    assert store.search("dog name")[0].id == rex.id
+    assert find(store, "dog name")[0].id == rex.id
 
 
 def test_importance_breaks_a_tie(store: MemoryStore) -> None:
     low = store.remember("The spare key is under the blue pot", importance=0.2)
     high = store.remember("The spare key is under the red pot", importance=0.9)
-    assert [h.id for h in store.search("spare key pot")] == [high.id, low.id]
+    assert [h.id for h in find(store, "spare key pot")] == [high.id, low.id]
 
 
 def test_recency_breaks_a_tie(store: MemoryStore) -> None:
     older = store.add_memory("Parking permit renewed", created_at="2020-01-01T00:00:00+00:00")
     newer = store.add_memory("Parking permit renewed again")
-    assert [h.id for h in store.search("parking permit")][:2] == [newer, older]
+    assert [h.id for h in find(store, "parking permit")][:2] == [newer, older]
 
 
 def test_a_speakers_name_still_finds_facts_about_them(store: MemoryStore) -> None:
     chat(store, "c1", "2023-03-01T10:00:00", [("Ana", "Hi Bo"), ("Bo", "Hi Ana, lovely day")])
     fact = store.remember("Ana is allergic to peanuts")
-    assert store.search("What is Ana allergic to?")[0].id == fact.id
+    assert find(store, "What is Ana allergic to?")[0].id == fact.id
 
 
 # --------------------------------------------------------- conversations
@@ -157,7 +157,7 @@ def test_the_turn_after_a_matching_question_is_found(store: MemoryStore) -> None
         ],
     )
     answer = "Absolutely delicious, my whole family asked for seconds!"
-    order = contents(store.search("What did Ana think of the lasagna recipe?"))
+    order = contents(find(store, "What did Ana think of the lasagna recipe?"))
     assert order[0] == answer
     # Words alone (no structure, no speaker evidence) do not find it.
     off = Ranking(neighbour_weight=0.0, session_weight=0.0, vector_weight=0.0, speaker_weight=0.0)
@@ -188,7 +188,7 @@ def test_a_session_about_the_topic_lifts_its_turns(store: MemoryStore) -> None:
             ("Ana", "I also bought a glaze for the fence."),
         ],
     )
-    hits = store.search("Ana pottery glaze", conversation="c1", limit=10)
+    hits = find(store, "Ana pottery glaze", conversation="c1", limit=10)
     order = contents(hits)
     assert order.index("Will do, it needs a glaze first.") < order.index(
         "I also bought a glaze for the fence."
@@ -206,18 +206,18 @@ def test_the_person_asked_about_is_preferred(store: MemoryStore) -> None:
             ("Ana", "I tried the violin once, it was hard."),
         ],
     )
-    assert store.search("What does Bo play? violin")[0].speaker == "Bo"
-    assert store.search("Did Ana ever try the violin?")[0].speaker == "Ana"
+    assert find(store, "What does Bo play? violin")[0].speaker == "Bo"
+    assert find(store, "Did Ana ever try the violin?")[0].speaker == "Ana"
     assert parse_query("Did Ana ever try the violin?").terms == ("ana", "try", "violin")
 
 
 def test_the_date_asked_about_is_preferred(store: MemoryStore) -> None:
     chat(store, "c1", "2023-05-14T10:00:00", [("Ana", "We went hiking in the hills.")])
     chat(store, "c1", "2023-08-20T10:00:00", [("Ana", "We went hiking by the lake.")])
-    assert store.search("Where did Ana go hiking in August 2023?")[0].content == (
+    assert find(store, "Where did Ana go hiking in August 2023?")[0].content == (
         "We went hiking by the lake."
     )
-    assert store.search("Where did Ana go hiking on 14 May, 2023?")[0].content == (
+    assert find(store, "Where did Ana go hiking on 14 May, 2023?")[0].content == (
         "We went hiking in the hills."
     )
     parsed = parse_query("What did Ana do on 14 May, 2023?")
@@ -239,7 +239,7 @@ def test_the_shape_of_the_answer_is_preferred(store: MemoryStore) -> None:
         ],
     )
     assert answer_kind("How often does Ana swim?") == "how often"
-    assert store.search("How often does Ana swim at the pool?")[0].content == (
+    assert find(store, "How often does Ana swim at the pool?")[0].content == (
         "I swim twice a week at the pool."
     )
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from memory import MemoryStore
-from memory.retrieval import EXACT_VECTOR_LIMIT
+from memory.retrieval import EXACT_VECTOR_LIMIT, find
+from memory.transfer import import_file
 
 SYLLABLES = "ka ro mi te su na lo vi pe da shi ko".split()
 DOG = "The user's dog is called Rex."
@@ -32,7 +33,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoryStore]:
     lines.append({"type": "memory", "kind": "instruction", "content": "Answer about Rex kindly."})
     path = tmp_path_factory.mktemp("big") / "mem.db"
     with MemoryStore.open(path) as store:
-        store.import_file(io.BytesIO("\n".join(json.dumps(x) for x in lines).encode()))
+        import_file(store, io.BytesIO("\n".join(json.dumps(x) for x in lines).encode()))
         yield store
 
 
@@ -40,20 +41,20 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MemoryStore]:
     "question", ["what is the name of my puppy", "my pet hound", "canine companion name"]
 )
 def test_paraphrase_found_past_the_exact_scan(big: MemoryStore, question: str) -> None:
-    hits = big.search(question, limit=5)
+    hits = find(big, question, limit=5)
     assert hits and hits[0].content == DOG
 
 
 def test_several_kinds_at_once(big: MemoryStore) -> None:
-    hits = big.search("Rex", limit=10, kinds=("fact", "instruction"))
+    hits = find(big, "Rex", limit=10, kinds=("fact", "instruction"))
     assert {h.kind for h in hits} == {"fact", "instruction"}
     assert {h.content for h in hits[:2]} == {DOG, "Answer about Rex kindly."}
-    only = big.search("Rex", limit=10, kinds=("instruction",))
+    only = find(big, "Rex", limit=10, kinds=("instruction",))
     assert [h.content for h in only] == ["Answer about Rex kindly."]  # the one instruction
 
 
 def test_limit_is_exact_and_scores_descend(big: MemoryStore) -> None:
-    hits = big.search("kami rosu tena", limit=7)
+    hits = find(big, "kami rosu tena", limit=7)
     assert len(hits) == 7
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)

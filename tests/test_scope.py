@@ -15,6 +15,8 @@ import pytest
 from memory import MemoryStore
 from memory.db import connect
 from memory.errors import NotFoundError, UsageError
+from memory.forgetting import forget
+from memory.retrieval import find
 from memory.schema import _known_names, _migrations
 
 ALICE_MESSAGE = {
@@ -59,8 +61,8 @@ def test_ids_are_never_reused_across_processes(mem_home: Path) -> None:
     try:
         first = one.remember("first").id
         second = one.remember("second").id
-        two.forget([second])
-        two.forget([first])
+        forget(two, [second])
+        forget(two, [first])
         assert one.remember("third").id == second + 1
         assert two.remember("fourth").id == second + 2
     finally:
@@ -138,7 +140,7 @@ def test_forget_with_source_of_a_stale_cross_profile_link(
         bob.conn.execute(
             "UPDATE memories SET source_message_id = ? WHERE id = ?", [message.id, mid]
         )
-        report = bob.forget([mid], with_source=True)
+        report = forget(bob, [mid], with_source=True)
         assert (report.memories, report.messages) == ([mid], [])
     assert _alice_messages(mem_home) == [ALICE_MESSAGE["content"]]
     with _open(mem_home, "alice") as alice:
@@ -150,7 +152,7 @@ def test_store_lookups_by_id_stay_in_the_profile(mem_home: Path) -> None:
     with _open(mem_home, "alice") as alice:
         secret = alice.remember("alice's secret").id
         gone = alice.remember("alice forgot this").id
-        alice.forget([gone])
+        forget(alice, [gone])
         conv = alice.new_conversation("alice chat")
         alice.set_summary(conv, "alice summary", 1)
     with _open(mem_home, "bob") as bob:
@@ -258,7 +260,7 @@ def test_bob_finds_his_zorblax_among_2100_of_alices(
     hits = cli.json("search", "zorblax", "--profile", "bob")
     assert [h["content"] for h in hits] == ["bob keeps his zorblax in the attic"]
     with _open(mem_home, "bob") as bob:
-        assert [h.content for h in bob.search("zorblax", kinds="fact")] == [
+        assert [h.content for h in find(bob, "zorblax", kinds="fact")] == [
             "bob keeps his zorblax in the attic"
         ]
 
@@ -312,7 +314,7 @@ def test_keyword_statistics_follow_every_write(mem_home: Path) -> None:
     with _open(mem_home, "bob") as bob:
         gone = bob.remember("bob one").id
         bob.remember("bob two words")
-        bob.forget([gone])
+        forget(bob, [gone])
         before = bob.conn.execute("SELECT * FROM fts_stats ORDER BY profile").fetchall()
         keyword_stats.rebuild(bob.conn)
         after = bob.conn.execute("SELECT * FROM fts_stats ORDER BY profile").fetchall()
@@ -328,7 +330,7 @@ def test_an_id_too_large_for_sqlite_is_simply_not_found(
     huge = str(2**64)
     with _open(mem_home, "default") as store:  # the engine too, not only the CLI
         with pytest.raises(NotFoundError):
-            store.forget([2**64])
+            forget(store, [2**64])
         with pytest.raises(NotFoundError):
             store.history(2**64)
         assert store.message(2**64) is None and store.delete_memories([2**64], reason="x") == 0
@@ -357,7 +359,7 @@ def test_scores_after_forgetting_are_those_of_a_file_that_never_had_the_row(
         for text in BOB_NOTES:
             one.add_memory(text, created_at=STAMP)
             if text == BOB_NOTES[2]:
-                one.forget([one.add_memory(gone, created_at=STAMP)])
+                forget(one, [one.add_memory(gone, created_at=STAMP)])
             two.add_memory(text, created_at=STAMP)
         assert gone not in scores(one)
         assert scores(one) == scores(two)

@@ -13,6 +13,7 @@ import memory.static_embed as se
 from memory import MemoryStore
 from memory.embed import DEFAULT_EMBEDDER, get_embedder
 from memory.errors import UsageError
+from memory.retrieval import find
 from memory.text import STOPWORDS, words
 
 
@@ -98,7 +99,7 @@ def test_search_finds_a_memory_with_no_word_in_common(tmp_path: Path) -> None:
             "We adopted a kitten called Miso",
         ):
             store.remember(text)
-        assert store.search("physical exercise")[0].content.startswith("I started a weekend yoga")
+        assert find(store, "physical exercise")[0].content.startswith("I started a weekend yoga")
 
 
 def test_a_database_made_with_the_hashing_embedder_keeps_it(tmp_path: Path) -> None:
@@ -109,12 +110,12 @@ def test_a_database_made_with_the_hashing_embedder_keeps_it(tmp_path: Path) -> N
         old.remember("The user plays the cello")
     with MemoryStore.open(path) as store:
         assert store.embedder.name == "hash-256"
-        assert store.search("cello")[0].content == "The user plays the cello"
+        assert find(store, "cello")[0].content == "The user plays the cello"
     with MemoryStore.open(path, embedder=DEFAULT_EMBEDDER, allow_embedder_change=True) as store:
         assert store.reindex() == 1
     with MemoryStore.open(path) as store:
         assert store.embedder.name == DEFAULT_EMBEDDER
-        assert store.search("music instrument")[0].content == "The user plays the cello"
+        assert find(store, "music instrument")[0].content == "The user plays the cello"
 
 
 def test_neighbours_are_near_whole_words() -> None:

@@ -20,7 +20,10 @@ from memory.errors import (
     SchemaTooNewError,
     UsageError,
 )
+from memory.forgetting import forget
+from memory.retrieval import find
 from memory.schema import _known_names, applied_names, schema_version
+from memory.transfer import export, import_file
 
 
 def test_schema_from_empty_file(tmp_path: Path) -> None:
@@ -99,7 +102,7 @@ def test_embedder_mismatch_names_reindex(tmp_path: Path) -> None:
     with MemoryStore.open(path, embedder="hash-128", allow_embedder_change=True) as s:
         assert s.reindex() == 1
         assert s.meta("embedder") == "hash-128"
-        assert s.search("chess")[0].content == "The user likes chess"
+        assert find(s, "chess")[0].content == "The user likes chess"
     with MemoryStore.open(path) as s:  # no embedder named: the stored one is used
         assert s.embedder.name == "hash-128"
 
@@ -107,7 +110,7 @@ def test_embedder_mismatch_names_reindex(tmp_path: Path) -> None:
 def test_remember_search_provenance(store: MemoryStore) -> None:
     mem = store.remember("My dog is called Rex", importance=0.8, tags=["pets", "pets"])
     assert mem.kind == "fact" and mem.metadata == {"tags": ["pets"]}
-    hits = store.search("dog name")
+    hits = find(store, "dog name")
     assert hits[0].id == mem.id
     data = hits[0].to_dict()
     for key in (
@@ -148,9 +151,9 @@ def test_forget_removes_every_trace(store: MemoryStore, raw_bytes: Any) -> None:
     keep = store.remember("My cat is called Tom")
     store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
     assert b"Rexolotl" in raw_bytes(store.path)
-    report = store.forget([mem.id])
+    report = forget(store, [mem.id])
     assert report.memories == [mem.id]
-    assert mem.id not in [h.id for h in store.search("Rexolotl")]
+    assert mem.id not in [h.id for h in find(store, "Rexolotl")]
     with pytest.raises(NotFoundError):
         store.get(mem.id)
     for table, col in (
@@ -175,7 +178,7 @@ def test_forget_removes_every_trace(store: MemoryStore, raw_bytes: Any) -> None:
 def test_forget_unknown_id_forgets_nothing(store: MemoryStore) -> None:
     mem = store.remember("The user plays the cello")
     with pytest.raises(NotFoundError) as err:
-        store.forget([mem.id, 999])
+        forget(store, [mem.id, 999])
     assert str(err.value) == (
         "No memory with id 999 in profile 'default': see `mem list` for ids; nothing was forgotten."
     )
@@ -186,7 +189,7 @@ def test_forget_with_source_deletes_the_message(store: MemoryStore, raw_bytes: A
     conv = store.new_conversation()
     msg = store.log_message(conv, "user", "My locker code is Zanzibar42")
     fact = store.remember("The user's locker code is Zanzibar42", source_message_id=msg)
-    report = store.forget([fact.id], with_source=True)
+    report = forget(store, [fact.id], with_source=True)
     assert report.messages == [msg]
     assert len(report.memories) == 2  # the fact and the message's index entry
     assert store.message(msg) is None
@@ -197,8 +200,8 @@ def test_superseded_is_hidden_unless_asked(store: MemoryStore) -> None:
     old = store.remember("The user lives in Lyon")
     new = store.remember("The user lives in Paris")
     store.supersede(old.id, new.id, reason="moved")
-    assert [h.id for h in store.search("lives")] == [new.id]
-    assert {h.id for h in store.search("lives", include_inactive=True)} == {old.id, new.id}
+    assert [h.id for h in find(store, "lives")] == [new.id]
+    assert {h.id for h in find(store, "lives", include_inactive=True)} == {old.id, new.id}
     assert store.get(old.id).superseded_by == new.id
     assert [e.event for e in store.history(old.id)] == ["add", "supersede"]
 
@@ -236,24 +239,24 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 
 def test_import_messages_is_searchable_and_idempotent(store: MemoryStore) -> None:
-    report = store.import_file(io.BytesIO(_jsonl(MESSAGES)))
+    report = import_file(store, io.BytesIO(_jsonl(MESSAGES)))
     assert report.messages_added == 3 and report.conversations == ["c1", "c2"]
-    again = store.import_file(io.BytesIO(_jsonl(MESSAGES)))
+    again = import_file(store, io.BytesIO(_jsonl(MESSAGES)))
     assert again.messages_added == 0 and again.messages_skipped == 3
-    hits = store.search("puppy", conversation="c1")
+    hits = find(store, "puppy", conversation="c1")
     assert hits[0].external_id == "D1:1"
     assert hits[0].created_at == "2023-05-08T13:56:00+00:00"
     assert hits[0].speaker == "Ana" and hits[0].conversation == "c1"
-    assert {h.conversation for h in store.search("puppy")} == {"c1", "c2"}
-    assert {h.conversation for h in store.search("puppy", since="2024-01-01")} == {"c2"}
-    assert {h.conversation for h in store.search("puppy", until="2023-12-31")} == {"c1"}
+    assert {h.conversation for h in find(store, "puppy")} == {"c1", "c2"}
+    assert {h.conversation for h in find(store, "puppy", since="2024-01-01")} == {"c2"}
+    assert {h.conversation for h in find(store, "puppy", until="2023-12-31")} == {"c1"}
 
 
 def test_import_bad_line_names_it_and_imports_nothing(store: MemoryStore, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_bytes(_jsonl(MESSAGES[:2]) + b'{"conversation": "c1", "role": \n')
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(path)
+        import_file(store, path)
     assert str(err.value) == (
         f"{path}:3: not valid JSON (Expecting value); fix or remove that line (nothing was "
         "imported)."
@@ -277,24 +280,24 @@ def test_import_bad_line_names_it_and_imports_nothing(store: MemoryStore, tmp_pa
 )
 def test_import_line_errors(store: MemoryStore, line: bytes, why: str) -> None:
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(io.BytesIO(_jsonl(MESSAGES[:1]) + line + b"\n"))
+        import_file(store, io.BytesIO(_jsonl(MESSAGES[:1]) + line + b"\n"))
     assert str(err.value) == f"<stdin>:2: {why}; fix or remove that line (nothing was imported)."
 
 
 def test_export_import_roundtrip(tmp_path: Path) -> None:
     with MemoryStore.open(tmp_path / "a.db") as a:
-        a.import_file(io.BytesIO(_jsonl(MESSAGES)))
+        import_file(a, io.BytesIO(_jsonl(MESSAGES)))
         conv = a.new_conversation("chat")
         msg = a.log_message(conv, "user", "I live in Lyon")
         a.remember("The user lives in Lyon", source_message_id=msg, conversation=conv)
         a.remember("Answer briefly", kind="instruction")
         out = io.StringIO()
-        counts = a.export(out)
+        counts = export(a, out)
     assert counts == {"conversations": 3, "messages": 4, "memories": 2}
     with MemoryStore.open(tmp_path / "b.db") as b:
-        report = b.import_file(io.BytesIO(out.getvalue().encode()))
+        report = import_file(b, io.BytesIO(out.getvalue().encode()))
         assert report.messages_added == 4 and report.memories_added == 2
-        again = b.import_file(io.BytesIO(out.getvalue().encode()))
+        again = import_file(b, io.BytesIO(out.getvalue().encode()))
         assert again.messages_added == 0 and again.memories_added == 0
         fact = next(m for m in b.list_memories(kind="fact"))
         assert fact.source_message_id is not None
@@ -303,7 +306,7 @@ def test_export_import_roundtrip(tmp_path: Path) -> None:
 
 def test_unknown_conversation_filter(store: MemoryStore) -> None:
     with pytest.raises(NotFoundError) as err:
-        store.search("x", conversation="nope")
+        find(store, "x", conversation="nope")
     assert str(err.value) == (
         "No conversation 'nope' in profile 'default': see `mem conversations` for ids."
     )
@@ -312,7 +315,7 @@ def test_unknown_conversation_filter(store: MemoryStore) -> None:
 def test_ids_are_never_reused(store: MemoryStore) -> None:
     first = store.remember("first")
     last = store.remember("second")
-    store.forget([last.id])
+    forget(store, [last.id])
     again = store.remember("third")
     assert again.id > last.id > first.id
     assert [e.event for e in store.history(last.id)] == ["add", "forget"]

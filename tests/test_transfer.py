@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from memory import MemoryStore, secrets_gate, timeutil
 from memory.errors import ImportFormatError, SecretRefusedError
+from memory.retrieval import find
+from memory.transfer import export, import_file
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -24,7 +26,7 @@ def _jsonl(rows: list[dict[str, Any]]) -> bytes:
 
 def _export(store: MemoryStore) -> list[dict[str, Any]]:
     out = io.StringIO()
-    store.export(out)
+    export(store, out)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -48,7 +50,7 @@ def round_trip(store: MemoryStore, tmp_path: Path, name: str = "b.db") -> list[d
     """Export ``store``, import that into an empty database, export again."""
     first = _export(store)
     with MemoryStore.open(tmp_path / name) as other:
-        other.import_file(io.BytesIO(_jsonl(first)))
+        import_file(other, io.BytesIO(_jsonl(first)))
         return _export(other)
 
 
@@ -58,7 +60,8 @@ def _rich_store(a: MemoryStore, folder: Path) -> None:
     (folder / "guide.md").write_text("# Install\n\nUse pip.\n\n# Run\n\nType mem.\n")
     report = add_documents(a, [folder / "guide.md"], profile=a.profile)
     assert report.new == 1
-    a.import_file(
+    import_file(
+        a,
         io.BytesIO(
             _jsonl(
                 [
@@ -66,7 +69,7 @@ def _rich_store(a: MemoryStore, folder: Path) -> None:
                     {"conversation": "c1", "role": "user", "content": "bye", "id": "D1:2"},
                 ]
             )
-        )
+        ),
     )
     conv = a.new_conversation("Trip to Lyon", created_at="2024-01-01T09:00:00+00:00")
     first = a.log_message(conv, "user", "I live in Lyon", speaker="Ana")
@@ -132,7 +135,7 @@ def test_imported_documents_are_listed_and_not_redone(tmp_path: Path) -> None:
         data = _jsonl(_export(a))
         listed = documents(a, profile=a.profile)
     with MemoryStore.open(tmp_path / "b.db") as b:
-        assert b.import_file(io.BytesIO(data)).documents_added == 1
+        assert import_file(b, io.BytesIO(data)).documents_added == 1
         assert documents(b, profile=b.profile) == listed
         again = add_documents(b, [tmp_path / "guide.md"], profile=b.profile)
         assert (again.unchanged, again.chunks_added) == (1, 0)
@@ -145,9 +148,9 @@ def test_summary_resumes_after_the_same_message(tmp_path: Path) -> None:
         _rich_store(a, tmp_path)
         conv = next(r["id"] for r in _export(a) if r.get("title") == "Trip to Lyon")
         out = io.StringIO()
-        a.export(out)
+        export(a, out)
     with MemoryStore.open(tmp_path / "b.db") as b:
-        b.import_file(io.BytesIO(out.getvalue().encode()))
+        import_file(b, io.BytesIO(out.getvalue().encode()))
         summary, upto = b.summary(conv)
         assert summary == "Ana lives in Lyon."
         assert upto is not None and b.message(upto).content == "I live in Lyon"  # type: ignore[union-attr]
@@ -169,7 +172,7 @@ def test_reimport_of_an_export_adds_nothing(tmp_path: Path) -> None:
         _rich_store(a, tmp_path)
         data = _jsonl(_export(a))
         before = _export(a)
-        report = a.import_file(io.BytesIO(data))
+        report = import_file(a, io.BytesIO(data))
         assert report.messages_added == 0 and report.memories_added == 0
         assert _export(a) == before
 
@@ -183,14 +186,14 @@ def test_two_equal_memories_stay_two(tmp_path: Path) -> None:
         second = round_trip(a, tmp_path)
         assert len([r for r in second if r["type"] == "memory"]) == 2
         data = _jsonl(_export(a))
-        assert a.import_file(io.BytesIO(data)).memories_skipped == 2
+        assert import_file(a, io.BytesIO(data)).memories_skipped == 2
 
 
 def test_a_repeated_line_in_one_file_is_one_memory(store: MemoryStore) -> None:
     """Two exports of one database joined in one file: each memory once."""
     line = {"type": "memory", "id": 4, "content": "x", "created_at": "2024-01-01"}
     plain = {"type": "memory", "content": "y"}
-    report = store.import_file(io.BytesIO(_jsonl([line, plain, line, plain])))
+    report = import_file(store, io.BytesIO(_jsonl([line, plain, line, plain])))
     assert (report.memories_added, report.memories_skipped) == (2, 2)
 
 
@@ -204,8 +207,8 @@ def test_a_repeated_line_in_one_file_is_one_memory(store: MemoryStore) -> None:
     ],
 )
 def test_same_line_twice_is_added_once(store: MemoryStore, line: dict[str, Any]) -> None:
-    first = store.import_file(io.BytesIO(_jsonl([line])))
-    again = store.import_file(io.BytesIO(_jsonl([line])))
+    first = import_file(store, io.BytesIO(_jsonl([line])))
+    again = import_file(store, io.BytesIO(_jsonl([line])))
     assert (first.memories_added, again.memories_added, again.memories_skipped) == (1, 0, 1)
     assert len(store.list_memories()) == 1
 
@@ -218,7 +221,7 @@ def _msg(text: str, ext: str = "7", conv: str = "c") -> dict[str, Any]:
 def test_same_id_other_text_names_both_lines(store: MemoryStore) -> None:
     data = _jsonl([_msg("first"), _msg("first"), _msg("second")])
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(io.BytesIO(data))
+        import_file(store, io.BytesIO(data))
     assert str(err.value) == (
         "<stdin>:3: message id '7' of conversation 'c' is also on line 1 with other text; "
         "give it another id, or import with --on-conflict skip or replace (nothing was "
@@ -228,19 +231,19 @@ def test_same_id_other_text_names_both_lines(store: MemoryStore) -> None:
 
 
 def test_same_id_same_text_is_skipped(store: MemoryStore) -> None:
-    report = store.import_file(io.BytesIO(_jsonl([_msg("same"), _msg("same")])))
+    report = import_file(store, io.BytesIO(_jsonl([_msg("same"), _msg("same")])))
     assert (report.messages_added, report.messages_skipped) == (1, 1)
 
 
 def test_same_id_in_other_conversations_is_no_conflict(store: MemoryStore) -> None:
-    report = store.import_file(io.BytesIO(_jsonl([_msg("a", conv="x"), _msg("b", conv="y")])))
+    report = import_file(store, io.BytesIO(_jsonl([_msg("a", conv="x"), _msg("b", conv="y")])))
     assert report.messages_added == 2
 
 
 def test_same_id_as_a_stored_message_with_other_text(store: MemoryStore) -> None:
-    store.import_file(io.BytesIO(_jsonl([_msg("first")])))
+    import_file(store, io.BytesIO(_jsonl([_msg("first")])))
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(io.BytesIO(_jsonl([_msg("changed")])))
+        import_file(store, io.BytesIO(_jsonl([_msg("changed")])))
     assert str(err.value).startswith(
         "<stdin>:1: message id '7' of conversation 'c' is already stored (message #1) with "
         "other text; "
@@ -250,13 +253,13 @@ def test_same_id_as_a_stored_message_with_other_text(store: MemoryStore) -> None
 
 def test_on_conflict_skip_and_replace(store: MemoryStore) -> None:
     data = _jsonl([_msg("first"), _msg("second")])
-    report = store.import_file(io.BytesIO(data), on_conflict="skip")
+    report = import_file(store, io.BytesIO(data), on_conflict="skip")
     assert (report.messages_added, report.messages_skipped) == (1, 1)
     assert [m.content for m in store.messages("c")] == ["first"]
-    report = store.import_file(io.BytesIO(_jsonl([_msg("third")])), on_conflict="replace")
+    report = import_file(store, io.BytesIO(_jsonl([_msg("third")])), on_conflict="replace")
     assert report.messages_replaced == 1
     assert [m.content for m in store.messages("c")] == ["third"]
-    hits = store.search("third")
+    hits = find(store, "third")
     assert [h.content for h in hits] == ["third"] and hits[0].external_id == "7"
     assert (
         store.conn.execute("SELECT count(*) FROM memories WHERE content = 'first'").fetchone()[0]
@@ -267,7 +270,7 @@ def test_on_conflict_skip_and_replace(store: MemoryStore) -> None:
 
 def test_on_conflict_replace_within_the_file_keeps_the_last(store: MemoryStore) -> None:
     data = _jsonl([_msg("first"), _msg("second"), _msg("third", ext="8")])
-    report = store.import_file(io.BytesIO(data), on_conflict="replace")
+    report = import_file(store, io.BytesIO(data), on_conflict="replace")
     assert report.messages_added == 2
     assert [m.content for m in store.messages("c")] == ["second", "third"]
 
@@ -287,7 +290,7 @@ def test_cli_on_conflict(cli: Any, tmp_path: Path) -> None:
 def test_a_line_longer_than_the_limit_is_refused(store: MemoryStore) -> None:
     data = _jsonl([_msg("ok")]) + b'{"content": "' + b"x" * 5000 + b'"}\n'
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(io.BytesIO(data), max_line_bytes=4096)
+        import_file(store, io.BytesIO(data), max_line_bytes=4096)
     assert str(err.value) == (
         "<stdin>:2: the line is longer than 4 KB (the limit for one line); split that "
         "record, or fix or remove that line (nothing was imported)."
@@ -315,10 +318,10 @@ def test_deep_metadata_is_stored_or_named(store: MemoryStore, depth: int, error:
     meta = "[" * (depth - 1) + "1" + "]" * (depth - 1)
     line = b'{"type": "memory", "content": "deep", "metadata": {"a": %s}}\n' % meta.encode()
     if not error:
-        assert store.import_file(io.BytesIO(line)).memories_added == 1
+        assert import_file(store, io.BytesIO(line)).memories_added == 1
         return
     with pytest.raises(ImportFormatError) as err:
-        store.import_file(io.BytesIO(line))
+        import_file(store, io.BytesIO(line))
     assert str(err.value).startswith('<stdin>:1: "metadata" nests deeper than 100 levels; ')
 
 
@@ -337,9 +340,9 @@ def test_import_gates_source_metadata_titles_and_summaries(store: MemoryStore) -
         },
         {"conversation": "c9", "role": "user", "content": "hi", "metadata": {"k": SECRET}},
     ]
-    store.import_file(io.BytesIO(_jsonl(lines)))
+    import_file(store, io.BytesIO(_jsonl(lines)))
     out = io.StringIO()
-    store.export(out)
+    export(store, out)
     assert SECRET not in out.getvalue()
     memory = store.list_memories(kind="fact")[0]
     assert memory.metadata["value"] == "[redacted API key]"
@@ -358,7 +361,7 @@ def test_import_refuse_names_the_line(tmp_path: Path) -> None:
     ]
     with MemoryStore.open(tmp_path / "r.db", secrets="refuse") as store:
         with pytest.raises(SecretRefusedError) as err:
-            store.import_file(io.BytesIO(_jsonl(lines)))
+            import_file(store, io.BytesIO(_jsonl(lines)))
         assert str(err.value).startswith("<stdin>:2: Not stored: the text looks like it holds")
         assert store.list_memories() == []
 

@@ -21,6 +21,7 @@ from memory.consolidation import consolidate
 from memory.db import connect
 from memory.embed import HashingEmbedder, register_embedder, unregister_embedder
 from memory.extraction import Candidate
+from memory.retrieval import find
 
 NAME = "probe-hash-64"
 
@@ -97,7 +98,7 @@ def test_log_message_embeds_before_taking_the_lock(probe: ProbingEmbedder, mem_h
     mid = store.log_message(cid, "user", "I walk the dog every morning")
     _assert_never_blocked(probe)
     assert store.message(mid) is not None
-    assert [h.content for h in store.search("dog")] == ["I walk the dog every morning"]
+    assert [h.content for h in find(store, "dog")] == ["I walk the dog every morning"]
 
 
 def test_remember_embeds_before_taking_the_lock(probe: ProbingEmbedder, mem_home: Path) -> None:
