@@ -1,0 +1,226 @@
+"""Plugins: four registries filled through pluggy hooks (see :mod:`memory.hookspecs`).
+
+mem's own embedders, chat-model routes, document readers and the ``sqlite``
+storage backend are a default plugin (:mod:`memory.default_plugins`) registered
+through the same hooks as anyone else's. Nothing imports this module (nor pluggy)
+before a registry is first asked; the plugin manager is built then, and the ``mem`` entry-point
+group (installed plugins: ``importlib.metadata``, about 25 ms) is read only when
+a name is not one that is already registered, or when the names are listed. So
+``mem --help`` imports none of it and ``mem search`` with a built-in embedder
+reads no entry points.
+
+When two plugins register one name: a plugin registered in Python
+(:func:`register_plugin`, for tests and programs) wins over the built-ins, and
+the built-ins win over installed plugins, so an installed package can add names
+but never change what a built-in name (stored in a database) means.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from .errors import MemError, UsageError
+from .hookspecs import hookimpl
+
+__all__ = [
+    "HOOKS",
+    "PluginError",
+    "chat_model_factory",
+    "document_reader",
+    "embedder_factory",
+    "hookimpl",
+    "known_names",
+    "plugin_names",
+    "register_plugin",
+    "storage_backend",
+    "unregister_plugin",
+]
+
+ENTRY_POINT_GROUP = "mem"
+HOOKS = {
+    "embedder": "register_embedders",
+    "chat model": "register_chat_models",
+    "storage backend": "register_storage_backends",
+    "document reader": "register_document_readers",
+}
+
+Factory = Callable[..., Any]
+
+
+class PluginError(MemError):
+    """An installed plugin failed to load, or a plugin is malformed."""
+
+
+_lock = threading.RLock()
+_pm: pluggy.PluginManager | None = None
+_entry_points_loaded = False
+_explicit: list[object] = []  # registered with register_plugin, oldest first
+_cache: dict[str, dict[str, Factory]] = {}
+_builtin: dict[str, set[str]] = {}  # per kind: the names the built-ins still answer
+
+
+def _manager() -> pluggy.PluginManager:
+    """The plugin manager with the built-ins registered (built once, no entry points)."""
+    global _pm
+    with _lock:
+        if _pm is None:
+            from . import default_plugins, hookspecs
+
+            pm = pluggy.PluginManager("mem")
+            pm.add_hookspecs(hookspecs)
+            pm.register(default_plugins, name="mem-builtins")
+            _pm = pm
+        return _pm
+
+
+def _load_entry_points() -> None:
+    """Register the installed plugins (the ``mem`` entry-point group), once."""
+    global _entry_points_loaded
+    with _lock:
+        if _entry_points_loaded:
+            return
+        _entry_points_loaded = True
+        pm = _manager()
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            pm.check_pending()
+        except Exception as err:
+            raise PluginError(
+                f"A mem plugin failed to load ({type(err).__name__}: {err}): uninstall or"
+                " update it (`pip list` shows the installed packages)."
+            ) from err
+        _cache.clear()
+
+
+def register_plugin(plugin: object, name: str | None = None) -> None:
+    """Register ``plugin`` (a module or object with ``@hookimpl`` functions); its
+    names win over the built-ins and installed plugins until it is unregistered."""
+    _load_entry_points()  # so the order never depends on when they are read
+    with _lock:
+        pm = _manager()
+        try:
+            pm.register(plugin, name=name)
+            pm.check_pending()
+        except pluggy.PluginValidationError as err:
+            if pm.is_registered(plugin):
+                pm.unregister(plugin)
+            raise PluginError(f"Not a valid mem plugin: {err}") from err
+        except ValueError as err:  # registered twice
+            raise PluginError(str(err)) from err
+        _explicit.append(plugin)
+        _cache.clear()
+
+
+def unregister_plugin(plugin: object) -> None:
+    """Undo :func:`register_plugin` (nothing happens for a plugin not registered)."""
+    with _lock:
+        if plugin in _explicit:
+            _explicit.remove(plugin)
+            _manager().unregister(plugin)
+            _cache.clear()
+
+
+def plugin_names() -> list[str]:
+    """The names of the registered plugins but the built-ins (reads entry points)."""
+    _load_entry_points()
+    pm = _manager()
+    return sorted(
+        name
+        for name, plugin in pm.list_name_plugin()
+        if name != "mem-builtins" and plugin is not None
+    )
+
+
+def _registry(kind: str) -> dict[str, Factory]:
+    """Name -> factory for one kind, from every registered plugin (cached until a
+    plugin comes or goes); see the module docstring for who wins a name."""
+    with _lock:
+        cached = _cache.get(kind)
+        if cached is not None:
+            return cached
+        pm = _manager()
+        installed = {id(plugin) for plugin, _ in pm.list_plugin_distinfo()}
+        explicit = {id(plugin): rank for rank, plugin in enumerate(_explicit)}
+
+        def rank(plugin: object) -> tuple[int, int]:
+            if id(plugin) in explicit:
+                return 2, explicit[id(plugin)]
+            return (0, 0) if id(plugin) in installed else (1, 0)
+
+        found: dict[str, Factory] = {}
+        builtin: set[str] = set()
+        current: list[object] = [None]
+
+        def register(name: str, factory: Factory) -> None:
+            if not isinstance(name, str) or not name or not callable(factory):
+                raise PluginError(
+                    f"A {kind} plugin registered {name!r}: give a name and a factory."
+                )
+            found[name] = factory
+            if current[0] is builtins:
+                builtin.add(name)
+            else:
+                builtin.discard(name)
+
+        builtins = pm.get_plugin("mem-builtins")
+        impls = getattr(pm.hook, HOOKS[kind]).get_hookimpls()
+        for impl in sorted(impls, key=lambda impl: rank(impl.plugin)):
+            current[0] = impl.plugin
+            impl.function(register=register)  # later ranks overwrite earlier ones
+        _cache[kind], _builtin[kind] = found, builtin
+        return found
+
+
+def lookup(kind: str, name: str, *, installed: bool = True) -> Factory | None:
+    """The factory registered for ``name``; installed plugins are read on a miss
+    (unless not ``installed``: a caller with a built-in family to try first)."""
+    factory = _registry(kind).get(name)
+    if factory is None and installed and not _entry_points_loaded:
+        _load_entry_points()
+        factory = _registry(kind).get(name)
+    return factory
+
+
+def known_names(kind: str) -> list[str]:
+    """Every name registered for ``kind``, installed plugins' included, sorted."""
+    _load_entry_points()
+    return sorted(_registry(kind))
+
+
+def is_builtin(kind: str, name: str) -> bool:
+    """Whether ``name`` is answered by mem's own default plugin (no plugin took it)."""
+    with _lock:
+        _registry(kind)
+        return name in _builtin[kind]
+
+
+# -- the four registries -------------------------------------------------------------
+
+
+def embedder_factory(name: str) -> Factory | None:
+    """``factory()`` for the embedder registered as ``name``, or None."""
+    return lookup("embedder", name)
+
+
+def chat_model_factory(model: str) -> Factory | None:
+    """``factory(chat)`` for the prefix of ``model`` (``toy`` for ``toy/x`` and
+    ``toy``), or None: mem's own routing then decides (litellm knows many more)."""
+    return lookup("chat model", model.partition("/")[0].lower())
+
+
+def document_reader(suffix: str) -> Factory | None:
+    """``reader(path)`` for files ending in ``suffix`` (``.md``), or None."""
+    return lookup("document reader", suffix.lower()) if suffix else None
+
+
+def storage_backend(name: str) -> Factory:
+    """``factory(path, **options)`` for the storage backend ``name`` (``sqlite``)."""
+    factory = lookup("storage backend", name)
+    if factory is None:
+        names = ", ".join(known_names("storage backend"))
+        raise UsageError(f"Unknown storage backend {name!r}: use one of {names}.")
+    return factory
