@@ -151,7 +151,10 @@ class ChatModel:
     def describe(self) -> str:
         """Which path this model takes, in words (for --show-prompt and -v)."""
         if self.route == "plugin":
-            return f"{self.name} via a plugin ({self._factory!r})"
+            from .plugins import origin
+
+            prefix = self.name.partition("/")[0].lower()
+            return f"{self.name} via the plugin {origin('chat model', prefix)}"
         text = f"{self.name} via {model_info.ROUTE_LABELS[self.route]}"
         if self.route == "openai":
             from .llm_openai import endpoint

@@ -61,6 +61,7 @@ _entry_points_loaded = False
 _explicit: list[object] = []  # registered with register_plugin, oldest first
 _cache: dict[str, dict[str, Factory]] = {}
 _builtin: dict[str, set[str]] = {}  # per kind: the names the built-ins still answer
+_origin: dict[str, dict[str, str]] = {}  # per kind: name -> the plugin that answers it
 
 
 def _manager() -> pluggy.PluginManager:
@@ -125,14 +126,18 @@ def unregister_plugin(plugin: object) -> None:
 
 
 def plugin_names() -> list[str]:
-    """The names of the registered plugins but the built-ins (reads entry points)."""
+    """The registered plugins but the built-ins, installed ones with their package
+    and version (``toy (mem-toy 0.1)``); reads the entry points."""
     _load_entry_points()
     pm = _manager()
-    return sorted(
-        name
-        for name, plugin in pm.list_name_plugin()
-        if name != "mem-builtins" and plugin is not None
-    )
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    names = []
+    for name, plugin in pm.list_name_plugin():
+        if name == "mem-builtins" or plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        names.append(f"{name} ({dist.project_name} {dist.version})" if dist else name)
+    return sorted(names)
 
 
 def _registry(kind: str) -> dict[str, Factory]:
@@ -153,6 +158,7 @@ def _registry(kind: str) -> dict[str, Factory]:
 
         found: dict[str, Factory] = {}
         builtin: set[str] = set()
+        origins: dict[str, str] = {}
         current: list[object] = [None]
 
         def register(name: str, factory: Factory) -> None:
@@ -161,6 +167,7 @@ def _registry(kind: str) -> dict[str, Factory]:
                     f"A {kind} plugin registered {name!r}: give a name and a factory."
                 )
             found[name] = factory
+            origins[name] = pm.get_name(current[0]) or repr(current[0])
             if current[0] is builtins:
                 builtin.add(name)
             else:
@@ -171,7 +178,7 @@ def _registry(kind: str) -> dict[str, Factory]:
         for impl in sorted(impls, key=lambda impl: rank(impl.plugin)):
             current[0] = impl.plugin
             impl.function(register=register)  # later ranks overwrite earlier ones
-        _cache[kind], _builtin[kind] = found, builtin
+        _cache[kind], _builtin[kind], _origin[kind] = found, builtin, origins
         return found
 
 
@@ -196,6 +203,13 @@ def is_builtin(kind: str, name: str) -> bool:
     with _lock:
         _registry(kind)
         return name in _builtin[kind]
+
+
+def origin(kind: str, name: str) -> str | None:
+    """The name of the plugin that answers ``name`` (``mem-builtins`` for mem's own)."""
+    with _lock:
+        _registry(kind)
+        return _origin[kind].get(name)
 
 
 # -- the four registries -------------------------------------------------------------
