@@ -141,10 +141,9 @@ def test_a_plugin_wins_over_a_builtin_name_until_unregistered() -> None:
 def test_unknown_embedder_lists_the_plugins_names(toy: ToyPlugin) -> None:
     with pytest.raises(UsageError) as err:
         get_embedder("hash-many")
-    assert str(err.value) == (
-        "Unknown embedder 'hash-many': use minilm-static-256, hash-256, toy-embed-16 or a "
-        "litellm embedding model name."
-    )
+    message = str(err.value)  # other test modules may have registered names too
+    assert message.startswith("Unknown embedder 'hash-many': use minilm-static-256, hash-256, ")
+    assert message.endswith(", toy-embed-16 or a litellm embedding model name.")
 
 
 def test_a_full_ask_turn_runs_through_the_toy_model(toy: ToyPlugin, cli: Any) -> None:
