@@ -2,6 +2,9 @@
 registered through the same hooks as any plugin (:mod:`memory.plugins`).
 
 Registering imports nothing heavy: each factory imports its module when called.
+The hook functions are not decorated here: :mod:`memory.plugins` marks them as
+hook implementations when it builds the plugin manager, so that answering a
+built-in name needs no pluggy.
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .hookspecs import Register, hookimpl
-
 if TYPE_CHECKING:
     from .doc_chunking import Block
     from .embed import Embedder
+    from .hookspecs import Register
     from .store import MemoryStore
 
 
@@ -30,7 +32,6 @@ def hashing_embedder() -> Embedder:
     return HashingEmbedder(256)
 
 
-@hookimpl
 def register_embedders(register: Register) -> None:
     # Every other hash-N, and litellm names, are families get_embedder knows.
     register("minilm-static-256", static_embedder)
@@ -43,7 +44,6 @@ def builtin_path(chat: Any) -> Any:
     return builtin_path(chat)
 
 
-@hookimpl
 def register_chat_models(register: Register) -> None:
     # Names with no prefix, or one mem does not know, take the same paths (route()).
     from .model_info import KNOWN_PREFIXES
@@ -58,7 +58,6 @@ def open_sqlite(path: Any = None, **options: Any) -> MemoryStore:
     return MemoryStore.open(path, **options)
 
 
-@hookimpl
 def register_storage_backends(register: Register) -> None:
     register("sqlite", open_sqlite)
 
@@ -78,7 +77,6 @@ class BuiltinReader:
         return f"BuiltinReader({self.format!r})"
 
 
-@hookimpl
 def register_document_readers(register: Register) -> None:
     from . import doc_files as f
 

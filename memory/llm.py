@@ -302,7 +302,9 @@ def _registered(model: str) -> Any:
     to :func:`memory.model_info.route` as before)."""
     from . import plugins
 
-    factory = plugins.chat_model_factory(model)
+    # A bare name litellm's data knows (gpt-4o-mini) is not worth reading entry points for.
+    known = "/" not in model and model_info.entry(model) is not None
+    factory = plugins.chat_model_factory(model, installed=not known)
     if factory is None:
         return None
     if plugins.is_builtin("chat model", model.partition("/")[0].lower()):

@@ -2,12 +2,14 @@
 
 mem's own embedders, chat-model routes, document readers and the ``sqlite``
 storage backend are a default plugin (:mod:`memory.default_plugins`) registered
-through the same hooks as anyone else's. Nothing imports this module (nor pluggy)
-before a registry is first asked; the plugin manager is built then, and the ``mem`` entry-point
-group (installed plugins: ``importlib.metadata``, about 25 ms) is read only when
-a name is not one that is already registered, or when the names are listed. So
-``mem --help`` imports none of it and ``mem search`` with a built-in embedder
-reads no entry points.
+through the same hooks as anyone else's. Nothing is loaded before a registry is
+first asked. The ``mem`` entry-point group (installed plugins: pluggy and
+``importlib.metadata``, about 25 ms) is read only for a name that is not a
+built-in one, or when the names are listed; until then (or a
+:func:`register_plugin`) the built-ins' hook functions are called directly,
+without pluggy, which gives the same answer because no installed plugin can
+change a built-in name. So ``mem --help`` imports none of this, and ``mem
+search`` with a built-in embedder no pluggy.
 
 When two plugins register one name: a plugin registered in Python
 (:func:`register_plugin`, for tests and programs) wins over the built-ins, and
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
-
-import pluggy
+from typing import TYPE_CHECKING, Any
 
 from .errors import MemError, UsageError
-from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from .hookspecs import hookimpl
 
 __all__ = [
     "HOOKS",
@@ -64,17 +68,31 @@ _builtin: dict[str, set[str]] = {}  # per kind: the names the built-ins still an
 _origin: dict[str, dict[str, str]] = {}  # per kind: name -> the plugin that answers it
 
 
+def __getattr__(name: str) -> Any:
+    """``from memory.plugins import hookimpl``: pluggy is imported only then."""
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _manager() -> pluggy.PluginManager:
     """The plugin manager with the built-ins registered (built once, no entry points)."""
     global _pm
     with _lock:
         if _pm is None:
+            import pluggy
+
             from . import default_plugins, hookspecs
 
+            for hook in HOOKS.values():  # plain functions until pluggy is needed
+                hookspecs.hookimpl(getattr(default_plugins, hook))
             pm = pluggy.PluginManager("mem")
             pm.add_hookspecs(hookspecs)
             pm.register(default_plugins, name="mem-builtins")
             _pm = pm
+            _cache.clear()
         return _pm
 
 
@@ -100,6 +118,8 @@ def _load_entry_points() -> None:
 def register_plugin(plugin: object, name: str | None = None) -> None:
     """Register ``plugin`` (a module or object with ``@hookimpl`` functions); its
     names win over the built-ins and installed plugins until it is unregistered."""
+    import pluggy
+
     _load_entry_points()  # so the order never depends on when they are read
     with _lock:
         pm = _manager()
@@ -119,7 +139,7 @@ def register_plugin(plugin: object, name: str | None = None) -> None:
 def unregister_plugin(plugin: object) -> None:
     """Undo :func:`register_plugin` (nothing happens for a plugin not registered)."""
     with _lock:
-        if plugin in _explicit:
+        if any(p is plugin for p in _explicit):
             _explicit.remove(plugin)
             _manager().unregister(plugin)
             _cache.clear()
@@ -147,7 +167,9 @@ def _registry(kind: str) -> dict[str, Factory]:
         cached = _cache.get(kind)
         if cached is not None:
             return cached
-        pm = _manager()
+        if _pm is None:
+            return _builtins_only(kind)
+        pm = _pm
         installed = {id(plugin) for plugin, _ in pm.list_plugin_distinfo()}
         explicit = {id(plugin): rank for rank, plugin in enumerate(_explicit)}
 
@@ -180,6 +202,22 @@ def _registry(kind: str) -> dict[str, Factory]:
             impl.function(register=register)  # later ranks overwrite earlier ones
         _cache[kind], _builtin[kind], _origin[kind] = found, builtin, origins
         return found
+
+
+def _builtins_only(kind: str) -> dict[str, Factory]:
+    """The registry while only the built-ins are registered: their hook functions,
+    called as plain functions (no plugin manager, no pluggy import)."""
+    from . import default_plugins
+
+    found: dict[str, Factory] = {}
+
+    def register(name: str, factory: Factory) -> None:
+        found[name] = factory
+
+    getattr(default_plugins, HOOKS[kind])(register=register)
+    _cache[kind], _builtin[kind] = found, set(found)
+    _origin[kind] = dict.fromkeys(found, "mem-builtins")
+    return found
 
 
 def lookup(kind: str, name: str, *, installed: bool = True) -> Factory | None:
@@ -220,10 +258,10 @@ def embedder_factory(name: str) -> Factory | None:
     return lookup("embedder", name)
 
 
-def chat_model_factory(model: str) -> Factory | None:
+def chat_model_factory(model: str, *, installed: bool = True) -> Factory | None:
     """``factory(chat)`` for the prefix of ``model`` (``toy`` for ``toy/x`` and
     ``toy``), or None: mem's own routing then decides (litellm knows many more)."""
-    return lookup("chat model", model.partition("/")[0].lower())
+    return lookup("chat model", model.partition("/")[0].lower(), installed=installed)
 
 
 def document_reader(suffix: str) -> Factory | None:

@@ -315,9 +315,12 @@ def test_an_installed_plugin_is_loaded_from_its_entry_point(tmp_path: Path, mem_
 
     remembered = _mem(site, marker, mem_home, "-m", "cli.main", "remember", "My dog is Rex")
     assert remembered.returncode == 0, remembered.stderr
-    searched = _mem(site, marker, mem_home, "-m", "cli.main", "search", "dog")
+    searched = _mem(site, marker, mem_home, "-X", "importtime", "-m", "cli.main", "search", "dog")
     assert searched.returncode == 0, searched.stderr
-    assert not marker.exists()  # built-in embedder: no entry points read
+    imported = {line.rsplit("|", 1)[-1].strip() for line in searched.stderr.splitlines()}
+    assert "memory.default_plugins" in imported  # the built-in embedder came from it
+    assert not {"pluggy", "importlib.metadata"} & imported  # ...with no entry points read
+    assert not marker.exists()
 
     asked = _mem(site, marker, mem_home, "-m", "cli.main", "ask", "--model", "installed/x", "hi")
     assert asked.returncode == 0, asked.stderr
