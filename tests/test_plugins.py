@@ -329,3 +329,25 @@ def test_an_installed_plugin_is_loaded_from_its_entry_point(tmp_path: Path, mem_
 
     version = _mem(site, marker, mem_home, "-m", "cli.main", "--version", "-v")
     assert "plugins    toy (mem-toy 0.1)" in version.stdout.splitlines()
+
+
+def test_the_readme_plugin_works_as_written(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Plugins\n", 1)[1]
+    source = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mem_readme_toy.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mem_readme_toy  # type: ignore[import-not-found]
+
+    register_plugin(mem_readme_toy)
+    try:
+        monkeypatch.setenv("MEM_EMBEDDER", "letters-32")
+        assert cli("ask", "--model", "toy", "hi").stdout == "Always the same answer.\n"
+        (tmp_path / "app.log").write_text("disk full on /var at 03:12\n")
+        assert cli.json("add", str(tmp_path / "app.log"))["new"] == 1
+        assert "disk full" in cli.json("search", "disk full")[0]["content"]
+        assert cli.json("stats")["embedder"] == "letters-32"
+    finally:
+        unregister_plugin(mem_readme_toy)
