@@ -62,6 +62,7 @@ class PluginError(MemError):
 _lock = threading.RLock()
 _pm: pluggy.PluginManager | None = None
 _entry_points_loaded = False
+_load_error: PluginError | None = None
 _explicit: list[object] = []  # registered with register_plugin, oldest first
 _cache: dict[str, dict[str, Factory]] = {}
 _builtin: dict[str, set[str]] = {}  # per kind: the names the built-ins still answer
@@ -98,8 +99,10 @@ def _manager() -> pluggy.PluginManager:
 
 def _load_entry_points() -> None:
     """Register the installed plugins (the ``mem`` entry-point group), once."""
-    global _entry_points_loaded
+    global _entry_points_loaded, _load_error
     with _lock:
+        if _load_error is not None:  # every later ask fails the same way
+            raise _load_error
         if _entry_points_loaded:
             return
         _entry_points_loaded = True
@@ -108,11 +111,14 @@ def _load_entry_points() -> None:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
             pm.check_pending()
         except Exception as err:
-            raise PluginError(
+            _load_error = PluginError(
                 f"A mem plugin failed to load ({type(err).__name__}: {err}): uninstall or"
                 " update it (`pip list` shows the installed packages)."
-            ) from err
-        _cache.clear()
+            )
+            _load_error.__cause__ = err
+            raise _load_error from err
+        finally:
+            _cache.clear()
 
 
 def register_plugin(plugin: object, name: str | None = None) -> None:
@@ -224,7 +230,7 @@ def lookup(kind: str, name: str, *, installed: bool = True) -> Factory | None:
     """The factory registered for ``name``; installed plugins are read on a miss
     (unless not ``installed``: a caller with a built-in family to try first)."""
     factory = _registry(kind).get(name)
-    if factory is None and installed and not _entry_points_loaded:
+    if factory is None and installed and (_load_error or not _entry_points_loaded):
         _load_entry_points()
         factory = _registry(kind).get(name)
     return factory

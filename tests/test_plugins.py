@@ -351,3 +351,23 @@ def test_the_readme_plugin_works_as_written(
         assert cli.json("stats")["embedder"] == "letters-32"
     finally:
         unregister_plugin(mem_readme_toy)
+
+
+def test_a_broken_installed_plugin_is_a_one_line_error(tmp_path: Path, mem_home: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "mem_broken-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mem-broken\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mem]\nbroken = mem_broken_missing_module\n")
+    marker = tmp_path / "unused"
+    # Built-in names never read entry points, so the broken plugin costs nothing there...
+    listed = _mem(site, marker, mem_home, "-m", "cli.main", "list")
+    assert listed.returncode == 0, listed.stderr
+    # ...and a name that is not mem's own says which plugin failed and what to do.
+    asked = _mem(site, marker, mem_home, "-m", "cli.main", "ask", "--model", "nope/x", "hi")
+    assert asked.returncode != 0
+    assert asked.stderr.startswith("Error: A mem plugin failed to load (ModuleNotFoundError: ")
+    assert asked.stderr.rstrip().endswith(
+        "uninstall or update it (`pip list` shows the installed packages)."
+    )
+    assert len(asked.stderr.strip().splitlines()) == 1
