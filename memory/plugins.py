@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import MemError, UsageError
+from .errors import PluginError, UsageError
 
 if TYPE_CHECKING:
     import pluggy
@@ -53,10 +53,6 @@ HOOKS = {
 }
 
 Factory = Callable[..., Any]
-
-
-class PluginError(MemError):
-    """An installed plugin failed to load, or a plugin is malformed."""
 
 
 _lock = threading.RLock()
@@ -115,7 +111,6 @@ def _load_entry_points() -> None:
                 f"A mem plugin failed to load ({type(err).__name__}: {err}): uninstall or"
                 " update it (`pip list` shows the installed packages)."
             )
-            _load_error.__cause__ = err
             raise _load_error from err
         finally:
             _cache.clear()
