@@ -139,10 +139,10 @@ class ChatModel:
             raise ValueError(f"unknown route {route!r}: use one of {', '.join(ROUTES)}")
         self.route = route or model_info.route(model, api_base)
         self._path: Any = None
-        self._factory: Any = None
+        self._factory: Any = None  # the registry's, for this name's prefix
         if route is None:
-            self._factory = _registered(model)
-            if self._factory is not None and self._factory is not _BUILTIN:
+            self._factory, builtin = _registered(model)
+            if self._factory is not None and not builtin:
                 self.route = "plugin"
 
     def __repr__(self) -> str:
@@ -189,8 +189,7 @@ class ChatModel:
             if "/" not in self.name and model_info.provider_of(self.name) is None:
                 raise unknown_model_error(self.name)  # no provider: litellm would say so
             check_key(self.name, api_key=self.api_key, api_base=self.api_base)
-            factory = self._factory if self._factory not in (None, _BUILTIN) else builtin_path
-            self._path = factory(self)
+            self._path = (self._factory or builtin_path)(self)
         return self._path
 
     def preload(self) -> None:
@@ -289,27 +288,17 @@ class ChatModel:
         return model_info.facts(self.name).context_window
 
 
-class _Builtin:
-    """Marks the built-in paths in the chat-model registry (see :func:`_registered`)."""
-
-
-_BUILTIN = _Builtin()
-
-
-def _registered(model: str) -> Any:
-    """The registry's factory for ``model``'s prefix: a plugin's, ``_BUILTIN`` for a
-    prefix mem's default plugin answers, or None (a bare or unknown-prefix name, left
-    to :func:`memory.model_info.route` as before)."""
+def _registered(model: str) -> tuple[Any, bool]:
+    """The registry's factory for ``model``'s prefix and whether it is mem's own
+    (then :func:`memory.model_info.route` picks the path, as it always did); None
+    for a bare or unknown-prefix name, which takes mem's own paths too."""
     from . import plugins
 
     # A bare name litellm's data knows (gpt-4o-mini) is not worth reading entry points for.
     known = "/" not in model and model_info.entry(model) is not None
     factory = plugins.chat_model_factory(model, installed=not known)
-    if factory is None:
-        return None
-    if plugins.is_builtin("chat model", model.partition("/")[0].lower()):
-        return _BUILTIN
-    return factory
+    prefix = model.partition("/")[0].lower()
+    return factory, factory is None or plugins.is_builtin("chat model", prefix)
 
 
 def builtin_path(chat: ChatModel) -> Any:

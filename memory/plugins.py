@@ -19,6 +19,7 @@ but never change what a built-in name (stored in a database) means.
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,9 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "mem"
+# Imported by name, as llm does: the default plugin sits above every module it
+# registers (embed, llm, store, documents), which sit above this registry.
+DEFAULT_PLUGIN = "memory.default_plugins"
 HOOKS = {
     "embedder": "register_embedders",
     "chat model": "register_chat_models",
@@ -81,7 +85,9 @@ def _manager() -> pluggy.PluginManager:
         if _pm is None:
             import pluggy
 
-            from . import default_plugins, hookspecs
+            from . import hookspecs
+
+            default_plugins = importlib.import_module(DEFAULT_PLUGIN)
 
             for hook in HOOKS.values():  # plain functions until pluggy is needed
                 hookspecs.hookimpl(getattr(default_plugins, hook))
@@ -208,8 +214,7 @@ def _registry(kind: str) -> dict[str, Factory]:
 def _builtins_only(kind: str) -> dict[str, Factory]:
     """The registry while only the built-ins are registered: their hook functions,
     called as plain functions (no plugin manager, no pluggy import)."""
-    from . import default_plugins
-
+    default_plugins = importlib.import_module(DEFAULT_PLUGIN)
     found: dict[str, Factory] = {}
 
     def register(name: str, factory: Factory) -> None:
