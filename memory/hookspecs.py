@@ -23,8 +23,9 @@ Register = Callable[[str, Callable[..., Any]], None]
 @hookspec
 def register_embedders(register: Register) -> None:
     """``register(name, factory)``: ``factory()`` returns an Embedder (``name``,
-    ``dim``, ``embed(texts)``); ``name`` is what ``--embedder`` and the database's
-    ``meta`` table call it."""
+    ``dim``, a multiple of 8, ``embed(texts)``); ``name`` is what ``--embedder``
+    and the database's ``meta`` table call it, so the embedder's own ``name``
+    should be the same."""
 
 
 @hookspec
