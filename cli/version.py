@@ -73,6 +73,9 @@ def version_lines(*, verbose: bool, db: str | None = None) -> list[str]:
         ok = all(not p.endswith(" missing") for p in parts)
         state = "installed" if ok else "not installed"
         lines.append(f"{extra:<10} {state}: {', '.join(parts)}")
+    from memory.plugins import plugin_names
+
+    lines.append(f"plugins    {', '.join(plugin_names()) or 'none installed'}")
     py = sys.version.split()[0]
     lines.append(f"python     {py} ({sys.executable})")
     if os.environ.get("MEM_HOME"):

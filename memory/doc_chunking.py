@@ -394,9 +394,35 @@ def read_lines(path: Path) -> Iterator[Line]:
 
 
 def blocks_of(path: Path, fmt: str) -> Iterator[Block]:
+    if fmt.startswith("."):
+        return plugin_blocks(path, fmt)
     if fmt == "pdf":
         return pdf_blocks(path)
     return READERS[fmt](read_lines(path))
+
+
+def plugin_blocks(path: Path, suffix: str) -> Iterator[Block]:
+    """A plugin reader's blocks (or its text, read as plain text); its failures
+    become mem's, so ``mem add`` reports the file and goes on."""
+    from .errors import MemError
+    from .plugins import PluginError, document_reader
+
+    reader = document_reader(suffix)
+    if reader is None:
+        raise PluginError(f"No reader for {suffix} files: is the plugin installed?")
+    try:
+        produced = reader(path)
+        if isinstance(produced, str):
+            yield from text_blocks(enumerate(produced.splitlines(), 1))
+            return
+        for block in produced:
+            if not isinstance(block, Block):
+                raise TypeError(f"it gave {type(block).__name__}, not Block")
+            yield block
+    except (OSError, MemError):
+        raise
+    except Exception as err:
+        raise PluginError(f"the {suffix} reader failed: {err}") from err
 
 
 # -------------------------------------------------------------- assembler

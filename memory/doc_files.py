@@ -60,10 +60,20 @@ SNIFF_BYTES = 8192
 
 
 def file_format(path: Path, *, explicit: bool = False) -> str | None:
-    """``markdown``, ``rst``, ``text``, ``code``, ``html``, ``pdf``, or None
-    (not a format mem reads; ``explicit`` files default to ``text``)."""
+    """``markdown``, ``rst``, ``text``, ``code``, ``html``, ``pdf``, a plugin's
+    suffix (``.toy``: read by its reader), or None (not a format mem reads;
+    ``explicit`` files default to ``text``). Suffixes go through the document
+    reader registry (:mod:`memory.plugins`), where mem's own formats are
+    registered too; well-known names (``README``, ``Makefile``) are mem's."""
     suffix = path.suffix.lower()
     name = path.name.lower()
+    if suffix:
+        from .plugins import document_reader
+
+        reader = document_reader(suffix)
+        if reader is not None:
+            fmt = getattr(reader, "format", None)
+            return fmt if isinstance(fmt, str) else suffix
     if suffix in MARKDOWN:
         return "markdown"
     if suffix in RST:

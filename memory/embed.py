@@ -138,35 +138,59 @@ class LiteLLMEmbedder:
         return out
 
 
-_REGISTERED: dict[str, Callable[[], Embedder]] = {}
+_HELPERS: dict[str, object] = {}  # name -> the one-name plugin register_embedder made
 
 
 def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
-    """Make ``name`` resolve to ``factory()`` in :func:`get_embedder` (plugins,
-    and tests that need an embedder which blocks or fails on cue)."""
-    _REGISTERED[name] = factory
+    """Make ``name`` resolve to ``factory()`` in :func:`get_embedder`: a one-name
+    plugin on the ``register_embedders`` hook (tests that need an embedder which
+    blocks or fails on cue, programs that bring their own)."""
+    from .hookspecs import Register, hookimpl
+    from .plugins import register_plugin
+
+    class OneEmbedder:
+        @hookimpl
+        def register_embedders(self, register: Register) -> None:
+            register(name, factory)
+
+    unregister_embedder(name)
+    plugin = OneEmbedder()
+    register_plugin(plugin, name=f"embedder:{name}")
+    _HELPERS[name] = plugin
 
 
 def unregister_embedder(name: str) -> None:
-    _REGISTERED.pop(name, None)
+    plugin = _HELPERS.pop(name, None)
+    if plugin is not None:
+        from .plugins import unregister_plugin
+
+        unregister_plugin(plugin)
 
 
 def get_embedder(name: str | None, *, dim: int | None = None) -> Embedder:
-    """``minilm-static-256`` (default), ``hash-N``, a registered name, or any
-    litellm model name (``litellm:text-embedding-3-small`` or just the name)."""
-    chosen = (name or DEFAULT_EMBEDDER).strip()
-    if chosen in _REGISTERED:
-        return _REGISTERED[chosen]()
-    if chosen == "minilm-static-256":
-        from .static_embed import StaticEmbedder
+    """``minilm-static-256`` (default), ``hash-N``, a plugin's name, or any
+    litellm model name (``litellm:text-embedding-3-small`` or just the name).
 
-        return StaticEmbedder()
+    Registered names come first (:mod:`memory.plugins`; the built-ins are a
+    plugin too); installed plugins are read only for a name that is not a
+    built-in one."""
+    from . import plugins
+
+    chosen = (name or DEFAULT_EMBEDDER).strip()
+    factory = plugins.lookup("embedder", chosen, installed=False)
+    if factory is None and not chosen.startswith("hash-"):
+        factory = plugins.lookup("embedder", chosen)
+    if factory is not None:
+        embedder: Embedder = factory()
+        return embedder
     if chosen.startswith("hash-"):
         try:
             size = int(chosen.removeprefix("hash-"))
         except ValueError:
+            builtin = ["minilm-static-256", "hash-256"]
+            others = [n for n in plugins.known_names("embedder") if n not in builtin]
             raise UsageError(
-                f"Unknown embedder {chosen!r}: use minilm-static-256, hash-256 or a litellm "
+                f"Unknown embedder {chosen!r}: use {', '.join(builtin + others)} or a litellm "
                 "embedding model name."
             ) from None
         return HashingEmbedder(size)

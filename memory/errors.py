@@ -137,3 +137,7 @@ class WrongPassphraseError(DatabaseError):
 
 class DiskWriteError(DatabaseError):
     """A write to the database failed at the disk (I/O error, file-size limit)."""
+
+
+class PluginError(MemError):
+    """An installed plugin failed to load, or a plugin is malformed (memory.plugins)."""

@@ -8,7 +8,9 @@ Which path a model takes (:func:`memory.model_info.route`) is a visible fact
 - ``litellm``: every other provider (:mod:`memory.llm_litellm`, imported only then:
   three seconds and 200 MB);
 - ``local``: the embedded offline model, llama.cpp in this process
-  (:mod:`memory.local_model`).
+  (:mod:`memory.local_model`);
+- ``plugin``: a model prefix registered by a plugin (:mod:`memory.plugins`), whose
+  object answers ``stream(messages)``.
 
 Nothing heavy is imported at module import. Every failure comes out as one of the named
 errors of :mod:`memory.errors` with a one-line message that says the fix, worded once
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import model_info
-from .errors import ModelError, ModelRequestError
+from .errors import MemError, ModelError, ModelRequestError
 from .llm_base import Usage as Usage  # re-exported: memory.llm is the seam
 from .llm_base import usage_of as usage_of
 from .llm_errors import (  # re-exported (__all__): memory.llm is the seam
@@ -68,7 +70,7 @@ __all__ = [
     "usage_of",
 ]
 
-ROUTES = ("openai", "litellm", "local")
+ROUTES = ("openai", "litellm", "local")  # and "plugin", chosen only by the registry
 DEFAULT_RETRY_DELAY = 0.5  # seconds before the first retry; doubles each time
 
 
@@ -113,12 +115,22 @@ class ChatModel:
             raise ValueError(f"unknown route {route!r}: use one of {', '.join(ROUTES)}")
         self.route = route or model_info.route(model, api_base)
         self._path: Any = None
+        self._factory: Any = None  # the registry's, for this name's prefix
+        if route is None:
+            self._factory, builtin = _registered(model)
+            if self._factory is not None and not builtin:
+                self.route = "plugin"
 
     def __repr__(self) -> str:
         return f"ChatModel({self.name!r}, route={self.route!r})"
 
     def describe(self) -> str:
         """Which path this model takes, in words (for --show-prompt and -v)."""
+        if self.route == "plugin":
+            from .plugins import origin
+
+            prefix = self.name.partition("/")[0].lower()
+            return f"{self.name} via the plugin {origin('chat model', prefix)}"
         text = f"{self.name} via {model_info.ROUTE_LABELS[self.route]}"
         if self.route == "openai":
             from .llm_openai import endpoint
@@ -146,19 +158,14 @@ class ChatModel:
         )
 
     def _remote(self) -> Any:
-        """The openai or litellm path, after the checks that need no request."""
+        """The openai, litellm or a plugin's path, after the checks that need no request."""
+        if self._path is None and self.route == "plugin":
+            self._path = _PluginPath(self, self._factory(self))
         if self._path is None:
             if "/" not in self.name and model_info.provider_of(self.name) is None:
                 raise unknown_model_error(self.name)  # no provider: litellm would say so
             check_key(self.name, api_key=self.api_key, api_base=self.api_base)
-            if self.route == "openai":
-                from .llm_openai import OpenAIPath
-
-                self._path = OpenAIPath(self)
-            else:
-                from .llm_litellm import LiteLLMPath
-
-                self._path = LiteLLMPath(self)
+            self._path = (self._factory or builtin_path)(self)
         return self._path
 
     def preload(self) -> None:
@@ -169,6 +176,8 @@ class ChatModel:
             check_name(self.name)  # no 250 MB load for a mistyped name
             require_installed(self.name)
             get_llama()
+        elif self.route == "plugin":
+            self._remote().preload()
         elif self.route == "openai":
             from .llm_openai import preload
 
@@ -249,7 +258,65 @@ class ChatModel:
             from .local_model import CONTEXT_WINDOW
 
             return CONTEXT_WINDOW
+        if self.route == "plugin":
+            window = getattr(self._remote().model, "context_window", None)
+            return window if isinstance(window, int) and window > 0 else None
         return model_info.facts(self.name).context_window
+
+
+def _registered(model: str) -> tuple[Any, bool]:
+    """The registry's factory for ``model``'s prefix and whether it is mem's own
+    (then :func:`memory.model_info.route` picks the path, as it always did); None
+    for a bare or unknown-prefix name, which takes mem's own paths too."""
+    from . import plugins
+
+    # A bare name litellm's data knows (gpt-4o-mini) is not worth reading entry points for.
+    known = "/" not in model and model_info.entry(model) is not None
+    factory = plugins.chat_model_factory(model, installed=not known)
+    prefix = model.partition("/")[0].lower()
+    return factory, factory is None or plugins.is_builtin("chat model", prefix)
+
+
+def builtin_path(chat: ChatModel) -> Any:
+    """The openai SDK or litellm path (what the default plugin registers for every
+    provider prefix mem knows; the local route runs in :class:`ChatModel` itself)."""
+    if chat.route == "openai":
+        from .llm_openai import OpenAIPath
+
+        return OpenAIPath(chat)
+    from .llm_litellm import LiteLLMPath
+
+    return LiteLLMPath(chat)
+
+
+class _PluginPath:
+    """A plugin's model object behind the calls ChatModel makes of a path: its
+    ``stream(messages)`` (all it must have), errors turned into mem's."""
+
+    def __init__(self, chat: ChatModel, model: Any) -> None:
+        if not callable(getattr(model, "stream", None)):
+            raise ModelError(f"The plugin for {chat.name} gave {model!r}, which has no stream().")
+        self.chat = chat
+        self.model = model
+
+    def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        try:
+            for piece in self.model.stream(messages):
+                yield str(piece)
+        except MemError:
+            raise
+        except Exception as exc:
+            raise ModelRequestError(
+                f"{self.chat.name} (a plugin's model) failed: {one_line(str(exc) or repr(exc))}"
+            ) from exc
+
+    def complete(self, messages: list[dict[str, str]], *, json_mode: bool) -> tuple[str, None]:
+        return "".join(self.stream(messages)), None
+
+    def preload(self) -> None:
+        preload = getattr(self.model, "preload", None)
+        if callable(preload):
+            preload()
 
 
 def preload_in_background(model: str | None, api_base: str | None = None) -> None:

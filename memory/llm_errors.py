@@ -116,9 +116,14 @@ def check_key(model: str, *, api_key: str | None = None, api_base: str | None = 
 
 
 def unknown_model_error(model: str) -> UnknownModelError:
+    from . import plugins
+
+    kind = "chat model"
+    extra = [n for n in plugins.known_names(kind) if not plugins.is_builtin(kind, n)]
+    more = f", or a plugin's: {', '.join(extra)}" if extra else ""
     return UnknownModelError(
         f"Unknown model '{model}': use a litellm model name such as openai/gpt-4o-mini"
-        f" or ollama/llama3; see {PROVIDERS_URL}"
+        f" or ollama/llama3{more}; see {PROVIDERS_URL}"
     )
 
 

@@ -19,8 +19,10 @@ import pytest
 from memory import MemoryStore
 from memory.consolidation import consolidate
 from memory.db import connect
-from memory.embed import HashingEmbedder, register_embedder, unregister_embedder
+from memory.embed import HashingEmbedder
 from memory.extraction import Candidate
+from memory.hookspecs import Register
+from memory.plugins import hookimpl, register_plugin, unregister_plugin
 from memory.retrieval import find
 
 NAME = "probe-hash-64"
@@ -72,12 +74,19 @@ def probe(mem_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProbingEm
     """The probing embedder, registered and configured; stores opened with
     ``_armed`` are closed afterwards."""
     embedder = ProbingEmbedder()
-    register_embedder(NAME, lambda: embedder)
+
+    class Plugin:
+        @hookimpl
+        def register_embedders(self, register: Register) -> None:
+            register(NAME, lambda: embedder)
+
+    plugin = Plugin()
+    register_plugin(plugin)
     monkeypatch.setenv("MEM_EMBEDDER", NAME)
     yield embedder
     for store in embedder.stores:
         store.close()
-    unregister_embedder(NAME)
+    unregister_plugin(plugin)
 
 
 def _armed(probe: ProbingEmbedder, mem_home: Path) -> MemoryStore:
