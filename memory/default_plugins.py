@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from .doc_chunking import Block
     from .embed import Embedder
     from .hookspecs import Register
-    from .store import MemoryStore
 
 
 def static_embedder() -> Embedder:
@@ -52,10 +51,11 @@ def register_chat_models(register: Register) -> None:
         register(prefix, builtin_path)
 
 
-def open_sqlite(path: Any = None, **options: Any) -> MemoryStore:
-    from .store import MemoryStore
+def open_sqlite(path: Any = None, **options: Any) -> Any:
+    """The SQLite implementation of the storage seam (memory.storage)."""
+    from .storage.sqlite import SQLiteBackend
 
-    return MemoryStore.open(path, **options)
+    return SQLiteBackend.open(path, **options)
 
 
 def register_storage_backends(register: Register) -> None:

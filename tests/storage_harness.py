@@ -12,8 +12,22 @@ from pathlib import Path
 
 from storage_memory import MemoryBackend
 
+from memory.hookspecs import Register
+from memory.plugins import hookimpl, register_plugin, storage_backend
 from memory.storage import MemoryFilter, NewMemory, NewMessage, Scope, StorageBackend
 from memory.storage.sqlite import SQLiteBackend
+
+
+class InMemoryStoragePlugin:
+    """The in-memory double joins the suite the way a real backend would: through
+    the ``register_storage_backends`` hook, looked up by name like ``sqlite``."""
+
+    @hookimpl
+    def register_storage_backends(self, register: Register) -> None:
+        register("memory", lambda path=None, **options: MemoryBackend.open(**options))
+
+
+register_plugin(InMemoryStoragePlugin(), name="test-storage-memory")
 
 DIM = 8
 ALICE = Scope.of("alice")
@@ -43,7 +57,7 @@ def _sqlite(tmp: Path) -> Harness:
     def new() -> StorageBackend:
         path = tmp / f"db{len(made)}.sqlite"
         made.append(path)
-        return SQLiteBackend.open(path, embedder="toy", dim=DIM)
+        return storage_backend("sqlite")(path, embedder="toy", dim=DIM)  # type: ignore[no-any-return]
 
     def probe(backend: StorageBackend) -> bytes:
         assert isinstance(backend, SQLiteBackend) and backend.path is not None
@@ -58,7 +72,7 @@ def _memory(tmp: Path) -> Harness:
         assert isinstance(backend, MemoryBackend)
         return backend.dump().encode()
 
-    return Harness(lambda: MemoryBackend.open(dim=DIM), probe)
+    return Harness(lambda: storage_backend("memory")(dim=DIM), probe)
 
 
 BACKENDS = {"sqlite": _sqlite, "memory": _memory}

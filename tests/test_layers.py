@@ -60,4 +60,4 @@ def test_each_former_cycle_has_a_contract() -> None:
     ]:
         assert pair in forbidden, pair
     acyclic = [c for c in _contracts() if c["type"] == "acyclic_siblings"]
-    assert acyclic and set(acyclic[0]["ancestors"]) == {"memory", "cli"}  # type: ignore[arg-type]
+    assert acyclic and {"memory", "cli"} <= set(acyclic[0]["ancestors"])  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import pytest
 
 from memory.embed import get_embedder
 from memory.errors import EmbedderMismatchError, UsageError
+from memory.retrieval import find
 from memory.storage import MemoryFilter, NewMemory, Scope
 from memory.storage.sqlite import SQLiteBackend
 from memory.store import MemoryStore
@@ -41,7 +42,7 @@ def test_the_backend_reads_and_writes_a_memorystore_file(tmp_path: Path) -> None
     backend.close()
 
     store = MemoryStore.open(path, profile="alice")
-    hits = store.search("dentist Elm Street")
+    hits = find(store, "dentist Elm Street")
     assert hits[0].id == added
     assert store.message(message) is None
     assert [e.event for e in store.history(added)] == []  # the seam leaves audit to callers
