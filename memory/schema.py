@@ -186,11 +186,42 @@ def _migrations() -> Any:
         )
         rebuild(db.conn)
 
+    @migrations(name="m005_message_id_floor")
+    def m005_message_id_floor(db: Any) -> None:
+        # Message ids are never reused either (a stale source reference would
+        # name a new message). The floor starts from what the file remembers:
+        # the rows, the index rows' links and the audit trail's details.
+        db.execute(
+            "INSERT INTO meta(key, value) SELECT 'message_id_floor', max("
+            "(SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = 'message_id_floor'), "
+            "(SELECT coalesce(max(id), 0) FROM messages), "
+            "(SELECT coalesce(max(source_message_id), 0) FROM memories), "
+            "(SELECT coalesce(max(CAST(json_extract(detail, '$.source_message') AS INTEGER)), 0) "
+            "FROM memory_events WHERE json_valid(detail))) "
+            "WHERE true ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+        )
+        db.execute(
+            """
+            CREATE TRIGGER IF NOT EXISTS messages_id_floor AFTER DELETE ON messages BEGIN
+                INSERT INTO meta(key, value) VALUES ('message_id_floor', old.id)
+                ON CONFLICT(key) DO UPDATE SET value =
+                    max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
+            END
+            """
+        )
+
     return migrations
 
 
 def _known_names() -> list[str]:
-    return ["m001_initial", "m002_documents", "m003_id_floor", "m004_fts_stats"]
+    return [
+        "m001_initial",
+        "m002_documents",
+        "m003_id_floor",
+        "m004_fts_stats",
+        "m005_message_id_floor",
+    ]
 
 
 def applied_names(conn: Connection) -> list[str] | None:

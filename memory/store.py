@@ -766,10 +766,16 @@ class MemoryStore:
         if index and content.strip() and vector is None:
             vector = self.embedder.embed([content.strip()])[0]  # before the write lock
         with transaction(self.conn):
+            # Past every id ever given out: the floor is kept by a trigger (m005).
+            next_id = self.conn.execute(
+                "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+                "WHERE key = 'message_id_floor'), (SELECT coalesce(max(id), 0) FROM messages))"
+            ).fetchone()[0]
             cur = self.conn.execute(
-                "INSERT INTO messages(conversation_id, profile, role, speaker, content, "
-                "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO messages(id, conversation_id, profile, role, speaker, content, "
+                "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [
+                    int(next_id) + 1,
                     conversation_id,
                     self.profile,
                     role,

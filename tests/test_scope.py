@@ -113,6 +113,57 @@ def test_a_schema_2_database_is_upgraded_and_keeps_its_floor(mem_home: Path) -> 
         assert store.remember("d").id == 4
 
 
+def test_message_ids_are_never_reused(mem_home: Path) -> None:
+    """Forgetting the newest message must not hand its id to the next one: a
+    stale reference (an export's source, an audit detail) would name a new
+    message. (Failed before: the next message got the forgotten id.)"""
+    with _open(mem_home, "default") as store:
+        store.new_conversation("c", conversation_id="c")
+        store.log_message("c", "user", "first line")
+        last = store.log_message("c", "user", "second line")
+        row = store.conn.execute(
+            "SELECT id FROM memories WHERE source_message_id = ?", [last]
+        ).fetchone()
+        forget(store, [int(row[0])])  # a message memory: the message goes too
+        assert store.message(last) is None
+        assert store.log_message("c", "user", "third line") == last + 1
+
+
+def test_a_schema_4_database_gets_its_message_floor(mem_home: Path) -> None:
+    """A file from before the message floor (m001-m004) whose newest message was
+    deleted: opening it takes the floor from what is left and the audit trail
+    of its index rows, so the id is not given out again."""
+    path = mem_home / "mem.db"
+    conn = connect(path)
+    from sqlite_utils import Database
+
+    new = [n for n in _known_names() if n > "m004"]
+    assert new, "a migration after m004 keeps the message floor"
+    _migrations().apply(Database(conn), stop_before=new)
+    stamp = "2024-01-01T00:00:00Z"
+    conn.execute(
+        "INSERT INTO conversations(id, profile, created_at, updated_at) "
+        "VALUES ('c', 'default', ?, ?)",
+        [stamp, stamp],
+    )
+    for mid in (1, 2, 3):
+        conn.execute(
+            "INSERT INTO messages(id, conversation_id, profile, role, content, created_at) "
+            "VALUES (?, 'c', 'default', 'user', 'm', ?)",
+            [mid, stamp],
+        )
+    conn.execute("DELETE FROM messages WHERE id = 3")  # before the trigger existed
+    conn.execute(
+        "INSERT INTO memory_events(memory_id, event, at, detail) "
+        "VALUES (9, 'forget', ?, '{\"source_message\": 3}')",
+        [stamp],
+    )
+    conn.commit()
+    conn.close()
+    with _open(mem_home, "default") as store:
+        assert store.log_message("c", "user", "next") == 4
+
+
 # --------------------------------------------------- item 2: scoped lookups
 def test_forget_with_source_cannot_delete_another_profiles_message(
     cli: Any, tmp_path: Path, mem_home: Path
