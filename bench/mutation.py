@@ -40,11 +40,13 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_store.py",
         "tests/test_privacy.py",
         "tests/test_documents.py",  # --where filters
+        "tests/test_scope.py",
         "tests/test_retrieval_promises.py",
     ],
     "ranking": [
         "tests/test_retrieval.py",
         "tests/test_store.py",
+        "tests/test_scope.py",
         "tests/test_retrieval_promises.py",
         "tests/test_ranking_rules.py",
     ],
@@ -52,16 +54,44 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_store.py",
         "tests/test_privacy.py",
         "tests/test_cli_memory.py",
+        "tests/test_lineage.py",
+        "tests/test_scope.py",
         "tests/test_forgetting_promises.py",
     ],
-    "secrets_gate": ["tests/test_privacy.py", "tests/test_store.py", "tests/test_gate_promises.py"],
+    "secrets_gate": [
+        "tests/test_privacy.py",
+        "tests/test_store.py",
+        "tests/test_secrets_gate.py",
+        "tests/test_transfer.py",
+        "tests/test_gate_promises.py",
+    ],
     "consolidation": [
         "tests/test_assistant.py",
         "tests/test_store.py",
         "tests/test_fact_keys.py",
+        "tests/test_lineage.py",
+        "tests/test_write_lock.py",
         "tests/test_consolidation_rules.py",
     ],
-    "transfer": ["tests/test_store.py", "tests/test_properties.py", "tests/test_fact_keys.py"],
+    "transfer": [
+        "tests/test_store.py",
+        "tests/test_properties.py",
+        "tests/test_fact_keys.py",
+        "tests/test_transfer.py",
+        "tests/test_lineage.py",
+        "tests/test_scope.py",
+        "tests/test_transfer_promises.py",
+    ],
+}
+# module -> the files mutated for it (default: memory/<module>.py). Import/export is
+# three files since the split; they are mutated and reported together as "transfer",
+# with a line per file under the total.
+FILES: dict[str, list[str]] = {
+    "transfer": [
+        "memory/transfer.py",
+        "memory/transfer_import.py",
+        "memory/transfer_export.py",
+    ],
 }
 # Tests that drive `mem` in a subprocess or a pty: slow, and invisible to mutmut.
 DESELECT = ["-k", "not sigkill and not pty and not subprocess"]
@@ -89,7 +119,7 @@ def configure(dest: Path, module: str, tests: list[str]) -> None:
     block = (
         "\n[tool.mutmut]\n"
         f'source_paths = ["memory"]\n'
-        f'only_mutate = ["memory/{module}.py"]\n'
+        f"only_mutate = {json.dumps(FILES.get(module, [f'memory/{module}.py']))}\n"
         f'also_copy = ["cli", "bench", "tools", "README.md"]\n'
         f"pytest_add_cli_args_test_selection = {json.dumps(selection)}\n"
     )
@@ -97,8 +127,8 @@ def configure(dest: Path, module: str, tests: list[str]) -> None:
         f.write(block)
 
 
-def count(dest: Path) -> dict[str, int]:
-    """Mutant statuses as ``mutmut results --all true`` lists them."""
+def count(dest: Path) -> dict[str, dict[str, int]]:
+    """Mutant statuses per mutated file, as ``mutmut results --all true`` lists them."""
     out = subprocess.run(
         [MUTMUT, "results", "--all", "true"],
         cwd=dest,
@@ -106,13 +136,24 @@ def count(dest: Path) -> dict[str, int]:
         text=True,
         check=False,
     ).stdout
-    counts = dict.fromkeys(STATUSES, 0)
+    per_file: dict[str, dict[str, int]] = {}
     for line in out.splitlines():
-        _, _, status = line.rpartition(": ")
+        name, _, status = line.rpartition(": ")
         status = status.strip()
-        if status in counts:
-            counts[status] += 1
-    return counts
+        if status not in STATUSES:
+            continue
+        # memory.transfer_import.x_read__mutmut_3 -> transfer_import
+        file = name.strip().split(".")[1] if "." in name else "?"
+        per_file.setdefault(file, dict.fromkeys(STATUSES, 0))[status] += 1
+    return per_file
+
+
+def tally(counts: dict[str, int]) -> tuple[int, int, int, float]:
+    """(mutants, killed, other, killed %) from one status count."""
+    total = sum(counts.values()) - counts["skipped"]
+    killed = counts["killed"] + counts["timeout"] + counts["segfault"]
+    other = total - killed - counts["survived"]
+    return total, killed, other, (100 * killed / total if total else 0.0)
 
 
 def survivors(dest: Path) -> list[str]:
@@ -126,7 +167,9 @@ def survivors(dest: Path) -> list[str]:
     return [line.strip().rpartition(":")[0] for line in out.splitlines() if "survived" in line]
 
 
-def run_module(module: str, workers: int, keep: bool) -> tuple[dict[str, int], float, Path]:
+def run_module(
+    module: str, workers: int, keep: bool
+) -> tuple[dict[str, dict[str, int]], float, Path]:
     dest = Path(tempfile.mkdtemp(prefix=f"mem-mutation-{module}-"))
     project_copy(dest)
     configure(dest, module, TARGETS[module])
@@ -166,11 +209,12 @@ def main() -> None:
         f"{'killed %':>8} {'time':>7}"
     )
     for module in modules:
-        counts, took, dest = run_module(module, args.workers, args.keep)
-        total = sum(counts.values()) - counts["skipped"]
-        killed = counts["killed"] + counts["timeout"] + counts["segfault"]
-        other = total - killed - counts["survived"]
-        share = 100 * killed / total if total else 0.0
+        per_file, took, dest = run_module(module, args.workers, args.keep)
+        counts = dict.fromkeys(STATUSES, 0)
+        for file_counts in per_file.values():
+            for status, n in file_counts.items():
+                counts[status] += n
+        total, killed, other, share = tally(counts)
         flag = "" if share >= 85 else "  < 85 %"
         if not total:
             flag = f"  no mutant ran: see {dest / 'mutmut.log'} (with --keep)"
@@ -179,6 +223,14 @@ def main() -> None:
             f"{share:>7.1f}% {took:>6.0f}s{flag}",
             flush=True,
         )
+        if len(per_file) > 1:
+            for file, file_counts in sorted(per_file.items()):
+                f_total, f_killed, f_other, f_share = tally(file_counts)
+                print(
+                    f"  {file:<12} {f_total:>7} {f_killed:>7} {file_counts['survived']:>8} "
+                    f"{f_other:>6} {f_share:>7.1f}%",
+                    flush=True,
+                )
         where = dest if args.keep else Path(tempfile.gettempdir()) / f"{module}-survivors.txt"
         print(f"  survivors: {where}", flush=True)
 
