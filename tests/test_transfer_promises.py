@@ -262,3 +262,120 @@ def test_two_lines_with_one_import_key_and_other_text_name_the_key(store: Memory
     assert str(err.value).startswith(
         "<stdin>:2: message key 'k1' is also on line 1 with other text; "
     )
+
+
+# ------------------------------------------------------------ memory lines
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ({"type": "memory", "content": "x", "importance": "0.9"}, '"importance" must be a number'),
+        ({"type": "memory", "content": "x", "confidence": [1]}, '"confidence" must be a number'),
+        ({"type": "memory", "content": "x", "id": 1.5}, '"id" must be a memory id'),
+        ({"type": "memory", "content": "x", "superseded_by": [2]}, '"superseded_by" must be a'),
+        ({"type": "memory", "content": "x", "superseded_by": True}, '"superseded_by" must be a'),
+        ({"type": "memory", "content": "x", "id": {"n": 1}}, '"id" must be a memory id'),
+    ],
+)
+def test_a_bad_memory_line_is_named(
+    store: MemoryStore, tmp_path: Path, line: dict[str, Any], why: str
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(_jsonl([{"type": "memory", "content": "fine"}, line]))
+    with pytest.raises(ImportFormatError) as err:
+        store.import_file(path)
+    assert str(err.value).startswith(f"{path}:2: {why}")
+    assert str(err.value).endswith("; fix or remove that line (nothing was imported).")
+    assert store.list_memories() == []
+
+
+def test_memory_ids_that_are_names_or_numbers_are_accepted(store: MemoryStore) -> None:
+    rows = [
+        {"type": "memory", "id": "lyon", "content": "The user lives in Lyon", "superseded_by": 2},
+        {"type": "memory", "id": 2, "content": "The user lives in Paris"},
+    ]
+    assert _import(store, rows).memories_added == 2
+    lyon, paris = sorted(_export(store), key=lambda r: r["id"])
+    assert lyon["superseded_by"] == paris["id"] and paris["superseded_by"] is None
+
+
+def test_an_imported_memory_is_audited_as_an_import(store: MemoryStore) -> None:
+    _import(store, [{"type": "memory", "content": "Ana likes tea"}])
+    [memory] = store.list_memories()
+    [added] = store.history(memory.id)
+    assert (added.event, added.actor) == ("add", "import")
+
+
+def test_a_line_ended_validity_is_kept(store: MemoryStore) -> None:
+    line = {
+        "type": "memory",
+        "content": "The user lived in Lyon",
+        "created_at": "2020-01-01T00:00:00+00:00",
+        "valid_until": "2021-06-01T00:00:00+00:00",
+    }
+    _import(store, [line])
+    [memory] = store.list_memories(include_inactive=True)
+    assert memory.valid_until == "2021-06-01T00:00:00+00:00" and not memory.active
+
+
+def test_a_memory_superseded_outside_the_file_is_no_longer_current(store: MemoryStore) -> None:
+    """Its successor is not in the file: it cannot link to it, but it must not
+    come back as a current fact either."""
+    line = {"type": "memory", "id": 1, "content": "The user lives in Lyon", "superseded_by": 99}
+    _import(store, [line])
+    [memory] = store.list_memories(include_inactive=True)
+    assert memory.superseded_by is None and memory.valid_until is not None
+    assert not memory.active
+    assert store.search("Lyon") == []
+
+
+def test_a_memory_names_its_conversation_into_being(store: MemoryStore) -> None:
+    line = {
+        "type": "memory",
+        "content": "Ana planned a trip",
+        "kind": "episode",
+        "conversation": "trip",
+        "created_at": "2022-02-02T00:00:00+00:00",
+    }
+    _import(store, [line])
+    [conv] = [r for r in _export(store) if r["type"] == "conversation"]
+    assert (conv["id"], conv["created_at"]) == ("trip", "2022-02-02T00:00:00+00:00")
+
+
+def test_one_stored_memory_matches_one_line(store: MemoryStore) -> None:
+    """Two lines with the same text (two memories in the file that exported
+    them) against one stored memory: one is already there, the other is new."""
+    stamp = "2024-01-01T00:00:00+00:00"
+    store.add_memory("Ana likes tea", created_at=stamp)
+    rows = [
+        {"type": "memory", "id": 1, "content": "Ana likes tea", "created_at": stamp},
+        {"type": "memory", "id": 2, "content": "Ana likes tea", "created_at": stamp},
+    ]
+    report = _import(store, rows)
+    assert (report.memories_added, report.memories_skipped) == (1, 1)
+    assert len(store.list_memories()) == 2
+
+
+def test_an_export_given_twice_in_one_file_adds_nothing(store: MemoryStore) -> None:
+    store.remember("Ana likes tea")
+    store.remember("Ana lives in Lyon")
+    lines = _export(store)
+    report = _import(store, lines + lines)
+    assert (report.memories_added, report.memories_skipped) == (0, 4)
+    assert len(store.list_memories()) == 2
+
+
+def test_a_new_memory_superseded_by_one_already_stored_links_to_it(store: MemoryStore) -> None:
+    paris = store.add_memory("The user lives in Paris", created_at="2024-02-01T00:00:00+00:00")
+    rows = [
+        {
+            "type": "memory",
+            "id": 5,
+            "content": "The user lives in Paris",
+            "created_at": "2024-02-01T00:00:00+00:00",
+        },
+        {"type": "memory", "id": 4, "content": "The user lives in Lyon", "superseded_by": 5},
+    ]
+    report = _import(store, rows)
+    assert (report.memories_added, report.memories_skipped) == (1, 1)
+    lyon = next(m for m in store.list_memories(include_inactive=True) if "Lyon" in m.content)
+    assert lyon.superseded_by == paris
