@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -165,6 +166,47 @@ def survivors(dest: Path) -> list[str]:
         check=False,
     ).stdout
     return [line.strip().rpartition(":")[0] for line in out.splitlines() if "survived" in line]
+
+
+# A survivor that only changes the letter case of an SQL string (keywords, table
+# and column names) is an equivalent mutant: SQLite does not see the difference.
+# Quoted SQL literals such as 'message' are case-sensitive and must be unchanged.
+SQL_TEXT = re.compile(
+    r"^\s*(SELECT|UPDATE|INSERT|DELETE|WHERE|AND|OR|ORDER BY|VALUES|FROM|SET)\b|\?",
+    re.IGNORECASE,
+)
+
+
+def sql_case_only(diff: str) -> bool:
+    """True when ``diff`` (``mutmut show``) only changes the case of SQL text."""
+    removed = [line[1:] for line in diff.splitlines() if line.startswith("-") and line[1:2] != "-"]
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and line[1:2] != "+"]
+    if not removed or len(removed) != len(added):
+        return False
+    for old, new in zip(removed, added, strict=True):
+        if old == new or old.lower() != new.lower():
+            return False
+        if re.findall(r"'[^']*'", old) != re.findall(r"'[^']*'", new):
+            return False  # a quoted SQL value such as 'message' changed
+        literals = re.findall(r'"([^"]*)"', old)
+        changed = [
+            a for a, b in zip(literals, re.findall(r'"([^"]*)"', new), strict=False) if a != b
+        ]
+        if not changed or not all(SQL_TEXT.search(text) for text in changed):
+            return False
+    return True
+
+
+def equivalent_sql_case(dest: Path, names: list[str]) -> list[str]:
+    """The survivors among ``names`` that only change the case of SQL text."""
+    found = []
+    for name in names:
+        diff = subprocess.run(
+            [MUTMUT, "show", name], cwd=dest, capture_output=True, text=True, check=False
+        ).stdout
+        if sql_case_only(diff):
+            found.append(name)
+    return found
 
 
 def run_module(
