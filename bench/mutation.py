@@ -96,7 +96,16 @@ FILES: dict[str, list[str]] = {
 }
 # Tests that drive `mem` in a subprocess or a pty: slow, and invisible to mutmut.
 DESELECT = ["-k", "not sigkill and not pty and not subprocess"]
-STATUSES = ("killed", "survived", "timeout", "suspicious", "no tests", "skipped", "segfault")
+STATUSES = (
+    "killed",
+    "survived",
+    "timeout",
+    "suspicious",
+    "no tests",
+    "skipped",
+    "segfault",
+    "not checked",
+)
 
 
 def project_copy(dest: Path) -> None:
@@ -150,8 +159,8 @@ def count(dest: Path) -> dict[str, dict[str, int]]:
 
 
 def tally(counts: dict[str, int]) -> tuple[int, int, int, float]:
-    """(mutants, killed, other, killed %) from one status count."""
-    total = sum(counts.values()) - counts["skipped"]
+    """(mutants checked, killed, other, killed %) from one status count."""
+    total = sum(counts.values()) - counts["skipped"] - counts["not checked"]
     killed = counts["killed"] + counts["timeout"] + counts["segfault"]
     other = total - killed - counts["survived"]
     return total, killed, other, (100 * killed / total if total else 0.0)
@@ -209,9 +218,7 @@ def equivalent_sql_case(dest: Path, names: list[str]) -> list[str]:
     return found
 
 
-def run_module(
-    module: str, workers: int, keep: bool
-) -> tuple[dict[str, dict[str, int]], float, Path]:
+def run_module(module: str, workers: int) -> tuple[float, Path]:
     dest = Path(tempfile.mkdtemp(prefix=f"mem-mutation-{module}-"))
     project_copy(dest)
     configure(dest, module, TARGETS[module])
@@ -230,13 +237,47 @@ def run_module(
             stderr=subprocess.STDOUT,
             check=False,
         )
-    took = time.perf_counter() - start
-    counts = count(dest)
-    (dest / "survivors.txt").write_text("\n".join(survivors(dest)) + "\n")
-    if not keep:
-        shutil.copy(dest / "survivors.txt", Path(tempfile.gettempdir()) / f"{module}-survivors.txt")
-        shutil.rmtree(dest, ignore_errors=True)
-    return counts, took, dest
+    return time.perf_counter() - start, dest
+
+
+def report(module: str, dest: Path, took: float | None) -> None:
+    """One module's row (and a row per file when several were mutated); the
+    survivors, and those that only change the case of SQL, in ``dest``."""
+    per_file = count(dest)
+    names = survivors(dest)
+    equivalent = equivalent_sql_case(dest, names)
+    (dest / "survivors.txt").write_text("\n".join(n for n in names if n not in equivalent) + "\n")
+    (dest / "equivalent.txt").write_text("\n".join(equivalent) + "\n")
+    counts = dict.fromkeys(STATUSES, 0)
+    for file_counts in per_file.values():
+        for status, n in file_counts.items():
+            counts[status] += n
+    total, killed, other, share = tally(counts)
+    unchecked = counts["not checked"]
+    sql = len(equivalent)
+    honest = 100 * killed / (total - sql) if total - sql else 0.0
+    flag = "" if share >= 85 else "  < 85 %"
+    if not total:
+        flag = f"  no mutant ran: see {dest / 'mutmut.log'} (with --keep)"
+    if unchecked:
+        flag += f"  ({unchecked} more not checked: the run was stopped)"
+    spent = "" if took is None else f"{took:>6.0f}s"
+    print(
+        f"{module:<14} {total:>7} {killed:>7} {counts['survived']:>8} {sql:>7} {other:>6} "
+        f"{share:>7.1f}% {honest:>8.1f}% {spent:>7}{flag}",
+        flush=True,
+    )
+    if len(per_file) > 1:
+        for file, file_counts in sorted(per_file.items()):
+            f_total, f_killed, f_other, f_share = tally(file_counts)
+            f_sql = sum(1 for n in equivalent if n.split(".")[1] == file)
+            f_honest = 100 * f_killed / (f_total - f_sql) if f_total - f_sql else 0.0
+            print(
+                f"  {file:<16}{f_total:>7} {f_killed:>7} {file_counts['survived']:>8} "
+                f"{f_sql:>7} {f_other:>6} {f_share:>7.1f}% {f_honest:>8.1f}%",
+                flush=True,
+            )
+    print(f"  survivors: {dest / 'survivors.txt'}", flush=True)
 
 
 def main() -> None:
@@ -244,37 +285,29 @@ def main() -> None:
     ap.add_argument("--module", action="append", choices=sorted(TARGETS))
     ap.add_argument("--workers", type=int, default=1, help="mutmut children (default 1)")
     ap.add_argument("--keep", action="store_true", help="keep each module's copy")
+    ap.add_argument(
+        "--report",
+        metavar="DIR",
+        type=Path,
+        help="print the row of a copy kept with --keep (after more `mutmut run` in it)",
+    )
     args = ap.parse_args()
     modules = args.module or list(TARGETS)
     print(
-        f"{'module':<14} {'mutants':>7} {'killed':>7} {'survived':>8} {'other':>6} "
-        f"{'killed %':>8} {'time':>7}"
+        f"{'module':<14} {'mutants':>7} {'killed':>7} {'survived':>8} {'sql-eq':>7} "
+        f"{'other':>6} {'killed %':>8} {'excl. eq':>9} {'time':>7}"
     )
+    if args.report:
+        report(args.report.name.split("-")[2], args.report, None)
+        return
     for module in modules:
-        per_file, took, dest = run_module(module, args.workers, args.keep)
-        counts = dict.fromkeys(STATUSES, 0)
-        for file_counts in per_file.values():
-            for status, n in file_counts.items():
-                counts[status] += n
-        total, killed, other, share = tally(counts)
-        flag = "" if share >= 85 else "  < 85 %"
-        if not total:
-            flag = f"  no mutant ran: see {dest / 'mutmut.log'} (with --keep)"
-        print(
-            f"{module:<14} {total:>7} {killed:>7} {counts['survived']:>8} {other:>6} "
-            f"{share:>7.1f}% {took:>6.0f}s{flag}",
-            flush=True,
-        )
-        if len(per_file) > 1:
-            for file, file_counts in sorted(per_file.items()):
-                f_total, f_killed, f_other, f_share = tally(file_counts)
-                print(
-                    f"  {file:<12} {f_total:>7} {f_killed:>7} {file_counts['survived']:>8} "
-                    f"{f_other:>6} {f_share:>7.1f}%",
-                    flush=True,
-                )
-        where = dest if args.keep else Path(tempfile.gettempdir()) / f"{module}-survivors.txt"
-        print(f"  survivors: {where}", flush=True)
+        took, dest = run_module(module, args.workers)
+        report(module, dest, took)
+        if not args.keep:
+            for name in ("survivors.txt", "equivalent.txt"):
+                shutil.copy(dest / name, Path(tempfile.gettempdir()) / f"{module}-{name}")
+            shutil.rmtree(dest, ignore_errors=True)
+            print(f"  (copied to {tempfile.gettempdir()}/{module}-survivors.txt)", flush=True)
 
 
 if __name__ == "__main__":

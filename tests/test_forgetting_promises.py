@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,66 @@ def test_forgotten_text_leaves_the_files(store: MemoryStore, raw_bytes: object) 
     wal = Path(str(store.path) + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed and truncated
     assert b"canary-peony-3141" not in raw_bytes(store.path)  # type: ignore[operator]
+
+
+def test_query_scrubs_its_words_from_titles_summaries_and_audit_text(store: MemoryStore) -> None:
+    """`forget --query` takes the words out of copies without lineage: the
+    audit text of other memories, conversation titles and summaries; a
+    conversation without those words (or without a title) is left alone."""
+    trip = store.new_conversation("Trip with Zorblatt the parrot")
+    chat = store.new_conversation("Lyon chat")
+    untitled = store.new_conversation()
+    first = store.log_message(chat, "user", "hello")
+    store.set_summary(chat, "Talked about Zorblatt, the parrot.", first)
+    parrot = store.remember("The parrot is called Zorblatt").id
+    bird = store.remember("Zorblatt the parrot squawks at night").id
+    store.update_memory(bird, "The bird squawks at night")
+    tea = store.remember("The user likes tea").id
+    assert [m.id for m in select_by_query(store, "Zorblatt parrot")] == [parrot]
+    report = store.forget([parrot], query="Zorblatt parrot")
+    assert report.memories == [parrot]
+    assert report.titles == [trip] and report.summaries == [chat]
+    assert report.events == 2  # the add and the update of the bird
+    titles = {c["id"]: c["title"] for c in store.conversations()}
+    assert titles == {trip: None, chat: "Lyon chat", untitled: None}
+    assert store.summary(chat) == (None, None)
+    assert [(e.event, e.before, e.after) for e in store.history(bird)] == [
+        ("add", None, None),
+        ("update", None, None),
+    ]
+    assert store.history(tea)[0].after == {"content": "The user likes tea", "kind": "fact"}
+
+
+def test_query_scrubs_audit_text_beyond_ascii(store: MemoryStore) -> None:
+    gone = store.remember("Herr Müller mag Tee").id
+    other = store.remember("Müller wohnt in Köln").id
+    store.update_memory(other, "Er wohnt in Köln")
+    report = store.forget([gone], query="Müller")
+    assert report.events == 2
+    assert all(e.before is None and e.after is None for e in store.history(other))
+
+
+def test_forget_json_names_every_part_of_the_receipt(cli: Any) -> None:
+    cli("remember", "The user lives in Lyon")
+    report = cli.json("forget", "1", "--yes")
+    assert report == {
+        "forgotten": [1],
+        "messages": [],
+        "derived": [],
+        "restored": [],
+        "summaries": [],
+        "titles": [],
+        "events": 0,
+        "history": 0,
+        "scrub_pending": False,
+        "notes": [],
+    }
+
+
+def test_query_words_that_are_all_common_still_select(store: MemoryStore) -> None:
+    """Stop words are dropped from a query that has other words; a query of
+    only stop words (quotes and all) is taken word for word."""
+    tea = store.remember("Ana likes tea").id
+    the = store.remember("the end").id
+    assert [m.id for m in select_by_query(store, "the tea")] == [tea]
+    assert [m.id for m in select_by_query(store, '"the"')] == [the]
