@@ -379,3 +379,51 @@ def test_a_new_memory_superseded_by_one_already_stored_links_to_it(store: Memory
     assert (report.memories_added, report.memories_skipped) == (1, 1)
     lyon = next(m for m in store.list_memories(include_inactive=True) if "Lyon" in m.content)
     assert lyon.superseded_by == paris
+
+
+_WHOLE = "must be a whole number from 0 to 2**63 - 1"
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ({}, 'missing "content"'),
+        ({"content": " "}, '"content" is empty'),
+        ({"content": ["x"]}, '"content" must be a string'),
+        ({"content": "x", "kind": "message"}, "unknown memory kind 'message'"),
+        ({"content": "x", "kind": "belief"}, "unknown memory kind 'belief'"),
+        ({"content": "x", "importance": 1.5}, '"importance" must be a number from 0 to 1'),
+        ({"content": "x", "importance": -0.1}, '"importance" must be a number from 0 to 1'),
+        ({"content": "x", "confidence": True}, '"confidence" must be a number from 0 to 1'),
+        ({"content": "x", "use_count": -1}, f'"use_count" {_WHOLE}'),
+        ({"content": "x", "use_count": 1.0}, f'"use_count" {_WHOLE}'),
+        ({"content": "x", "use_count": True}, f'"use_count" {_WHOLE}'),
+        ({"content": "x", "use_count": 2**63}, f'"use_count" {_WHOLE}'),
+        ({"content": "x", "created_at": "soon"}, "created_at 'soon' is not an ISO 8601 date"),
+        ({"content": "x", "valid_until": "later"}, "valid_until 'later' is not an ISO 8601 date"),
+        ({"content": "x", "expires_at": "never"}, "expires_at 'never' is not an ISO 8601 date"),
+        ({"content": "x", "source": {"a": 1}}, '"source" must be a string'),
+        ({"content": "x", "speaker": ["Ana"]}, '"speaker" must be a string'),
+        ({"content": "x", "id": [1]}, '"id" must be a memory id (a number) or null'),
+    ],
+)
+def test_a_bad_memory_field_is_named_exactly(
+    store: MemoryStore, tmp_path: Path, line: dict[str, Any], why: str
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(_jsonl([{"type": "memory", "content": "fine"}, {"type": "memory", **line}]))
+    with pytest.raises(ImportFormatError) as err:
+        store.import_file(path)
+    assert str(err.value) == f"{path}:2: {why}; fix or remove that line (nothing was imported)."
+
+
+def test_numbers_at_their_limits_are_accepted(store: MemoryStore) -> None:
+    rows = [
+        {"type": "memory", "content": "low", "importance": 0, "confidence": 0, "use_count": 0},
+        {"type": "memory", "content": "high", "importance": 1, "confidence": 1.0,
+         "use_count": 2**63 - 1},
+    ]  # fmt: skip
+    assert _import(store, rows).memories_added == 2
+    low, high = sorted(store.list_memories(), key=lambda m: m.content != "low")
+    assert (low.importance, low.confidence, low.use_count) == (0.0, 0.0, 0)
+    assert (high.importance, high.confidence, high.use_count) == (1.0, 1.0, 2**63 - 1)
