@@ -164,3 +164,56 @@ def test_query_words_that_are_all_common_still_select(store: MemoryStore) -> Non
     the = store.remember("the end").id
     assert [m.id for m in select_by_query(store, "the tea")] == [tea]
     assert [m.id for m in select_by_query(store, '"the"')] == [the]
+
+
+def _index_row(store: MemoryStore, message_id: int) -> int:
+    row = store.conn.execute(
+        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'", [message_id]
+    ).fetchone()
+    return int(row[0])
+
+
+def test_forgetting_a_message_undoes_what_consolidation_took_from_it(store: MemoryStore) -> None:
+    """A memory consolidation updated from a message descends from it and goes
+    with it (once, however many ways it descends); a duplicate the message
+    only repeated stays, and the audit event quoting the message loses its text."""
+    from memory import history
+    from memory.consolidation import consolidate
+    from memory.extraction import Candidate
+
+    conv = store.new_conversation("chat")
+    said = store.log_message(conv, "user", "I like green tea and black coffee")
+    tea = store.remember("The user likes tea", source_message_id=said).id
+    coffee = store.remember("The user drinks coffee").id
+    kept = store.remember("The user lives in Lyon").id
+    assert (
+        consolidate(store, Candidate("The user likes green tea"), source_message_id=said).action
+        == "update"
+    )
+    change = consolidate(store, Candidate("The user drinks black coffee"), source_message_id=said)
+    assert change.action == "update"
+    repeated = store.log_message(conv, "user", "I live in Lyon, as I said")
+    for _ in range(2):
+        change = consolidate(store, Candidate("The user lives in Lyon"), source_message_id=repeated)
+        assert change.action == "ignore"
+    where = history.path_for(store.path, store.profile)
+    history.append(where, "The user drinks black coffee", "redact")
+    history.append(where, "what is the weather", "redact")
+
+    report = store.forget([_index_row(store, said)])
+    assert report.messages == [said]
+    assert report.derived == [tea, coffee]
+    assert report.history == 1 and history.load(where) == ["what is the weather"]
+    [forgot] = [e for e in store.history(coffee) if e.event == "forget"]
+    assert forgot.detail == {
+        "kind": "fact",
+        "source": "user",
+        "reason": "lineage",
+        "profile": "default",
+    }
+
+    report = store.forget([_index_row(store, repeated)])
+    assert report.derived == [] and report.events == 2
+    assert [m.id for m in store.list_memories(kind="fact")] == [kept]
+    ignored = [e for e in store.history(kept) if e.event == "ignore"]
+    assert len(ignored) == 2 and all(e.after is None for e in ignored)
