@@ -9,11 +9,13 @@ import io
 import json
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from memory import MemoryStore
-from memory.retrieval import EXACT_VECTOR_LIMIT
+from memory.errors import UsageError
+from memory.retrieval import EXACT_VECTOR_LIMIT, WHERE_HELP, make_filters, parse_where, search
 
 SYLLABLES = "ka ro mi te su na lo vi pe da shi ko".split()
 DOG = "The user's dog is called Rex."
@@ -57,3 +59,103 @@ def test_limit_is_exact_and_scores_descend(big: MemoryStore) -> None:
     assert len(hits) == 7
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
+
+
+# ------------------------------------------------------------------ small stores
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MemoryStore]:
+    with MemoryStore.open(tmp_path / "m.db") as s:
+        yield s
+
+
+def test_a_hit_carries_where_the_memory_came_from(store: MemoryStore) -> None:
+    conv = store.new_conversation("trip", conversation_id="c1")
+    said = store.log_message(conv, "user", "I moved to Lisbon", external_id="D1:3")
+    old = store.add_memory(
+        "Ana lives in Porto",
+        source="extraction",
+        importance=0.8,
+        confidence=0.6,
+        source_message_id=said,
+        conversation=conv,
+        external_id="F1",
+        speaker="Ana",
+        created_at="2024-05-01T10:00:00+00:00",
+        metadata={"slot": "home"},
+    )
+    new = store.add_memory("Ana lives in Lisbon")
+    store.supersede(old, new)
+    [hit] = [h for h in store.search("Ana Porto", include_inactive=True) if h.id == old]
+    assert hit.to_dict() | {"score": 0} == {
+        "id": old,
+        "kind": "fact",
+        "content": "Ana lives in Porto",
+        "score": 0,
+        "created_at": "2024-05-01T10:00:00+00:00",
+        "conversation": "c1",
+        "message_id": said,
+        "external_id": "F1",
+        "profile": "default",
+        "source": "extraction",
+        "speaker": "Ana",
+        "importance": 0.8,
+        "confidence": 0.6,
+        "superseded_by": new,
+        "metadata": {"slot": "home"},
+    }
+    assert hit.score > 0
+
+
+def test_filter_errors_say_what_to_give(store: MemoryStore) -> None:
+    cases = [
+        (lambda: make_filters(kinds="thought"), "Unknown kind 'thought': use one of fact, "
+         "instruction, message, episode, document, summary."),
+        (lambda: search(store, "x", limit=0), "Invalid limit 0: use a whole number of at least 1."),
+        (lambda: parse_where("=docs"), f"Invalid --where '=docs': {WHERE_HELP}."),
+        (lambda: parse_where("a b=c"), f"Invalid metadata key 'a b' in --where: {WHERE_HELP}."),
+        (lambda: parse_where(("path", "<", "x")), f"Invalid --where operator '<': {WHERE_HELP}."),
+    ]  # fmt: skip
+    for call, message in cases:
+        with pytest.raises(UsageError) as err:
+            call()
+        assert str(err.value) == message
+
+
+def test_where_parses_each_operator() -> None:
+    assert parse_where("path=docs/a.md") == ("path", "=", "docs/a.md")
+    assert parse_where("path~=docs/") == ("path", "~=", "docs/")
+    assert parse_where(" path != x=y") == ("path", "!=", " x=y")
+    assert parse_where("n=") == ("n", "=", "")
+
+
+def test_where_filters_on_metadata(store: MemoryStore) -> None:
+    a = store.add_memory("ferry notes one", metadata={"path": "docs/a.md", "line": 7})
+    b = store.add_memory("ferry notes two", metadata={"path": "src/b.py"})
+    c = store.add_memory("ferry notes three")
+
+    def found(*where: str) -> set[int]:
+        return {h.id for h in store.search("ferry notes", where=list(where))}
+
+    assert found() == {a, b, c}
+    assert found("path=docs/a.md") == {a}
+    assert found("path~=docs") == {a}
+    assert found("path!=docs/a.md") == {b, c}  # a memory without the key differs too
+    assert found("line=7") == {a}
+    assert found("path~=docs", "line=8") == set()
+
+
+def test_since_and_until_include_their_own_moment(store: MemoryStore) -> None:
+    stamp = "2024-06-01T10:00:00+00:00"
+    on = store.add_memory("ferry at ten", created_at=stamp)
+    before = store.add_memory("ferry at nine", created_at="2024-06-01T09:00:00+00:00")
+    assert {h.id for h in store.search("ferry", since=stamp)} == {on}
+    assert {h.id for h in store.search("ferry", until=stamp)} == {on, before}
+    assert {h.id for h in store.search("ferry", since=stamp, until=stamp)} == {on}
+
+
+def test_a_memory_that_expires_later_is_still_found(store: MemoryStore) -> None:
+    soon = store.remember("The ferry is cancelled this week").id
+    store.conn.execute(
+        "UPDATE memories SET expires_at = '2999-01-01T00:00:00+00:00' WHERE id = ?", [soon]
+    )
+    assert [h.id for h in store.search("ferry cancelled")] == [soon]
