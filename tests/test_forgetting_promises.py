@@ -217,3 +217,44 @@ def test_forgetting_a_message_undoes_what_consolidation_took_from_it(store: Memo
     assert [m.id for m in store.list_memories(kind="fact")] == [kept]
     ignored = [e for e in store.history(kept) if e.event == "ignore"]
     assert len(ignored) == 2 and all(e.after is None for e in ignored)
+
+
+def test_forgetting_the_newer_fact_brings_back_the_older(store: MemoryStore) -> None:
+    old = store.remember("The user lives in Lyon").id
+    new = store.remember("The user lives in Paris").id
+    store.supersede(old, new)
+    report = store.forget([new])
+    assert report.restored == [old]
+    assert [h.id for h in store.search("where does the user live")] == [old]
+    restore = store.history(old)[-1]
+    assert (restore.event, restore.detail) == ("restore", {"forgotten": new})
+    gone = store.history(new)[-1]
+    assert (gone.event, gone.detail) == (
+        "forget",
+        {"kind": "fact", "source": "user", "with_source": False, "profile": "default"},
+    )
+
+
+def test_forgetting_both_facts_restores_neither(store: MemoryStore) -> None:
+    old = store.remember("The user lives in Lyon").id
+    new = store.remember("The user lives in Paris").id
+    store.supersede(old, new)
+    report = store.forget([new, old])
+    assert report.memories == [new, old] and report.restored == []
+    assert store.list_memories(include_inactive=True) == []
+
+
+def test_with_source_takes_an_unindexed_message_out_of_the_input_history(
+    store: MemoryStore,
+) -> None:
+    from memory import history
+
+    conv = store.new_conversation("chat")
+    said = store.log_message(conv, "user", "my locker code is blue-seven", index=False)
+    fact = store.remember("The user's locker code is blue-seven", source_message_id=said).id
+    where = history.path_for(store.path, store.profile)
+    history.append(where, "my locker code is blue-seven", "redact")
+    history.append(where, "what time is it", "redact")
+    report = store.forget([fact], with_source=True)
+    assert report.messages == [said] and report.memories == [fact]
+    assert report.history == 1 and history.load(where) == ["what time is it"]
