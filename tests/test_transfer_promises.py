@@ -427,3 +427,38 @@ def test_numbers_at_their_limits_are_accepted(store: MemoryStore) -> None:
     low, high = sorted(store.list_memories(), key=lambda m: m.content != "low")
     assert (low.importance, low.confidence, low.use_count) == (0.0, 0.0, 0)
     assert (high.importance, high.confidence, high.use_count) == (1.0, 1.0, 2**63 - 1)
+
+
+# ------------------------------------------------------------ export lines
+def test_export_lines_name_a_conversation_and_its_messages(store: MemoryStore) -> None:
+    conv = store.new_conversation(
+        "Trip", conversation_id="c1", created_at="2024-05-01T09:00:00+00:00"
+    )
+    store.log_message(
+        conv, "user", "I live in Lyon", speaker="Ana",
+        created_at="2024-05-02T10:00:00+00:00", external_id="D1:3",
+    )  # fmt: skip
+    lines = _export(store)
+    conversation = next(r for r in lines if r["type"] == "conversation")
+    assert conversation["updated_at"] == "2024-05-02T10:00:00+00:00"
+    message = next(r for r in lines if r["type"] == "message")
+    assert (message["id"], message["speaker"], message["timestamp"]) == (
+        "D1:3",
+        "Ana",
+        "2024-05-02T10:00:00+00:00",
+    )
+    assert message["import_key"] != "D1:3"
+    with MemoryStore.open(store.path.parent / "other.db") as other:
+        _import(other, lines)
+        again = next(r for r in _export(other) if r["type"] == "conversation")
+        assert again["updated_at"] == "2024-05-02T10:00:00+00:00"
+
+
+def test_a_link_to_another_profiles_message_is_not_exported(store: MemoryStore) -> None:
+    """A memory linked to a message of another profile (never followed, see
+    forgetting) exports without the link, and without naming that message."""
+    with MemoryStore.open(store.path, profile="bob") as bob:
+        theirs = bob.log_message(bob.new_conversation("b"), "user", "Bob lives in Lyon")
+    store.add_memory("The user lives in Lyon", source_message_id=theirs)
+    [line] = [r for r in _export(store) if r["type"] == "memory"]
+    assert line["content"] == "The user lives in Lyon" and "source_message" not in line
