@@ -258,3 +258,15 @@ def test_with_source_takes_an_unindexed_message_out_of_the_input_history(
     report = store.forget([fact], with_source=True)
     assert report.messages == [said] and report.memories == [fact]
     assert report.history == 1 and history.load(where) == ["what time is it"]
+
+
+def test_an_unreadable_history_is_a_note_that_says_what_to_do(store: MemoryStore) -> None:
+    from memory import history
+
+    where = history.path_for(store.path, store.profile)
+    where.mkdir()
+    report = store.forget([store.remember("The user likes tea").id])
+    assert report.notes == [
+        f"could not scrub the input history {where} (Is a directory): make it writable "
+        "and forget again, or delete it"
+    ]
