@@ -185,7 +185,7 @@ def survivors(dest: Path) -> list[str]:
 # and column names) is an equivalent mutant: SQLite does not see the difference.
 # Quoted SQL literals such as 'message' are case-sensitive and must be unchanged.
 SQL_TEXT = re.compile(
-    r"^\s*(SELECT|UPDATE|INSERT|DELETE|WHERE|AND|OR|ORDER BY|VALUES|FROM|SET)\b|\?",
+    r"^\s*(SELECT|UPDATE|INSERT|DELETE|WHERE|AND|OR|ORDER BY|VALUES|FROM|SET|ON|PRAGMA)\b|\?",
     re.IGNORECASE,
 )
 
