@@ -159,3 +159,19 @@ def test_a_memory_that_expires_later_is_still_found(store: MemoryStore) -> None:
         "UPDATE memories SET expires_at = '2999-01-01T00:00:00+00:00' WHERE id = ?", [soon]
     )
     assert [h.id for h in store.search("ferry cancelled")] == [soon]
+
+
+def test_a_key_may_end_in_any_letter() -> None:
+    assert parse_where("boX=1") == ("boX", "=", "1")
+    assert parse_where("tax~=5") == ("tax", "~=", "5")
+
+
+def test_times_may_be_given_as_datetimes(store: MemoryStore) -> None:
+    from datetime import UTC, datetime
+
+    old = store.add_memory("ferry at nine", created_at="2020-06-01T09:00:00+00:00")
+    new = store.add_memory("ferry at ten", created_at="2024-06-01T10:00:00+00:00")
+    cut = datetime(2022, 1, 1, tzinfo=UTC)
+    assert make_filters(since=cut).since == "2022-01-01T00:00:00+00:00"
+    assert [h.id for h in store.search("ferry", since=cut)] == [new]
+    assert [h.id for h in store.search("ferry", until=cut)] == [old]
