@@ -175,3 +175,25 @@ def test_times_may_be_given_as_datetimes(store: MemoryStore) -> None:
     assert make_filters(since=cut).since == "2022-01-01T00:00:00+00:00"
     assert [h.id for h in store.search("ferry", since=cut)] == [new]
     assert [h.id for h in store.search("ferry", until=cut)] == [old]
+
+
+def test_a_window_of_one_turn_still_finds_the_answer_after_the_question(
+    store: MemoryStore,
+) -> None:
+    from memory.ranking import Ranking
+
+    conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
+    turns = [
+        ("Bo", "Did you try the lasagna recipe I sent you?"),
+        ("Ana", "Absolutely delicious, my whole family asked for seconds!"),
+        ("Bo", "Glad to hear it. Off to the gym now."),
+    ]
+    for speaker, text in turns:
+        store.log_message(conv, "user", text, speaker=speaker, created_at="2023-04-01T10:00:00")
+    answer = turns[1][1]
+    question = "What did Ana think of the lasagna recipe?"
+    only = {"session_weight": 0.0, "vector_weight": 0.0, "speaker_weight": 0.0}
+    found = search(store, question, ranking=Ranking(neighbour_window=1, **only))
+    assert answer in [h.content for h in found]
+    none = search(store, question, ranking=Ranking(neighbour_window=0, **only))
+    assert answer not in [h.content for h in none]
