@@ -197,3 +197,25 @@ def test_a_window_of_one_turn_still_finds_the_answer_after_the_question(
     assert answer in [h.content for h in found]
     none = search(store, question, ranking=Ranking(neighbour_window=0, **only))
     assert answer not in [h.content for h in none]
+
+
+def test_a_nearer_turn_is_lifted_more_than_a_farther_one(store: MemoryStore) -> None:
+    """Before the matching turn as after it, the turn next to it counts more
+    than the one two turns away."""
+    from memory.ranking import Ranking
+
+    conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
+    texts = [
+        "Morning, how was the weekend?",
+        "Quiet, we stayed home.",
+        "Did you try the lasagna recipe I sent you?",
+        "Yes, we all loved it.",
+        "Great, see you on Monday then.",
+    ]
+    ids = [store.log_message(conv, "user", t, created_at="2023-04-01T10:00:00") for t in texts]
+    only = Ranking(neighbour_window=2, session_weight=0.0, vector_weight=0.0, speaker_weight=0.0)
+    hits = search(store, "lasagna recipe", ranking=only)
+    by_message = {h.message_id: h.score for h in hits}
+    assert hits[0].message_id == ids[2]
+    assert by_message[ids[1]] > by_message[ids[0]] > 0
+    assert by_message[ids[3]] > by_message[ids[4]] > 0
