@@ -219,3 +219,38 @@ def test_a_nearer_turn_is_lifted_more_than_a_farther_one(store: MemoryStore) -> 
     assert hits[0].message_id == ids[2]
     assert by_message[ids[1]] > by_message[ids[0]] > 0
     assert by_message[ids[3]] > by_message[ids[4]] > 0
+
+
+def test_the_next_days_turn_is_not_a_neighbour(store: MemoryStore) -> None:
+    """Neighbours are turns of the same session (same conversation, same day);
+    one the caller leaves out is left out as a neighbour too."""
+    from memory.ranking import Ranking
+    from memory.retrieval import Filters
+
+    conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
+    question = store.log_message(
+        conv, "user", "Did you try the lasagna recipe I sent you?", created_at="2023-04-01T10:00:00"
+    )
+    same_day = store.log_message(
+        conv, "user", "Yes, we all loved it.", created_at="2023-04-01T10:05:00"
+    )
+    next_day = store.log_message(
+        conv, "user", "Morning, off to work.", created_at="2023-04-02T08:00:00"
+    )
+    only = Ranking(neighbour_window=2, session_weight=0.0, vector_weight=0.0, speaker_weight=0.0)
+    found = {h.message_id for h in search(store, "lasagna recipe", ranking=only)}
+    assert found == {question, same_day}
+    left_out = Filters(exclude_messages=(same_day,))
+    found = {h.message_id for h in search(store, "lasagna recipe", ranking=only, filters=left_out)}
+    assert found == {question}
+    assert next_day not in found
+
+
+def test_among_equal_scores_the_newest_memory_wins(store: MemoryStore) -> None:
+    """Past the candidates read whole (fifty), ties still go to the newest."""
+    ids = [
+        store.add_memory("The ferry leaves at noon", created_at="2024-01-01T00:00:00+00:00")
+        for _ in range(60)
+    ]
+    [hit] = store.search("ferry noon", limit=1)
+    assert hit.id == ids[-1]
