@@ -254,3 +254,23 @@ def test_among_equal_scores_the_newest_memory_wins(store: MemoryStore) -> None:
     ]
     [hit] = store.search("ferry noon", limit=1)
     assert hit.id == ids[-1]
+
+
+def test_several_kinds_can_be_left_out(store: MemoryStore) -> None:
+    from memory.retrieval import Filters
+
+    store.remember("Answer questions about the ferry in one line", kind="instruction")
+    store.add_memory("Ana took the ferry to the island", kind="episode")
+    fact = store.remember("The harbour ferry leaves at noon").id
+    left = search(store, "ferry", filters=Filters(exclude_kinds=("instruction", "episode")))
+    assert [h.id for h in left] == [fact]
+
+
+def test_the_best_keyword_match_is_found_among_many_newer_ones(store: MemoryStore) -> None:
+    """A common word is scored over its newest matches, and the best of those
+    by score (not the newest) are the candidates."""
+    best = store.add_memory("Ferry.")
+    for n in range(60):
+        store.add_memory(f"Note {n}: on the long walk past the harbour we saw a ferry again")
+    [hit] = store.search("ferry", limit=1)
+    assert hit.id == best
