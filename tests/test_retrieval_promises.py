@@ -61,6 +61,20 @@ def test_limit_is_exact_and_scores_descend(big: MemoryStore) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_rare_word_finds_its_memories_past_the_exact_scan(big: MemoryStore) -> None:
+    """In a store too big for the exact vector scan, a rare word that means
+    nothing to the embedder is found by the keyword leg alone."""
+    rng = random.Random(3)
+    lines = [_filler(rng) for _ in range(EXACT_VECTOR_LIMIT + 100)]
+    counts: dict[str, int] = {}
+    for line in lines:
+        for word in set(line.split()):
+            counts[word] = counts.get(word, 0) + 1
+    word = min(counts, key=lambda w: (counts[w], w))  # the rarest syllable word
+    hits = big.search(word, limit=3)
+    assert hits and all(word in h.content.split() for h in hits[: counts[word]])
+
+
 # ------------------------------------------------------------------ small stores
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[MemoryStore]:
