@@ -88,4 +88,7 @@ def matches_words(text: str | None, terms: list[str]) -> bool:
     if not text or not terms:
         return False
     stems = {stem(w) for w in words(text)}
+    # A possessive is the word ("the parrot's trip" holds "parrot"), as the
+    # keyword index sees it when --query selects the memories.
+    stems |= {stem(w[:-2]) for w in words(text) if w.endswith("'s") and len(w) > 2}
     return all(stem(t) in stems for t in terms)

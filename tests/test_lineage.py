@@ -360,3 +360,15 @@ def test_repl_forget_scrubs_the_session_history(fake_llm: Any, mem_home: Path) -
     child.expect(pexpect.EOF)
     assert CANARY not in (mem_home / "history").read_text()
     assert "/forget 1" in (mem_home / "history").read_text()
+
+
+def test_query_words_reach_their_possessives(store: MemoryStore) -> None:
+    """`--query "Zorblatt parrot"` scrubs the title "Zorblatt the parrot's trip":
+    the keyword index that selected the memory reads "parrot's" as "parrot".
+    (Failed before: the title was kept.)"""
+    conv = store.new_conversation("Zorblatt the parrot's trip")
+    store.set_summary(conv, "Zorblatt's parrot flew", 0)
+    report = forget(
+        store, [store.remember("Zorblatt the parrot is green").id], query="Zorblatt parrot"
+    )
+    assert report.titles == [conv] and report.summaries == [conv]
