@@ -5,8 +5,11 @@ that the paths never import the seam that loads them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import StreamBrokenError
 
 if TYPE_CHECKING:
     from .errors import ModelError
@@ -51,3 +54,49 @@ class Chat(Protocol):
     usage: Usage
 
     def failed(self, failure: Failure, exc: BaseException, *, attempts: int) -> ModelError: ...
+
+
+def stream_text(response: Any, chat: Chat, *, require_finish: bool) -> Iterator[str]:
+    """The text of an OpenAI-shaped chunk stream, recording the usage it
+    reports on ``chat``; a stream that fails mid-way (or, with
+    ``require_finish``, ends without a finish reason) is a StreamBrokenError.
+    The response is closed whatever happens."""
+    received = 0
+    finished = False
+
+    def broken() -> StreamBrokenError:
+        return StreamBrokenError(
+            f"The reply stream from {chat.name} broke off after {received} characters: try again."
+        )
+
+    try:
+        iterator = iter(response)
+        while True:
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                break
+            except Exception as exc:
+                raise broken() from exc
+            usage = usage_of(chunk)
+            if usage is not None:
+                chat.usage = usage
+            choices = getattr(chunk, "choices", None) or []
+            if not choices:
+                continue
+            if getattr(choices[0], "finish_reason", None):
+                finished = True
+            delta = getattr(choices[0], "delta", None)
+            text = getattr(delta, "content", None) if delta is not None else None
+            if isinstance(text, str) and text:
+                received += len(text)
+                yield text
+    finally:
+        close = getattr(response, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                pass
+    if require_finish and not finished:  # the body ended cleanly, the model never said done
+        raise broken()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import MemError, ModelRequestError, StreamBrokenError
+from .errors import MemError, ModelRequestError
 from .model_info import litellm as litellm  # the one import of litellm (re-exported)
 
 if TYPE_CHECKING:
@@ -198,42 +198,12 @@ class LiteLLMPath:
         return with_retries(lambda: ll.completion(**kwargs), self.chat)
 
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        from .llm_base import usage_of
+        from .llm_base import stream_text
 
         response = self._call(
             self._kwargs(messages, stream=True, stream_options={"include_usage": True})
         )
-        received = 0
-        try:
-            iterator = iter(response)
-            while True:
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise StreamBrokenError(
-                        f"The reply stream from {self.chat.name} broke off after {received}"
-                        " characters: try again."
-                    ) from exc
-                usage = usage_of(chunk)
-                if usage is not None:
-                    self.chat.usage = usage
-                choices = getattr(chunk, "choices", None) or []
-                if not choices:
-                    continue
-                delta = getattr(choices[0], "delta", None)
-                text = getattr(delta, "content", None) if delta is not None else None
-                if isinstance(text, str) and text:
-                    received += len(text)
-                    yield text
-        finally:
-            close = getattr(response, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    pass
+        yield from stream_text(response, self.chat, require_finish=False)
 
     def complete(
         self, messages: list[dict[str, str]], *, json_mode: bool

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import StreamBrokenError
 from .model_info import split
 
 if TYPE_CHECKING:
@@ -125,50 +124,13 @@ class OpenAIPath:
 
     # -- calls ------------------------------------------------------------------------
     def stream(self, messages: list[dict[str, str]]) -> Iterator[str]:
-        from .llm_base import usage_of
+        from .llm_base import stream_text
 
         response = self._create(
             self._kwargs(messages, stream=True, stream_options={"include_usage": True})
         )
-        received = 0
-        finished = False
-        try:
-            iterator = iter(response)
-            while True:
-                try:
-                    chunk = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise self._broken(received) from exc
-                usage = usage_of(chunk)
-                if usage is not None:
-                    self.chat.usage = usage
-                choices = getattr(chunk, "choices", None) or []
-                if not choices:
-                    continue
-                if getattr(choices[0], "finish_reason", None):
-                    finished = True
-                delta = getattr(choices[0], "delta", None)
-                text = getattr(delta, "content", None) if delta is not None else None
-                if isinstance(text, str) and text:
-                    received += len(text)
-                    yield text
-        finally:
-            close = getattr(response, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    pass
-        if not finished:  # the body ended cleanly but the model never said it was done
-            raise self._broken(received)
-
-    def _broken(self, received: int) -> StreamBrokenError:
-        return StreamBrokenError(
-            f"The reply stream from {self.chat.name} broke off after {received}"
-            " characters: try again."
-        )
+        # The openai SDK passes a body that ends without a finish reason as complete.
+        yield from stream_text(response, self.chat, require_finish=True)
 
     def complete(
         self, messages: list[dict[str, str]], *, json_mode: bool
