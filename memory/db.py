@@ -101,13 +101,11 @@ def connect(path: Path, *, create: bool = True) -> Connection:
 def _open(path: Path) -> Connection:
     from . import crypto
 
-    passphrase: str | None = None
     conn: Connection | None = None
-    if not path.stat().st_size:
-        passphrase = os.environ.get("MEM_PASSPHRASE") or None  # new files get encrypted
-    else:
-        conn = _plain_connection(path)
-        if conn is not None and os.environ.get("MEM_PASSPHRASE"):
+    passphrase = os.environ.get("MEM_PASSPHRASE") or None
+    if path.stat().st_size or not passphrase:  # with a passphrase, a new file is encrypted
+        conn = _plain_connection(path)  # an empty file opens as a plain one
+        if conn is not None and passphrase:
             conn.close()
             raise UsageError(
                 f"MEM_PASSPHRASE is set but {path} is not encrypted: run `mem encrypt` to "
@@ -122,16 +120,9 @@ def _open(path: Path) -> Connection:
                     "another path."
                 )
     if conn is None:
+        assert passphrase is not None
         try:
-            if passphrase:
-                conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
-            else:
-                conn = sqlean.connect(
-                    str(path),
-                    timeout=BUSY_TIMEOUT_MS / 1000,
-                    isolation_level=None,
-                    factory=filelock.releasing(sqlean.Connection),
-                )
+            conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlean.Error as err:
             raise translate(err, path) from None
     try:
