@@ -58,8 +58,17 @@ def open_sqlite(path: Any = None, **options: Any) -> Any:
     return SQLiteBackend.open(path, **options)
 
 
+def open_postgres(path: Any = None, **options: Any) -> Any:
+    """The PostgreSQL implementation (memory.storage.postgres): ``path`` is the
+    server URL. psycopg is imported here, on first use, never at start-up."""
+    from .storage.postgres import PostgresBackend
+
+    return PostgresBackend.open(str(path or ""), **options)
+
+
 def register_storage_backends(register: Register) -> None:
     register("sqlite", open_sqlite)
+    register("postgres", open_postgres)
 
 
 class BuiltinReader:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-pytest_plugins = ["conftest_llm"]
+pytest_plugins = ["conftest_llm", "conftest_postgres"]
 
 _CLEARED = (
     "MEM_MODEL",

@@ -1,6 +1,7 @@
 """The backends the storage suite runs against, and its small helpers.
 
-A PostgreSQL backend joins the suite by adding one entry to ``BACKENDS``.
+Each backend is one entry of ``BACKENDS``: PostgreSQL runs on the session's
+server (tests/pg_server.py), a fresh database per backend.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pg_server
+import pytest
 from storage_memory import MemoryBackend
 
 from memory.hookspecs import Register
@@ -75,7 +78,21 @@ def _memory(tmp: Path) -> Harness:
     return Harness(lambda: storage_backend("memory")(dim=DIM), probe)
 
 
-BACKENDS = {"sqlite": _sqlite, "memory": _memory}
+def _postgres(tmp: Path) -> Harness:
+    if pg_server.server_url() is None:
+        pytest.skip("no PostgreSQL: pip install pgserver, or set MEM_TEST_POSTGRES_URL")
+    urls: dict[int, str] = {}
+
+    def new() -> StorageBackend:
+        url = pg_server.fresh_database()
+        backend = storage_backend("postgres")(url, embedder="toy", dim=DIM)
+        urls[id(backend)] = url
+        return backend  # type: ignore[no-any-return]
+
+    return Harness(new, lambda backend: pg_server.probe(urls[id(backend)]))
+
+
+BACKENDS = {"sqlite": _sqlite, "memory": _memory, "postgres": _postgres}
 
 
 def add(db: StorageBackend, scope: Scope, text: str, **fields: object) -> int:
