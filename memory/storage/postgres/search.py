@@ -94,29 +94,36 @@ class SearchMixin(Base):
     ) -> dict[int, float]:
         if not term.strip() or limit < 1:
             return {}
-        st = self.keyword_stats(scope)
+        self.check(scope)
         lexed = self.x("SELECT to_tsvector('english', %s)::text", [term]).fetchone()
         phrase = sorted(
             (p, lex) for lex, spots in positions(str(lexed[0] if lexed else "")).items()
             for p, _ in spots
         )  # fmt: skip
-        if not phrase or not st.rows:
+        if not phrase:
             return {}
         query = tsquery(phrase, _WEIGHT[column])
+        # N, total length and df from one snapshot: a writer committing
+        # between them would make df exceed N.
         counted = self.x(
-            "SELECT count(*) FROM memories m WHERE m.profile = ANY(%s) AND m.tsv @@ %s::tsquery",
-            [list(scope.readable), query],
+            "SELECT coalesce(sum(rows), 0), coalesce(sum(tokens), 0), (SELECT count(*) "
+            "FROM memories m WHERE m.profile = ANY(%s) AND m.tsv @@ %s::tsquery) "
+            "FROM keyword_stats WHERE profile = ANY(%s)",
+            [list(scope.readable), query, list(scope.readable)],
         ).fetchone()
-        hits = int(counted[0]) if counted else 0
+        assert counted is not None
+        total, tokens, hits = (int(v) for v in counted)
+        if not total or not hits:
+            return {}
         where, params = filter_sql(scope, filters)
         rows = self.x(
             f"SELECT m.id, m.tsv::text, m.tokens FROM memories m WHERE {where} "
             "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s",
             [*params, query, newest],
         ).fetchall()
-        idf = math.log((st.rows - hits + 0.5) / (hits + 0.5))
+        idf = math.log((max(total - hits, 0) + 0.5) / (hits + 0.5))
         idf = IDF_FLOOR if idf <= 0.0 else idf
-        avgdl = st.tokens / st.rows if st.tokens else 1.0
+        avgdl = tokens / total if tokens else 1.0
         scores: dict[int, float] = {}
         for memory_id, tsv, length in rows:
             freq = max(phrase_count(phrase, str(tsv), _WEIGHT[column]), 1)

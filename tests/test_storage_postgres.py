@@ -1,0 +1,190 @@
+"""What only the PostgreSQL backend promises (the shared behaviour runs in
+tests/test_storage_protocol.py and test_storage_lineage.py): row-level
+security against raw SQL from another member's role, refusing to act for
+another profile, schema migrations, redacted URLs, concurrent writers."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from pg_load import write_and_search
+from pg_server import with_database
+from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
+
+from memory.errors import MemError, SchemaTooNewError
+from memory.storage import DocumentInfo, NewEvent, Scope
+from memory.storage.postgres import PermissionDeniedError, PostgresBackend, redact
+from memory.storage.postgres import admin, migrations
+
+TABLES = (*migrations.NAMESPACED, "memory_vectors")
+
+
+def as_role(url: str, role: str) -> str:
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    info["user"] = role
+    return psycopg.conninfo.make_conninfo(**info)
+
+
+@pytest.fixture
+def owner(pg_url: str) -> Iterator[PostgresBackend]:
+    db = PostgresBackend.open(pg_url, embedder="toy", dim=DIM)
+    for profile in ("alice", "bob"):
+        admin.add_member(pg_url, profile)
+    yield db
+    db.close()
+
+
+def alice_everywhere(db: PostgresBackend) -> int:
+    """A row of alice's in every table."""
+    message = say(db, ALICE, "c-alice", "alice's secret plan is to move to Lima")
+    fact = add(db, ALICE, "alice moves to Lima", source_message_id=message)
+    db.add_event(ALICE, NewEvent(fact, "add", after={"content": "alice moves to Lima"}))
+    db.put_document(ALICE, DocumentInfo("plan.md", "markdown", "h", 1, 1.0, 1, "v1"))
+    return fact
+
+
+def test_a_member_role_cannot_see_count_or_change_another_profiles_rows(
+    owner: PostgresBackend, pg_url: str
+) -> None:
+    fact = alice_everywhere(owner)
+    with psycopg.connect(as_role(pg_url, "alice"), autocommit=True) as alice:
+        assert all(
+            alice.execute(f"SELECT count(*) FROM {t}".encode()).fetchone() != (0,) for t in TABLES
+        )
+    with psycopg.connect(as_role(pg_url, "bob"), autocommit=True) as bob:
+        for table in TABLES:
+            assert bob.execute(f"SELECT count(*) FROM {table}".encode()).fetchone() == (0,), table
+            changed = bob.execute(f"UPDATE {table} SET profile = 'bob'".encode()).rowcount
+            assert changed == 0, table
+            assert bob.execute(f"DELETE FROM {table}".encode()).rowcount == 0, table
+        assert bob.execute("UPDATE memories SET content = 'x' WHERE id = %s", [fact]).rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            bob.execute(
+                "INSERT INTO memories (profile, kind, content, source, created_at, updated_at) "
+                "VALUES ('alice', 'fact', 'planted', 'user', '', '')"
+            )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            bob.execute("UPDATE meta SET value = 'other'")
+        # A setting bob controls changes nothing: the policies read current_user.
+        bob.execute("SELECT set_config('app.profile', 'alice', false)")
+        assert bob.execute("SELECT count(*) FROM memories").fetchone() == (0,)
+    assert owner.memory(ALICE, fact).content == "alice moves to Lima"
+
+
+def test_a_member_reads_what_it_was_granted_and_writes_only_its_own(
+    owner: PostgresBackend, pg_url: str
+) -> None:
+    fact = alice_everywhere(owner)
+    guide = add(owner, SYSTEM, "the install guide says run make", kind="document")
+    bob = PostgresBackend.open(as_role(pg_url, "bob"), scope=BOB)
+    try:
+        assert not bob.trusted
+        assert bob.memories(BOB, [fact, guide]) == []
+        admin.grant(pg_url, "system", "bob")
+        assert [m.id for m in bob.memories(BOB, [fact, guide])] == [guide]
+        assert guide in bob.keyword_scores(BOB, "install", ALL)
+        mine = add(bob, BOB, "bob's own note about make")
+        assert {m.id for m in bob.list_memories(BOB, ALL)} == {mine, guide}
+        assert bob.keyword_stats(BOB).rows == 2
+        with pytest.raises(PermissionDeniedError):
+            add(bob, Scope("system"), "bob writes into system")
+        with pytest.raises(PermissionDeniedError):
+            bob.memory(ALICE, fact)
+        result = bob.forget(BOB, [mine])
+        assert result.memories == [mine] and result.scrub_pending  # the owner vacuums
+        assert admin.scrub(pg_url)
+        admin.grant(pg_url, "system", "bob", revoke=True)
+        assert bob.memories(BOB, [guide]) == []
+    finally:
+        bob.close()
+
+
+def test_opening_for_another_profile_is_refused(owner: PostgresBackend, pg_url: str) -> None:
+    with pytest.raises(PermissionDeniedError, match="connect as that profile's role"):
+        PostgresBackend.open(as_role(pg_url, "bob"), scope=ALICE)
+
+
+def test_an_older_schema_is_upgraded_on_open(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert migrations.migrate(conn, "test", upto=1) == [1]
+        conn.execute(
+            "INSERT INTO memories (profile, kind, content, source, created_at, updated_at, tokens) "
+            "VALUES ('alice', 'fact', 'written by schema one', 'user', '2024', '2024', 4)"
+        )
+    db = PostgresBackend.open(pg_url, embedder="toy", dim=DIM)
+    try:
+        assert migrations.version(db.conn) == migrations.LATEST
+        applied = db.conn.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+        assert [v for (v,) in applied] == [n for n, _, _ in migrations.MIGRATIONS]
+        (old,) = db.list_memories(ALICE, ALL)
+        assert old.content == "written by schema one"
+        assert list(db.keyword_scores(ALICE, "schema", ALL)) == [old.id]
+    finally:
+        db.close()
+
+
+def test_a_newer_schema_is_refused_in_one_line_without_the_password(pg_url: str) -> None:
+    PostgresBackend.open(pg_url, embedder="toy", dim=DIM).close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
+    secret = with_database(pg_url, psycopg.conninfo.conninfo_to_dict(pg_url)["dbname"] or "")
+    secret += " password=hunter2"
+    with pytest.raises(SchemaTooNewError) as err:
+        PostgresBackend.open(secret)
+    message = str(err.value)
+    assert "999" in message and "upgrade mem" in message
+    assert "\n" not in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://mem:s3cr%40t@db.example:5432/mem", "postgresql://mem:***@db.example:5432/mem"),
+        ("postgres://:pw@host/db", "postgres://:***@host/db"),
+        ("host=db user=mem password=s3cret dbname=mem", "host=db user=mem password=*** dbname=mem"),
+        ("host=db password='a b\\'c' dbname=mem", "host=db password=*** dbname=mem"),
+        ("postgresql://host/db?password=s3cret&sslmode=require",
+         "postgresql://host/db?password=***&sslmode=require"),
+        ("postgresql://mem@host/db", "postgresql://mem@host/db"),
+    ],
+)  # fmt: skip
+def test_urls_are_redacted(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_an_unreachable_server_is_named_without_its_password() -> None:
+    url = "postgresql://mem:hunter2@127.0.0.1:1/mem?connect_timeout=2"
+    with pytest.raises(MemError) as err:
+        PostgresBackend.open(url)
+    assert "hunter2" not in str(err.value) and "127.0.0.1" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+WRITERS, WRITES = 8, 500
+
+
+def test_concurrent_writers_lose_nothing_while_searches_run(pg_url: str) -> None:
+    PostgresBackend.open(pg_url, embedder="toy", dim=DIM).close()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(WRITERS + 2) as pool:
+        jobs = [
+            pool.apply_async(write_and_search, (pg_url, f"p{i % 4}", WRITES, i < WRITERS))
+            for i in range(WRITERS + 2)
+        ]
+        results = [job.get(timeout=600) for job in jobs]
+    errors = [e for r in results for e in r["errors"]]
+    assert errors == []
+    assert sum(r["writes"] for r in results) == WRITERS * WRITES
+    assert all(r["searches"] > 0 for r in results[WRITERS:])
+    db = PostgresBackend.open(pg_url)
+    try:
+        total = sum(len(db.list_memories(Scope(f"p{i}"), ALL)) for i in range(4))
+        assert total == WRITERS * WRITES
+        stats = sum(db.keyword_stats(Scope(f"p{i}")).rows for i in range(4))
+        assert stats == total
+        assert len(db.nearest(Scope("p0"), vec("note 7"), ALL, k=5, exact=False)) == 5
+    finally:
+        db.close()
