@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -15,7 +16,7 @@ from pg_server import with_database
 from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
 
 from memory.errors import MemError, SchemaTooNewError
-from memory.storage import DocumentInfo, NewEvent, Scope
+from memory.storage import DocumentInfo, NewEvent, NewMemory, Scope
 from memory.storage.postgres import PermissionDeniedError, PostgresBackend, redact
 from memory.storage.postgres import admin, migrations
 
@@ -188,3 +189,23 @@ def test_concurrent_writers_lose_nothing_while_searches_run(pg_url: str) -> None
         assert len(db.nearest(Scope("p0"), vec("note 7"), ALL, k=5, exact=False)) == 5
     finally:
         db.close()
+
+
+def test_mem_admin_sets_up_members(cli: Any, pg_url: str) -> None:
+    out = cli("admin", "init", "--url", pg_url, "--embedder", "hash-64").stdout
+    assert f"version {migrations.LATEST}" in out and "hash-64" in out
+    cli("admin", "add-member", "carol", "--url", pg_url)
+    cli("admin", "grant", "system", "carol", "--url", pg_url)
+    owner = PostgresBackend.open(pg_url)
+    try:
+        guide = owner.add_memory(SYSTEM, NewMemory("shared guide"), [1.0] + [0.0] * 63)
+    finally:
+        owner.close()
+    carol = PostgresBackend.open(as_role(pg_url, "carol"), scope=Scope.of("carol"))
+    try:
+        assert [m.id for m in carol.memories(Scope.of("carol"), [guide])] == [guide]
+    finally:
+        carol.close()
+    bad = cli("admin", "add-member", "System", "--url", pg_url, code=2)
+    assert "cannot be a member role" in bad.stderr
+    assert "Error: No PostgreSQL URL" in cli("admin", "scrub", code=2).stderr
