@@ -17,8 +17,13 @@ from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
 
 from memory.errors import MemError, SchemaTooNewError
 from memory.storage import DocumentInfo, NewEvent, NewMemory, Scope
-from memory.storage.postgres import PermissionDeniedError, PostgresBackend, redact
-from memory.storage.postgres import admin, migrations
+from memory.storage.postgres import (
+    PermissionDeniedError,
+    PostgresBackend,
+    admin,
+    migrations,
+    redact,
+)
 
 TABLES = (*migrations.NAMESPACED, "memory_vectors")
 
