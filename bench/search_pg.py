@@ -1,0 +1,199 @@
+"""Benchmark the PostgreSQL backend beside SQLite: search legs at 100k rows,
+and 8 concurrent clients.
+
+    .venv/bin/python bench/search_pg.py                 # 100,000 rows, 8 clients
+    .venv/bin/python bench/search_pg.py --rows 20000    # quicker
+    MEM_TEST_POSTGRES_URL=postgresql://... bench/search_pg.py   # another server
+
+Fills a fresh PostgreSQL database (pgserver's PostgreSQL 16 + pgvector, or the
+server of ``MEM_TEST_POSTGRES_URL``) and a SQLite file with the same seeded
+synthetic memories (Zipf words of a made-up vocabulary, toy hashed vectors of
+``--dim`` numbers) in four profiles, then prints through the storage seam:
+
+* the keyword leg (``keyword_scores``, one word, BM25 with the scope's own
+  statistics) and the vector leg (``nearest``, k 20, the backend's choice:
+  HNSW on PostgreSQL, bit-quantised KNN on SQLite, both re-scored exactly),
+  p50 and p95 over ``--queries`` queries after warm-ups, for both backends;
+  and the HNSW leg's recall@20 against an exact scan;
+* 8 client processes searching (keyword + vector leg per search) for
+  ``--seconds``: searches/s; 8 processes writing ``--writes`` memories each
+  (a transaction per memory): writes/s, rows lost, errors.
+
+PostgreSQL is filled with COPY (the vector index built after), SQLite through
+the seam in one transaction: the fill times are printed but not comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import pg_server  # noqa: E402
+from pg_load import toy, write_and_search  # noqa: E402
+
+from memory.storage import MemoryFilter, NewMemory, Scope, StorageBackend  # noqa: E402
+from memory.storage.postgres import PostgresBackend  # noqa: E402
+from memory.storage.sqlite import SQLiteBackend  # noqa: E402
+
+PROFILES = ("alice", "bob", "carol", "dave")
+SYLLABLES = "ka ro mi te su na lo vi pe da shi ko ra ne tu mo ba ge li fa zo ri".split()
+ACTIVE = MemoryFilter()
+
+
+def vocabulary(rng: random.Random, size: int = 5000) -> list[str]:
+    return ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))) for _ in range(size)]
+
+
+def corpus(rows: int, seed: int) -> tuple[list[tuple[str, str]], list[str]]:
+    rng = random.Random(seed)
+    words = vocabulary(rng)
+    weights = [1 / (i + 1) for i in range(len(words))]
+    out = []
+    for n in range(rows):
+        text = " ".join(rng.choices(words, weights, k=rng.randint(6, 20)))
+        out.append((PROFILES[n % 7 % 4], text))  # alice holds 2/7
+    return out, words
+
+
+def fill_postgres(url: str, rows: list[tuple[str, str]], dim: int) -> float:
+    start = time.perf_counter()
+    db = PostgresBackend.open(url, embedder="toy", dim=dim)
+    conn = db.conn
+    conn.execute("DROP INDEX memory_vectors_hnsw")
+    with conn.transaction():
+        with conn.cursor().copy(
+            "COPY memories (profile, kind, content, source, created_at, updated_at, valid_from, "
+            "tokens) FROM STDIN"
+        ) as copy:
+            for n, (profile, text) in enumerate(rows):
+                stamp = f"2024-01-01T00:00:{n % 60:02d}+00:00"
+                copy.write_row(
+                    (profile, "fact", text, "user", stamp, stamp, stamp, len(text.split()))
+                )
+        ids = conn.execute("SELECT id, profile, content FROM memories ORDER BY id").fetchall()
+        with conn.cursor().copy("COPY memory_vectors (id, profile, embedding) FROM STDIN") as copy:
+            for memory_id, profile, text in ids:
+                vec = "[" + ",".join(f"{x:g}" for x in toy(text, dim)) + "]"
+                copy.write_row((memory_id, profile, vec))
+    conn.execute("SET maintenance_work_mem = '256MB'")
+    conn.execute(
+        "CREATE INDEX memory_vectors_hnsw ON memory_vectors "
+        "USING hnsw (embedding vector_cosine_ops)"
+    )
+    conn.execute("VACUUM ANALYZE memories")
+    conn.execute("VACUUM ANALYZE memory_vectors")
+    db.close()
+    return time.perf_counter() - start
+
+
+def fill_sqlite(path: Path, rows: list[tuple[str, str]], dim: int) -> float:
+    start = time.perf_counter()
+    db = SQLiteBackend.open(path, embedder="toy", dim=dim)
+    with db.transaction(Scope("alice")):
+        for profile, text in rows:
+            db.add_memory(Scope(profile), NewMemory(text), toy(text, dim))
+    db.close()
+    return time.perf_counter() - start
+
+
+def timed(call: Callable[[], object], queries: int) -> tuple[float, float]:
+    for _ in range(5):
+        call()
+    times = []
+    for _ in range(queries):
+        t = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1]
+
+
+def legs(db: StorageBackend, words: list[str], dim: int, queries: int, seed: int) -> None:
+    rng = random.Random(seed)
+    scope = Scope.of("alice")
+    terms = iter(rng.choices(words[20:500], k=queries + 5))
+    vectors = iter(toy(" ".join(rng.choices(words[:2000], k=8)), dim) for _ in range(queries + 5))
+    kw = timed(lambda: db.keyword_scores(scope, next(terms), ACTIVE, limit=50), queries)
+    vec = timed(lambda: db.nearest(scope, next(vectors), ACTIVE, k=20), queries)
+    print(f"  {db.name:8} keyword leg p50 {kw[0]:7.2f} ms  p95 {kw[1]:7.2f} ms   "
+          f"vector leg p50 {vec[0]:7.2f} ms  p95 {vec[1]:7.2f} ms")  # fmt: skip
+
+
+def recall(db: StorageBackend, words: list[str], dim: int, seed: int, n: int = 30) -> float:
+    rng = random.Random(seed + 1)
+    scope, found, wanted = Scope.of("alice"), 0, 0
+    for _ in range(n):
+        q = toy(" ".join(rng.choices(words[:2000], k=8)), dim)
+        exact = set(db.nearest(scope, q, ACTIVE, k=20, exact=True))
+        approx = set(db.nearest(scope, q, ACTIVE, k=20, exact=False))
+        found, wanted = found + len(exact & approx), wanted + len(exact)
+    return found / max(wanted, 1)
+
+
+def clients(url: str, n: int, writes: int, seconds: float) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(n) as pool:
+        args = [(url, PROFILES[i % 4], 0, False, seconds) for i in range(n)]
+        searched = pool.starmap(write_and_search, args)
+        db = PostgresBackend.open(url)
+        before = sum(db.keyword_stats(Scope(p)).rows for p in PROFILES)
+        start = time.perf_counter()
+        written = pool.starmap(write_and_search, [(url, PROFILES[i % 4], writes, True)
+                                                  for i in range(n)])  # fmt: skip
+        wall = time.perf_counter() - start
+        after = sum(len(db.list_memories(Scope(p), MemoryFilter(include_inactive=True)))
+                    for p in PROFILES)  # fmt: skip
+        db.close()
+    rate = sum(r["searches"] for r in searched) / max(r["seconds"] for r in searched)
+    errors = sum(len(r["errors"]) for r in searched + written)
+    lost = before + n * writes - after
+    print(f"  {n} clients searching: {rate:8.1f} searches/s (keyword + vector leg each)")
+    print(f"  {n} clients writing:   {n * writes / wall:8.1f} writes/s ({n} x {writes}, "
+          f"{wall:.1f} s incl. process start), lost {lost}, errors {errors}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--writes", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    if pg_server.server_url() is None:
+        sys.exit("No PostgreSQL: pip install pgserver, or set MEM_TEST_POSTGRES_URL.")
+    try:
+        rows, words = corpus(args.rows, args.seed)
+        url = pg_server.fresh_database()
+        print(f"{args.rows:,} memories in {len(PROFILES)} profiles, vectors of {args.dim}, "
+              f"searches as alice ({sum(p == 'alice' for p, _ in rows):,} rows)")  # fmt: skip
+        print(f"  fill: postgres {fill_postgres(url, rows, args.dim):.1f} s (COPY + HNSW build)",
+              end="", flush=True)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "bench.sqlite"
+            print(f", sqlite {fill_sqlite(path, rows, args.dim):.1f} s (the seam, one transaction)")
+            for db in (PostgresBackend.open(url), SQLiteBackend.open(path)):
+                legs(db, words, args.dim, args.queries, args.seed)
+                if isinstance(db, PostgresBackend):
+                    hit = recall(db, words, args.dim, args.seed)
+                    print(f"  postgres HNSW recall@20 vs exact: {hit:.3f}")
+                db.close()
+        clients(url, args.clients, args.writes, args.seconds)
+    finally:
+        pg_server.stop()
+
+
+if __name__ == "__main__":
+    main()
