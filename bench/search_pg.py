@@ -140,10 +140,11 @@ def recall(db: StorageBackend, words: list[str], dim: int, seed: int, n: int = 3
     return found / max(wanted, 1)
 
 
-def clients(url: str, n: int, writes: int, seconds: float) -> None:
+def clients(url: str, n: int, writes: int, seconds: float, words: list[str]) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(n) as pool:
-        args = [(url, PROFILES[i % 4], 0, False, seconds) for i in range(n)]
+        terms = tuple(words[20:500])
+        args = [(url, PROFILES[i % 4], 0, False, seconds, terms) for i in range(n)]
         searched = pool.starmap(write_and_search, args)
         db = PostgresBackend.open(url)
         before = sum(db.keyword_stats(Scope(p)).rows for p in PROFILES)
@@ -190,7 +191,7 @@ def main() -> None:
                     hit = recall(db, words, args.dim, args.seed)
                     print(f"  postgres HNSW recall@20 vs exact: {hit:.3f}")
                 db.close()
-        clients(url, args.clients, args.writes, args.seconds)
+        clients(url, args.clients, args.writes, args.seconds, words)
     finally:
         pg_server.stop()
 

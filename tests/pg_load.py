@@ -22,10 +22,16 @@ def toy(text: str, dim: int) -> list[float]:
 
 
 def write_and_search(
-    url: str, profile: str, count: int, write: bool, seconds: float = 0.0
+    url: str,
+    profile: str,
+    count: int,
+    write: bool,
+    seconds: float = 0.0,
+    words: tuple[str, ...] = ("garden",),
 ) -> dict[str, Any]:
-    """``count`` writes (or, ``write`` False, searches until the writers'
-    rows are in or ``seconds`` pass); errors are collected, not raised."""
+    """``count`` writes (or, ``write`` False, searches for ``words`` in turn
+    until the writers' rows are in or ``seconds`` pass); errors are
+    collected, not raised."""
     db = PostgresBackend.open(url)
     dim, scope = db.dim, Scope(profile)
     done: dict[str, Any] = {"writes": 0, "searches": 0, "errors": [], "seconds": 0.0}
@@ -42,9 +48,10 @@ def write_and_search(
         else:
             limit = seconds or 600.0
             while time.perf_counter() - start < limit:
+                word = words[done["searches"] % len(words)]
                 try:
-                    db.keyword_scores(scope, "garden", ANY)
-                    db.nearest(scope, toy("note 7 garden", dim), ANY, k=10, exact=False)
+                    db.keyword_scores(scope, word, ANY)
+                    db.nearest(scope, toy(f"note 7 {word}", dim), ANY, k=10, exact=False)
                     done["searches"] += 1
                 except Exception as err:
                     done["errors"].append(repr(err))

@@ -15,7 +15,7 @@ from pg_load import write_and_search
 from pg_server import with_database
 from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
 
-from memory.errors import MemError, SchemaTooNewError
+from memory.errors import EmbedderMismatchError, MemError, SchemaTooNewError, UsageError
 from memory.storage import DocumentInfo, NewEvent, NewMemory, Scope
 from memory.storage.postgres import (
     PermissionDeniedError,
@@ -99,6 +99,8 @@ def test_a_member_reads_what_it_was_granted_and_writes_only_its_own(
             add(bob, Scope("system"), "bob writes into system")
         with pytest.raises(PermissionDeniedError):
             bob.memory(ALICE, fact)
+        with pytest.raises(UsageError, match="taken"):  # as in SQLite, without whose
+            bob.add_conversation(BOB, "c-alice")
         result = bob.forget(BOB, [mine])
         assert result.memories == [mine] and result.scrub_pending  # the owner vacuums
         assert admin.scrub(pg_url)
@@ -106,6 +108,20 @@ def test_a_member_reads_what_it_was_granted_and_writes_only_its_own(
         assert bob.memories(BOB, [guide]) == []
     finally:
         bob.close()
+
+
+def test_opening_checks_the_embedder(pg_url: str) -> None:
+    with pytest.raises(UsageError, match="give the embedder and its dimension"):
+        PostgresBackend.open(pg_url)
+    PostgresBackend.open(pg_url, embedder="toy", dim=4).close()
+    with pytest.raises(EmbedderMismatchError, match="mem reindex"):
+        PostgresBackend.open(pg_url, embedder="other", dim=4)
+    db = PostgresBackend.open(pg_url)
+    try:
+        with pytest.raises(UsageError, match="vector of 3 numbers"):
+            db.add_memory(ALICE, NewMemory("x"), [1.0, 0.0, 0.0])
+    finally:
+        db.close()
 
 
 def test_opening_for_another_profile_is_refused(owner: PostgresBackend, pg_url: str) -> None:

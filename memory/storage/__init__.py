@@ -1,5 +1,6 @@
 """The storage seam: the :class:`StorageBackend` protocol, :class:`Scope` and
-the records that cross it. Backends: :mod:`memory.storage.sqlite`."""
+the records that cross it. Backends: :mod:`memory.storage.sqlite`,
+:mod:`memory.storage.postgres` (imported only when opened)."""
 
 from __future__ import annotations
 

@@ -115,17 +115,28 @@ class SearchMixin(Base):
         total, tokens, hits = (int(v) for v in counted)
         if not total or not hits:
             return {}
-        where, params = filter_sql(scope, filters)
-        rows = self.x(
-            f"SELECT m.id, m.tsv::text, m.tokens FROM memories m WHERE {where} "
-            "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s",
-            [*params, query, newest],
-        ).fetchall()
         idf = math.log((max(total - hits, 0) + 0.5) / (hits + 0.5))
         idf = IDF_FLOOR if idf <= 0.0 else idf
         avgdl = tokens / total if tokens else 1.0
+        where, params = filter_sql(scope, filters)
+        candidates = (
+            f"SELECT m.id, m.tokens, m.tsv FROM memories m WHERE {where} "
+            "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s"
+        )
+        if len(phrase) == 1:  # one word: counted and scored in SQL, the top rows sent
+            rows = self.x(
+                "SELECT id, %s * f * %s / (f + %s * (1 - %s + %s * tokens / %s)) AS s FROM ("
+                "SELECT c.id, c.tokens, greatest(1, (SELECT count(*) FROM unnest(c.tsv) u "
+                "CROSS JOIN LATERAL unnest(u.weights) w WHERE u.lexeme = %s AND w = %s)) AS f "
+                f"FROM ({candidates}) c) r ORDER BY s DESC, id DESC LIMIT %s",
+                [idf, K1 + 1.0, K1, B, B, avgdl, phrase[0][1], _WEIGHT[column],
+                 *params, query, newest, limit],
+            ).fetchall()  # fmt: skip
+            return {int(r[0]): float(r[1]) for r in rows}
         scores: dict[int, float] = {}
-        for memory_id, tsv, length in rows:
+        for memory_id, length, tsv in self.x(
+            candidates.replace("m.tsv FROM", "m.tsv::text FROM"), [*params, query, newest]
+        ).fetchall():
             freq = max(phrase_count(phrase, str(tsv), _WEIGHT[column]), 1)
             norm = K1 * (1 - B + B * int(length) / avgdl)
             scores[int(memory_id)] = idf * (freq * (K1 + 1.0)) / (freq + norm)
@@ -192,7 +203,7 @@ class SearchMixin(Base):
                 [q, *params, k],
             ).fetchall()
             return {int(r[0]): 1.0 - float(r[1]) for r in rows if r[1] == r[1]}
-        fetch = min(max(k * 2, 40), KNN_MAX)
+        fetch = min(max(k * 4, 100), KNN_MAX)
         while True:
             with self.transaction(scope):
                 self.x(f"SET LOCAL hnsw.ef_search = {int(fetch)}")
