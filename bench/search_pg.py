@@ -92,6 +92,7 @@ def fill_postgres(url: str, rows: list[tuple[str, str]], dim: int) -> float:
     )
     conn.execute("VACUUM ANALYZE memories")
     conn.execute("VACUUM ANALYZE memory_vectors")
+    conn.execute("VACUUM ANALYZE keyword_stats")  # the trigger left 100k dead versions
     db.close()
     return time.perf_counter() - start
 
@@ -130,14 +131,17 @@ def legs(db: StorageBackend, words: list[str], dim: int, queries: int, seed: int
 
 
 def recall(db: StorageBackend, words: list[str], dim: int, seed: int, n: int = 30) -> float:
+    """Share of the approximate top k whose exact similarity reaches the
+    exact k-th best (toy vectors tie often: a tie counts as found)."""
     rng = random.Random(seed + 1)
-    scope, found, wanted = Scope.of("alice"), 0, 0
+    scope, good = Scope.of("alice"), 0
     for _ in range(n):
         q = toy(" ".join(rng.choices(words[:2000], k=8)), dim)
-        exact = set(db.nearest(scope, q, ACTIVE, k=20, exact=True))
-        approx = set(db.nearest(scope, q, ACTIVE, k=20, exact=False))
-        found, wanted = found + len(exact & approx), wanted + len(exact)
-    return found / max(wanted, 1)
+        exact = db.nearest(scope, q, ACTIVE, k=20, exact=True)
+        approx = db.nearest(scope, q, ACTIVE, k=20, exact=False)
+        bar = min(exact.values())
+        good += sum(1 for s in approx.values() if s >= bar - 1e-9)
+    return good / (20 * n)
 
 
 def clients(url: str, n: int, writes: int, seconds: float, words: list[str]) -> None:

@@ -33,7 +33,9 @@ def server_url() -> str | None:
                 except ImportError:
                     _state["url"] = None
                     return None
-                _state["server"] = pgserver.get_server(tempfile.mkdtemp(prefix="mempg"))
+                _state["server"] = pgserver.get_server(
+                    tempfile.mkdtemp(prefix="mempg"), cleanup_mode="delete"
+                )
             url = str(_state["server"].get_uri())
         _state["url"] = url
     return _state["url"]  # type: ignore[no-any-return]

@@ -13,7 +13,6 @@ namespace, which would let one profile's rows move another's scores.
 from __future__ import annotations
 
 import heapq
-import math
 import re
 from collections.abc import Iterable, Sequence
 
@@ -31,6 +30,18 @@ K1, B, IDF_FLOOR = 1.2, 0.75, 1e-6
 EXACT_VECTOR_LIMIT = 2_000
 KNN_MAX = 1_000  # pgvector's largest hnsw.ef_search
 _WEIGHT = {"content": "A", "speaker": "B"}
+# FTS5's IDF and average length over the readable rows (parameters: the
+# readable namespaces twice, the tsquery): n rows, df matches, idf floored.
+_IDF = (
+    "st AS (SELECT coalesce(sum(rows), 0)::float8 AS n, coalesce(sum(tokens), 0)::float8 AS t "
+    "FROM keyword_stats WHERE profile = ANY(%s)), "
+    "df AS (SELECT count(*)::float8 AS d FROM memories m WHERE m.profile = ANY(%s) "
+    "AND m.tsv @@ %s::tsquery), "
+    "i AS (SELECT st.n, st.t, ln((greatest(st.n - df.d, 0) + 0.5) / (df.d + 0.5)) AS x "
+    "FROM st, df), "
+    f"k AS (SELECT n, CASE WHEN x <= 0 THEN {IDF_FLOOR} ELSE x END AS idf, "
+    "CASE WHEN t > 0 AND n > 0 THEN t / n ELSE 1 END AS avgdl FROM i)"
+)
 _LEXEME = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
 
 
@@ -103,36 +114,31 @@ class SearchMixin(Base):
         if not phrase:
             return {}
         query = tsquery(phrase, _WEIGHT[column])
-        # N, total length and df from one snapshot: a writer committing
-        # between them would make df exceed N.
-        counted = self.x(
-            "SELECT coalesce(sum(rows), 0), coalesce(sum(tokens), 0), (SELECT count(*) "
-            "FROM memories m WHERE m.profile = ANY(%s) AND m.tsv @@ %s::tsquery) "
-            "FROM keyword_stats WHERE profile = ANY(%s)",
-            [list(scope.readable), query, list(scope.readable)],
-        ).fetchone()
-        assert counted is not None
-        total, tokens, hits = (int(v) for v in counted)
-        if not total or not hits:
-            return {}
-        idf = math.log((max(total - hits, 0) + 0.5) / (hits + 0.5))
-        idf = IDF_FLOOR if idf <= 0.0 else idf
-        avgdl = tokens / total if tokens else 1.0
+        readable = list(scope.readable)
         where, params = filter_sql(scope, filters)
         candidates = (
             f"SELECT m.id, m.tokens, m.tsv FROM memories m WHERE {where} "
             "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s"
         )
-        if len(phrase) == 1:  # one word: counted and scored in SQL, the top rows sent
+        if len(phrase) == 1:  # one word: one statement counts, scores and ranks
             rows = self.x(
-                "SELECT id, %s * f * %s / (f + %s * (1 - %s + %s * tokens / %s)) AS s FROM ("
-                "SELECT c.id, c.tokens, greatest(1, (SELECT count(*) FROM unnest(c.tsv) u "
-                "CROSS JOIN LATERAL unnest(u.weights) w WHERE u.lexeme = %s AND w = %s)) AS f "
-                f"FROM ({candidates}) c) r ORDER BY s DESC, id DESC LIMIT %s",
-                [idf, K1 + 1.0, K1, B, B, avgdl, phrase[0][1], _WEIGHT[column],
+                f"WITH {_IDF} SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * "
+                "r.tokens / k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, greatest(1, "
+                "(SELECT count(*) FROM unnest(c.tsv) u CROSS JOIN LATERAL unnest(u.weights) w "
+                f"WHERE u.lexeme = %s AND w = %s)) AS f FROM ({candidates}) c OFFSET 0) r "
+                "WHERE k.n > 0 ORDER BY s DESC, r.id DESC LIMIT %s",
+                [readable, readable, query, K1 + 1.0, K1, B, B, phrase[0][1], _WEIGHT[column],
                  *params, query, newest, limit],
             ).fetchall()  # fmt: skip
             return {int(r[0]): float(r[1]) for r in rows}
+        # A phrase: N, length and df from one statement (one snapshot: a writer
+        # committing in between could make df exceed N), positions counted here.
+        stats = self.x(
+            f"WITH {_IDF} SELECT k.n, k.idf, k.avgdl FROM k", [readable, readable, query]
+        ).fetchone()
+        if stats is None or not stats[0]:
+            return {}
+        idf, avgdl = float(stats[1]), float(stats[2])
         scores: dict[int, float] = {}
         for memory_id, length, tsv in self.x(
             candidates.replace("m.tsv FROM", "m.tsv::text FROM"), [*params, query, newest]
@@ -188,7 +194,7 @@ class SearchMixin(Base):
     ) -> dict[int, float]:
         """Exact under a narrowing filter or in a small scope; otherwise the
         HNSW index, whose candidates are kept only within the scope and
-        filters (fetching more while too few pass) and re-scored exactly."""
+        filters (fetching more until 2k pass) and re-scored exactly."""
         q = self._query_vector(vector)
         if k < 1 or not any(vector):
             return {}
@@ -215,7 +221,7 @@ class SearchMixin(Base):
                     ).fetchall()
                 ]
             kept = self.passing(scope, filters, found)
-            if len(kept) >= k or len(found) < fetch or fetch >= KNN_MAX:
+            if len(kept) >= 2 * k or len(found) < fetch or fetch >= KNN_MAX:
                 break
             fetch = min(fetch * 4, KNN_MAX)
         sims = self.similarities(scope, vector, kept)
