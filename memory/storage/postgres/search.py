@@ -30,18 +30,23 @@ K1, B, IDF_FLOOR = 1.2, 0.75, 1e-6
 EXACT_VECTOR_LIMIT = 2_000
 KNN_MAX = 1_000  # pgvector's largest hnsw.ef_search
 _WEIGHT = {"content": "A", "speaker": "B"}
-# FTS5's IDF and average length over the readable rows (parameters: the
-# readable namespaces twice, the tsquery): n rows, df matches, idf floored.
-_IDF = (
-    "st AS (SELECT coalesce(sum(rows), 0)::float8 AS n, coalesce(sum(tokens), 0)::float8 AS t "
-    "FROM keyword_stats WHERE profile = ANY(%s)), "
-    "df AS (SELECT count(*)::float8 AS d FROM memories m WHERE m.profile = ANY(%s) "
-    "AND m.tsv @@ %s::tsquery), "
-    "i AS (SELECT st.n, st.t, ln((greatest(st.n - df.d, 0) + 0.5) / (df.d + 0.5)) AS x "
-    "FROM st, df), "
-    f"k AS (SELECT n, CASE WHEN x <= 0 THEN {IDF_FLOOR} ELSE x END AS idf, "
-    "CASE WHEN t > 0 AND n > 0 THEN t / n ELSE 1 END AS avgdl FROM i)"
-)
+
+
+def idf_sql(df: str) -> str:
+    """CTEs ``st`` (N and total length over the readable namespaces: one
+    parameter), ``df`` (``df``: a query counting the matches) and ``k``
+    (n, FTS5's IDF floored at 1e-6, the average length)."""
+    return (
+        "st AS (SELECT coalesce(sum(rows), 0)::float8 AS n, "
+        "coalesce(sum(tokens), 0)::float8 AS t FROM keyword_stats WHERE profile = ANY(%s)), "
+        f"df AS ({df}), "
+        "i AS (SELECT st.n, st.t, ln((greatest(st.n - df.d, 0) + 0.5) / (df.d + 0.5)) AS x "
+        "FROM st, df), "
+        f"k AS (SELECT n, CASE WHEN x <= 0 THEN {IDF_FLOOR} ELSE x END AS idf, "
+        "CASE WHEN t > 0 AND n > 0 THEN t / n ELSE 1 END AS avgdl FROM i)"
+    )
+
+
 _LEXEME = re.compile(r"'((?:[^']|'')*)'(?::([0-9A-D,]+))?")
 
 
@@ -116,32 +121,41 @@ class SearchMixin(Base):
         query = tsquery(phrase, _WEIGHT[column])
         readable = list(scope.readable)
         where, params = filter_sql(scope, filters)
-        candidates = (
-            f"SELECT m.id, m.tokens, m.tsv FROM memories m WHERE {where} "
-            "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s"
-        )
-        if len(phrase) == 1:  # one word: one statement counts, scores and ranks
+        if len(phrase) == 1:
+            # One word: one statement, one scan of the readable matches (df),
+            # of which those passing the filters are scored and ranked here.
             rows = self.x(
-                f"WITH {_IDF} SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * "
-                "r.tokens / k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, greatest(1, "
-                "(SELECT count(*) FROM unnest(c.tsv) u CROSS JOIN LATERAL unnest(u.weights) w "
-                f"WHERE u.lexeme = %s AND w = %s)) AS f FROM ({candidates}) c OFFSET 0) r "
+                "WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, m.tsv, "
+                f"({where}) AS ok FROM memories m WHERE m.profile = ANY(%s) "
+                "AND m.tsv @@ %s::tsquery), "
+                + idf_sql("SELECT count(*)::float8 AS d FROM hit")
+                + " SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * r.tokens "
+                "/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, greatest(1, (SELECT count(*) "
+                "FROM unnest(c.tsv) u CROSS JOIN LATERAL unnest(u.weights) w "
+                "WHERE u.lexeme = %s AND w = %s)) AS f FROM (SELECT id, tokens, tsv FROM hit "
+                "WHERE ok ORDER BY id DESC LIMIT %s) c OFFSET 0) r "
                 "WHERE k.n > 0 ORDER BY s DESC, r.id DESC LIMIT %s",
-                [readable, readable, query, K1 + 1.0, K1, B, B, phrase[0][1], _WEIGHT[column],
-                 *params, query, newest, limit],
+                [*params, readable, query, readable, K1 + 1.0, K1, B, B, phrase[0][1],
+                 _WEIGHT[column], newest, limit],
             ).fetchall()  # fmt: skip
             return {int(r[0]): float(r[1]) for r in rows}
         # A phrase: N, length and df from one statement (one snapshot: a writer
         # committing in between could make df exceed N), positions counted here.
+        matches = "SELECT count(*)::float8 AS d FROM memories m WHERE m.profile = ANY(%s) "
         stats = self.x(
-            f"WITH {_IDF} SELECT k.n, k.idf, k.avgdl FROM k", [readable, readable, query]
+            "WITH "
+            + idf_sql(matches + "AND m.tsv @@ %s::tsquery")
+            + " SELECT n, idf, avgdl FROM k",
+            [readable, readable, query],
         ).fetchone()
         if stats is None or not stats[0]:
             return {}
         idf, avgdl = float(stats[1]), float(stats[2])
         scores: dict[int, float] = {}
         for memory_id, length, tsv in self.x(
-            candidates.replace("m.tsv FROM", "m.tsv::text FROM"), [*params, query, newest]
+            f"SELECT m.id, m.tokens, m.tsv::text FROM memories m WHERE {where} "
+            "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s",
+            [*params, query, newest],
         ).fetchall():
             freq = max(phrase_count(phrase, str(tsv), _WEIGHT[column]), 1)
             norm = K1 * (1 - B + B * int(length) / avgdl)
