@@ -177,6 +177,13 @@ def test_urls_are_redacted(url: str, shown: str) -> None:
     assert redact(url) == shown
 
 
+@pytest.mark.parametrize("url", ["host=db password s3cret", "postgresql://u:s3cret@h/d?bogus=1"])
+def test_a_malformed_url_is_refused_without_showing_it(url: str) -> None:
+    with pytest.raises(UsageError, match="Invalid PostgreSQL URL") as err:
+        PostgresBackend.open(url)
+    assert "s3cret" not in str(err.value)
+
+
 def test_an_unreachable_server_is_named_without_its_password() -> None:
     url = "postgresql://mem:hunter2@127.0.0.1:1/mem?connect_timeout=2"
     with pytest.raises(MemError) as err:

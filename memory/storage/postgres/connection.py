@@ -41,8 +41,6 @@ def translate(err: Exception, url: str) -> MemError:
         return DatabaseError(
             f"Cannot reach PostgreSQL at {where}: {text}. Check the URL and that the server runs."
         )
-    if isinstance(err, psycopg.ProgrammingError) and "invalid" in text.lower():
-        return UsageError(f"Invalid PostgreSQL URL {where}: {text}.")
     return DatabaseError(f"PostgreSQL at {where}: {text}.")
 
 
@@ -51,5 +49,11 @@ def connect(url: str, **options: Any) -> psycopg.Connection[Any]:
     blocks become savepoints); errors come back redacted."""
     try:
         return psycopg.connect(url, autocommit=True, **options)
+    except psycopg.ProgrammingError:
+        # libpq quotes the malformed part, which may be the password itself.
+        raise UsageError(
+            "Invalid PostgreSQL URL (not shown: it may hold a password): "
+            "use postgresql://user@host:port/dbname."
+        ) from None
     except psycopg.Error as err:
         raise translate(err, url) from None
