@@ -194,6 +194,8 @@ RECIPES: dict[str, Recipe] = {
     "eval": Recipe(lambda w: [str(DATA), "--live", "--json"], _eval),
     "encrypt": Recipe(lambda w: [], None, json=False, profile=False),
     "decrypt": Recipe(lambda w: [], None, json=False, profile=False),
+    # a PostgreSQL server's setup (tests/test_storage_postgres.py), not the local file
+    "admin": Recipe(lambda w: [], None, json=False, profile=False),
 }
 
 
