@@ -74,6 +74,11 @@ def test_a_member_role_cannot_see_count_or_change_another_profiles_rows(
             )
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             bob.execute("UPDATE meta SET value = 'other'")
+        # The planner's statistics would show alice's words: hidden under RLS.
+        owner.conn.execute("ANALYZE memories")
+        stats = "SELECT count(*) FROM pg_stats WHERE tablename = 'memories'"
+        assert owner.conn.execute(stats).fetchone() != (0,)
+        assert bob.execute(stats).fetchone() == (0,)
         # A setting bob controls changes nothing: the policies read current_user.
         bob.execute("SELECT set_config('app.profile', 'alice', false)")
         assert bob.execute("SELECT count(*) FROM memories").fetchone() == (0,)

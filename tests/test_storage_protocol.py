@@ -1,7 +1,7 @@
 """The storage seam's behaviour, written once against the protocol: scope,
 keyword scores, vectors, filters, records. Every test runs against each
 backend of tests/storage_harness.py (SQLite on a temporary file, the in-memory
-double); a PostgreSQL backend will run it too. Lineage, forgetting, scrubbing
+double, PostgreSQL on a real server). Lineage, forgetting, scrubbing
 and transactions: tests/test_storage_lineage.py.
 """
 
