@@ -61,3 +61,12 @@ def write_and_search(
         done["seconds"] = time.perf_counter() - start
         db.close()
     return done
+
+
+def open_new(url: str, dim: int) -> str:
+    """Open (creating) the database; the error's text if that failed."""
+    try:
+        PostgresBackend.open(url, embedder="toy", dim=dim).close()
+    except Exception as err:
+        return repr(err)
+    return ""

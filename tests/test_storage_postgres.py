@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pg_load import write_and_search
+from pg_load import open_new, write_and_search
 from pg_server import with_database
 from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
 
@@ -195,6 +195,16 @@ def test_an_unreachable_server_is_named_without_its_password() -> None:
         PostgresBackend.open(url)
     assert "hunter2" not in str(err.value) and "127.0.0.1" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_first_opens_at_once_make_one_schema(pg_url: str) -> None:
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert pool.starmap(open_new, [(pg_url, DIM)] * 4) == [""] * 4
+    db = PostgresBackend.open(pg_url)
+    try:
+        assert migrations.version(db.conn) == migrations.LATEST and db.dim == DIM
+    finally:
+        db.close()
 
 
 WRITERS, WRITES = 8, 500

@@ -68,6 +68,7 @@ class PostgresBackend(ConversationsMixin, DocumentsMixin, EventsMixin, SearchMix
         try:
             migrations.migrate(conn, where)
             with conn.transaction():
+                migrations.lock(conn)  # two first opens make one vector table
                 stored = dict(
                     conn.execute(
                         "SELECT key, value FROM meta WHERE key IN ('embedder', 'embedder_dim')"

@@ -121,6 +121,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
 LATEST = MIGRATIONS[-1][0]
 
 
+def lock(conn: Conn) -> None:
+    """Hold the schema lock until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+
+
 def version(conn: Conn) -> int:
     exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
     if not exists or not exists[0]:
@@ -146,7 +151,7 @@ def migrate(conn: Conn, where: str, *, upto: int = LATEST) -> list[int]:
     if check(conn, where) >= upto:
         return applied
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+        lock(conn)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
             "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -156,7 +161,7 @@ def migrate(conn: Conn, where: str, *, upto: int = LATEST) -> list[int]:
         if number > upto:
             break
         with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK])
+            lock(conn)
             if check(conn, where) >= number:
                 continue  # another process got here first
             try:
