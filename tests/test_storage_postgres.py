@@ -252,3 +252,19 @@ def test_mem_admin_sets_up_members(cli: Any, pg_url: str) -> None:
     bad = cli("admin", "add-member", "System", "--url", pg_url, code=2)
     assert "cannot be a member role" in bad.stderr
     assert "Error: No PostgreSQL URL" in cli("admin", "scrub", code=2).stderr
+
+
+def test_scrub_waits_for_an_open_reader_then_leaves_no_half_index(pg_url: str) -> None:
+    db = PostgresBackend.open(pg_url, embedder="toy", dim=DIM)
+    try:
+        fact = add(db, ALICE, "the vault word is quokka")
+        with psycopg.connect(pg_url) as reader:  # a transaction left open on the table
+            reader.execute("SELECT count(*) FROM memories")
+            result = db.forget(ALICE, [fact])
+            assert result.scrub_pending
+        indexes = "SELECT count(*) FROM pg_index WHERE indrelid = 'memories'::regclass"
+        valid = db.conn.execute(indexes + " AND indisvalid").fetchone()
+        assert db.scrub(ALICE)  # the reader is gone; a leftover copy is dropped
+        assert db.conn.execute(indexes).fetchone() == valid
+    finally:
+        db.close()

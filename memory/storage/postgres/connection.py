@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from ...errors import DatabaseError, MemError, UsageError
+from ...errors import DatabaseBusyError, DatabaseError, MemError, UsageError
 
 _USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/?#]*):[^@/?#]*@", re.I)
 _KEYWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", re.I)
@@ -37,7 +37,11 @@ def translate(err: Exception, url: str) -> MemError:
         return PermissionDeniedError(
             f"PostgreSQL at {where} refused: {text}. Ask the admin for a grant (`mem admin`)."
         )
-    if isinstance(err, psycopg.OperationalError):
+    if isinstance(err, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
+        return DatabaseBusyError(
+            f"PostgreSQL at {where} is busy: {text}. Try again when the other session is done."
+        )
+    if isinstance(err, psycopg.OperationalError) and getattr(err, "sqlstate", None) is None:
         return DatabaseError(
             f"Cannot reach PostgreSQL at {where}: {text}. Check the URL and that the server runs."
         )

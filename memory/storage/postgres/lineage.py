@@ -9,6 +9,7 @@ leaves ``memories`` (its ``tsv`` and GIN entries with it) and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from .filters import storable
 
 # What a forget can leave dead tuples in: VACUUMed after it commits.
 TOUCHED = ("memories", "memory_vectors", "messages", "memory_events", "conversations")
+SCRUB_WAIT_MS = 2000
 
 
 def insert_event(
@@ -248,20 +250,40 @@ def _scrub_words(b: Base, scope: Scope, scrub: Scrub, result: ForgetResult) -> N
             result.events += 1
 
 
-def vacuum(b: Base) -> bool:
+def _drop_unfinished(b: Base) -> None:
+    """An interrupted ``REINDEX CONCURRENTLY`` leaves an invalid copy behind."""
+    for (index,) in b.conn.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index "
+        "WHERE indrelid = 'memories'::regclass AND NOT indisvalid"
+    ).fetchall():
+        b.conn.execute(f"DROP INDEX IF EXISTS {index}".encode())
+
+
+def vacuum(b: Base, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
     """VACUUM the tables a forget touches (outside any transaction): dead
     tuples, with the forgotten text, are pruned from heap and TOAST pages.
     A GIN index keeps a lexeme as a key after its last row has gone, so the
     keyword index is rebuilt (``REINDEX CONCURRENTLY``: writers go on).
-    False inside a transaction, or for a role that does not own the tables
-    (PostgreSQL 16 lets only the owner vacuum): the owner's next scrub
-    (``mem admin scrub``) does it; autovacuum prunes the tuples meanwhile."""
+
+    False, to be retried, inside a transaction; for a role that does not own
+    the tables (PostgreSQL 16 lets only the owner vacuum: ``mem admin
+    scrub``); or when another session kept a lock or snapshot the rebuild
+    waits for past ``wait_ms`` (its unfinished copy of the index is dropped)."""
     if b.in_transaction or not b.trusted:
         return False
     try:
-        for table in TOUCHED:
-            b.conn.execute(f"VACUUM (INDEX_CLEANUP ON) {table}".encode())
-        b.conn.execute("REINDEX INDEX CONCURRENTLY memories_tsv")
+        b.conn.execute(f"SET lock_timeout = {int(wait_ms)}".encode())
+        try:
+            _drop_unfinished(b)
+            for table in TOUCHED:
+                b.conn.execute(f"VACUUM (INDEX_CLEANUP ON) {table}".encode())
+            b.conn.execute("REINDEX INDEX CONCURRENTLY memories_tsv")
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+            with contextlib.suppress(psycopg.errors.LockNotAvailable):
+                _drop_unfinished(b)  # else the next scrub does
+            return False
+        finally:
+            b.conn.execute("RESET lock_timeout")
     except psycopg.Error as err:
         raise translate(err, b.where) from None
     return True
