@@ -260,10 +260,11 @@ def _drop_unfinished(b: Base) -> None:
 
 
 def vacuum(b: Base, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
-    """VACUUM the tables a forget touches (outside any transaction): dead
-    tuples, with the forgotten text, are pruned from heap and TOAST pages.
-    A GIN index keeps a lexeme as a key after its last row has gone, so the
-    keyword index is rebuilt (``REINDEX CONCURRENTLY``: writers go on).
+    """Rebuild the keyword index, then VACUUM the tables a forget touches
+    (outside any transaction). A GIN index keeps a lexeme as a key after its
+    last row has gone, so it is rebuilt (``REINDEX CONCURRENTLY``: writers go
+    on), which also waits until no snapshot older than the forget is left;
+    VACUUM then prunes every dead tuple, with its text, from heap and TOAST.
 
     False, to be retried, inside a transaction; for a role that does not own
     the tables (PostgreSQL 16 lets only the owner vacuum: ``mem admin
@@ -275,9 +276,11 @@ def vacuum(b: Base, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
         b.conn.execute(f"SET lock_timeout = {int(wait_ms)}".encode())
         try:
             _drop_unfinished(b)
+            # First: it waits out every older snapshot of the database, so
+            # the VACUUMs after it may remove every tuple the forget deleted.
+            b.conn.execute("REINDEX INDEX CONCURRENTLY memories_tsv")
             for table in TOUCHED:
                 b.conn.execute(f"VACUUM (INDEX_CLEANUP ON) {table}".encode())
-            b.conn.execute("REINDEX INDEX CONCURRENTLY memories_tsv")
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
             with contextlib.suppress(psycopg.errors.LockNotAvailable):
                 _drop_unfinished(b)  # else the next scrub does
