@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol, runtime_checkable
 
-from .records import (
+from memory.storage.records import (
     Conversation,
     Counts,
     Document,
@@ -50,7 +50,7 @@ from .records import (
     NewMemory,
     NewMessage,
 )
-from .scope import Scope
+from memory.storage.scope import Scope
 
 Column = Literal["content", "speaker"]
 Scrub = Callable[[str], bool]  # True: this text holds words being forgotten

@@ -2,7 +2,7 @@
 
 Plain dataclasses, no SQL: the same records cross the seam for every backend.
 ``Memory``, ``Message`` and ``Event`` are the engine's own records
-(:mod:`memory.models`), re-exported so callers of the seam need one import.
+(:mod:`memory.records`), re-exported so callers of the seam need one import.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import KINDS, Event, Memory, Message
+from memory.records import KINDS, Event, Memory, Message
 
 __all__ = [
     "KINDS",

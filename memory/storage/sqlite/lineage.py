@@ -1,7 +1,7 @@
 """Deleting for real over SQLite: one row with its index entries, lineage
 (what derives from a message), forgetting, and the scrub of side storage.
 
-The SQL is that of :mod:`memory.forgetting` and ``MemoryStore.delete_row``,
+The SQL is that of :mod:`memory.lifecycle.forgetting` and ``MemoryStore.delete_row``,
 taking a :class:`Scope` instead of a store: a forgotten memory leaves
 ``memories``, the FTS5 index (secure-delete, then optimised) and both vector
 tables; its earlier audit rows lose their text; ``secure_delete`` zeroes freed
@@ -14,13 +14,14 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ... import keyword_stats, timeutil
-from ...db import BUSY_TIMEOUT_MS, Connection, is_driver_error, transaction
-from ...errors import NotFoundError, UsageError
-from ..protocol import Scrub
-from ..records import ForgetResult, Lineage
-from ..scope import Scope
-from .filters import marks
+from memory import timeutil
+from memory.errors import NotFoundError, UsageError
+from memory.storage.protocol import Scrub
+from memory.storage.records import ForgetResult, Lineage
+from memory.storage.scope import Scope
+from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite.db import BUSY_TIMEOUT_MS, Connection, is_driver_error, transaction
+from memory.storage.sqlite.filters import marks
 
 PENDING_KEY = "scrub_pending"
 MESSAGE_FLOOR_KEY = "message_id_floor"
