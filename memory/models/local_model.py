@@ -5,13 +5,11 @@ Like SQLite for storage, this lets ``mem`` chat with no key and no network once 
 It is reached through the same seam as every other model, ``ChatModel("local/gemma-3-270m")``
 (:mod:`memory.models.llm`), which calls llama.cpp directly: no litellm (three seconds of import).
 
-Why the prompt is not a chat prompt: the packaged model is the *base* model. Through
-llama.cpp's chat template it rambles; given the facts and a completion prompt ending in
-``Q: …\\nA:`` it answers from them. :func:`format_prompt` turns the structured parts that
-:mod:`memory.assistant.budget` assembles (:class:`memory.models.sections.PromptSections`,
-not its Markdown) into that shape, :func:`render_prompt` is exactly what the model
-receives (and what ``mem ask --show-prompt`` prints), and generation stops at the next
-``Q:`` or blank line, with a small cap on new tokens.
+Why the prompt is not a chat prompt: the packaged model is the *base* model, which answers
+from facts given as a completion prompt (:mod:`memory.models.completion_prompt`).
+:func:`render_prompt` is exactly what the model receives (and what ``mem ask --show-prompt``
+prints), and generation stops at the next ``Q:`` or blank line, with a small cap on new
+tokens.
 
 Costs are paid only when a reply is needed: importing this module does not import
 llama_cpp, :func:`is_installed` only looks the packages up, and the model is
@@ -26,14 +24,14 @@ import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memory.errors import LocalModelMissingError, ModelRequestError, UnknownModelError
+from memory.models.completion_prompt import format_prompt as format_prompt
 from memory.models.sections import PromptSections
-from memory.records import Hit
 
 PROVIDER = "local"
 MODEL_ID = "gemma-3-270m"
@@ -117,129 +115,6 @@ def require_installed(model: str = MODEL_NAME) -> None:
             f"The offline model {model} is not installed: run {INSTALL_HINT}, or pick "
             "another model with --model."
         )
-
-
-# -- prompt for a base model ------------------------------------------------------------
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _fact(hit: Hit) -> str:
-    """A retrieved memory as a line a base model can use ("" to leave it out).
-
-    The user's own words stay as said, so "my dog" in a question meets "My dog …" in a
-    fact; someone else is named ("Ann: …"). Past questions and the assistant's own past
-    replies are left out: they are not facts, and a base model would repeat them.
-    """
-    text = _one_line(hit.content)
-    if hit.kind != "message":
-        return text
-    speaker = (hit.speaker or "someone").strip()
-    if speaker.lower() == "assistant" or text.endswith("?"):
-        return ""
-    if speaker.lower() not in ("user", "someone", "you"):
-        return f"{speaker}: {text}"
-    return text
-
-
-@dataclass
-class PromptParts:
-    """The pieces of a completion prompt, in the order they are dropped to fit."""
-
-    instructions: list[str]
-    facts: list[str]
-    summary: str
-    turns: list[tuple[str, str]]  # (role, text), oldest first
-    question: str
-
-    def render(self) -> str:
-        lines: list[str] = []
-        if self.instructions:
-            lines.append("Instructions: " + " ".join(_sentence(i) for i in self.instructions))
-        if self.facts:
-            lines.append("Facts:")
-            lines += [f"- {fact}" for fact in self.facts]
-        if self.summary:
-            lines.append(f"Earlier: {self.summary}")
-        if lines:
-            lines.append("")
-        for role, text in self.turns:
-            lines.append(f"{'A' if role == 'assistant' else 'Q'}: {text}")
-        lines.append(f"Q: {self.question}")
-        lines.append("A:")
-        return "\n".join(lines)
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def sections_from_messages(messages: Sequence[dict[str, Any]]) -> PromptSections:
-    """Plain chat messages (no assembled prompt): the turns and the question; a system
-    message is not parsed (its layout belongs to memory.assistant.budget)."""
-    chat = [m for m in messages if m.get("role") in ("user", "assistant")]
-    current = ""
-    if chat and chat[-1].get("role") == "user":
-        current = str(chat.pop().get("content") or "")
-    return PromptSections(
-        recent=[(str(m["role"]), str(m.get("content") or "")) for m in chat], current=current
-    )
-
-
-def prompt_parts(sections: PromptSections) -> PromptParts:
-    """The completion prompt's parts from the structured parts of memory.assistant.budget."""
-    facts: list[str] = []
-    for fact in [_one_line(m.content) for m in sections.facts] + [
-        _fact(h) for h in sections.memories
-    ]:
-        if fact and fact not in facts:
-            facts.append(fact)
-    return PromptParts(
-        instructions=[_one_line(i) for i in sections.instructions if i.strip()],
-        facts=facts,
-        summary=_one_line(sections.summary),
-        turns=[(role, _one_line(text)) for role, text in sections.recent if text.strip()],
-        question=_one_line(sections.current),
-    )
-
-
-def format_prompt(
-    source: PromptSections | Sequence[dict[str, Any]],
-    *,
-    count: Callable[[str], int] | None = None,
-    limit: int | None = None,
-) -> str:
-    """The completion prompt for a base model: facts, earlier turns, then
-    ``Q: <question>\\nA:``.
-
-    With ``count`` and ``limit``, parts are dropped until the prompt fits: the oldest
-    turns first, then the summary, then the last (least relevant) facts, then the
-    instructions. The question always stays.
-    """
-    if not isinstance(source, PromptSections):
-        source = sections_from_messages(source)
-    parts = prompt_parts(source)
-    text = parts.render()
-    if count is None or limit is None:
-        return text
-    # A prompt within the limit in bytes is within it in tokens: no tokenizer needed.
-    while len(text.encode("utf-8", "surrogatepass")) > limit and count(text) > limit:
-        if parts.turns:
-            parts.turns.pop(0)
-            while parts.turns and parts.turns[0][0] == "assistant":  # no answer without its Q
-                parts.turns.pop(0)
-        elif parts.summary:
-            parts.summary = ""
-        elif parts.facts:
-            parts.facts.pop()
-        elif parts.instructions:
-            parts.instructions.pop()
-        else:
-            break
-        text = parts.render()
-    return text
 
 
 def render_prompt(
@@ -383,7 +258,7 @@ def get_llama() -> Any:
                 except Exception as exc:
                     raise ModelRequestError(
                         f"The offline model {MODEL_NAME} could not be loaded"
-                        f" ({type(exc).__name__}: {_one_line(str(exc))[:160]}): reinstall it"
+                        f" ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}): reinstall it"
                         f" with {INSTALL_HINT}."
                     ) from exc
     return _llama
