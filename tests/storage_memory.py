@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from storage_memory_lifecycle import LifecycleMixin
 from storage_memory_search import SearchMixin
 
 from memory import timeutil
@@ -35,7 +36,7 @@ from memory.storage import (
 from memory.storage.records import KINDS, Event, Memory, Message
 
 
-class MemoryBackend(SearchMixin):
+class MemoryBackend(LifecycleMixin, SearchMixin):
     @classmethod
     def open(cls, *, dim: int) -> MemoryBackend:
         return cls(dim)
@@ -141,6 +142,7 @@ class MemoryBackend(SearchMixin):
             message.external_id,
             scope.writes,
         )
+        self.s.message_meta[mid] = copy.deepcopy(message.metadata)
         c["updated_at"] = max(c["updated_at"], stamp)
         return mid
 

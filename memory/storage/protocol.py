@@ -288,3 +288,66 @@ class StorageBackend(Protocol):
         """Remove deleted text from side storage (WAL, index segments, free
         pages). False: another reader held on; the backend retries later."""
         ...
+
+    # ==================================================================
+    # Lifecycle: what forgetting, retention, formation and documents ask
+    # beyond the calls above (kept apart so the two moves onto the seam
+    # merge cleanly). SQLite: memory.storage.sqlite.lifecycle.
+    # ==================================================================
+    def memory_ids(
+        self, scope: Scope, *, kind: str | None = None, before: str | None = None
+    ) -> list[int]:
+        """Ids of the scope's own memories, oldest first: only of ``kind``,
+        only created before ``before`` (an ISO time), when given."""
+        ...
+
+    def expired_ids(self, scope: Scope, at: str) -> list[int]:
+        """Ids of the scope's own memories whose ``expires_at`` is at or before
+        ``at``, oldest first; a message's index row never expires on its own
+        (it goes with its message)."""
+        ...
+
+    def message_ids(self, scope: Scope, *, before: str | None = None) -> list[int]:
+        """Ids of the scope's own messages, oldest first (created before ``before``)."""
+        ...
+
+    def expire(self, scope: Scope, memory_ids: Sequence[int], message_ids: Sequence[int]) -> None:
+        """Retention, in one transaction: delete these own memories (nothing
+        restored, no lineage followed) and these own messages with their index
+        rows. Derived facts, summaries and episodes have retention limits of
+        their own, so a message past its limit does not take them along."""
+        ...
+
+    def untagged_messages(self, scope: Scope, conversation_id: str, key: str) -> list[Message]:
+        """The conversation's own messages whose metadata lacks ``key``, in order."""
+        ...
+
+    def tag_messages(self, scope: Scope, ids: Iterable[int], key: str) -> None:
+        """Set ``key`` to 1 in the metadata of each of the scope's own ``ids``."""
+        ...
+
+    def document_chunks(self, scope: Scope, path: str) -> list[int]:
+        """Ids of the chunks of the scope's own file ``path``, oldest first."""
+        ...
+
+    def touch_document(
+        self, scope: Scope, path: str, *, size: int, mtime: float | None = None
+    ) -> None:
+        """Record a file's new size (and mtime) without rechunking it; size -1
+        marks a file being rewritten, so an interrupted add redoes it."""
+        ...
+
+    def checkpoint(self, scope: Scope) -> None:
+        """Fold a write-ahead log into the database file (no-op without one)."""
+        ...
+
+
+@runtime_checkable
+class NarrowScrub(Protocol):
+    """A :data:`Scrub` that names ``needles``: lower-case ASCII strings every
+    text it matches contains, which a backend may use to narrow its scan
+    (forget --query over a large audit trail)."""
+
+    needles: tuple[str, ...]
+
+    def __call__(self, text: str) -> bool: ...
