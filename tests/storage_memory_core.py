@@ -33,6 +33,7 @@ class _State:
     documents: dict[tuple[str, str], Document] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
     message_meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    message_keys: dict[int, str | None] = field(default_factory=dict)
     last: dict[str, int] = field(default_factory=lambda: {"memory": 0, "message": 0, "event": 0})
 
 

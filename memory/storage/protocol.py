@@ -29,7 +29,7 @@ docs/storage.md) and a test double. The rules every implementation keeps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol, runtime_checkable
 
@@ -51,6 +51,7 @@ from memory.storage.records import (
     NewMessage,
 )
 from memory.storage.scope import Scope
+from memory.storage.transfer import MemoryTimes, StoredMessage
 
 Column = Literal["content", "speaker"]
 Scrub = Callable[[str], bool]  # True: this text holds words being forgotten
@@ -339,6 +340,78 @@ class StorageBackend(Protocol):
 
     def checkpoint(self, scope: Scope) -> None:
         """Fold a write-ahead log into the database file (no-op without one)."""
+        ...
+
+    # ------------------------------------------------- transfer (lifecycle)
+    def iter_conversations(self, scope: Scope) -> Iterator[Conversation]:
+        """The scope's own conversations in the order they were made
+        (``messages`` not counted: 0)."""
+        ...
+
+    def iter_messages(self, scope: Scope) -> Iterator[StoredMessage]:
+        """The scope's own messages, oldest id first."""
+        ...
+
+    def iter_memories(self, scope: Scope, filters: MemoryFilter) -> Iterator[Memory]:
+        """The scope's own memories passing ``filters``, oldest id first."""
+        ...
+
+    def iter_documents(self, scope: Scope) -> Iterator[Document]:
+        """The scope's own file rows in the order they were added."""
+        ...
+
+    def import_key(self, scope: Scope, message_id: int) -> str | None:
+        """The import key of one of the scope's own messages (None: no such message)."""
+        ...
+
+    def import_keys(self, scope: Scope) -> set[str]:
+        """Every import key of the scope's own messages."""
+        ...
+
+    def message_by_key(self, scope: Scope, key: str) -> StoredMessage | None: ...
+
+    def find_memories(
+        self, scope: Scope, *, kind: str, content: str, created_at: str | None = None
+    ) -> list[int]:
+        """Ids of the scope's own memories with exactly this kind and text (and
+        creation time, when given), oldest first: an import's duplicates."""
+        ...
+
+    def restore_times(self, scope: Scope, memory_id: int, times: MemoryTimes) -> None:
+        """Set a just-imported memory's stored times and use count as exported."""
+        ...
+
+    def link_superseded(self, scope: Scope, memory_id: int, by: int) -> None:
+        """Record that ``by`` superseded ``memory_id``, unless it names a
+        superseding memory already (an import's ``superseded_by``)."""
+        ...
+
+    def restore_conversation(
+        self,
+        scope: Scope,
+        conversation_id: str,
+        *,
+        title: str | None = None,
+        updated_at: str | None = None,
+        summary: str | None = None,
+        summary_upto: int | None = None,
+    ) -> bool:
+        """An import's conversation fields, where the stored conversation has
+        none yet: a title, a later ``updated_at``, a summary (True when set);
+        ``summary_upto`` is set as given."""
+        ...
+
+    def import_document(self, scope: Scope, document: Document) -> bool:
+        """Insert a file row with its times, unless the scope has that path."""
+        ...
+
+    def replace_message(
+        self, scope: Scope, message_id: int, message: NewMessage, *, reason: str, actor: str
+    ) -> str | None:
+        """Give one of the scope's own messages new text, role, speaker and
+        metadata (and time, when given); its index row is deleted, audited
+        with ``reason``, for the caller to index the new text. Returns the
+        message's time (None: no such message)."""
         ...
 
 
