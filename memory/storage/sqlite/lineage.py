@@ -16,7 +16,8 @@ from typing import Any
 
 from memory import timeutil
 from memory.errors import NotFoundError, UsageError
-from memory.storage.protocol import NarrowScrub, Scrub
+from memory.storage.protocol import Scrub
+from memory.storage.protocol_lifecycle import NarrowScrub
 from memory.storage.records import ForgetResult, Lineage
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
