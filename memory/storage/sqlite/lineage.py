@@ -1,8 +1,9 @@
 """Deleting for real over SQLite: one row with its index entries, lineage
 (what derives from a message), forgetting, and the scrub of side storage.
 
-The SQL is that of :mod:`memory.lifecycle.forgetting` and ``MemoryStore.delete_row``,
-taking a :class:`Scope` instead of a store: a forgotten memory leaves
+The one copy of this SQL (:mod:`memory.lifecycle.forgetting` keeps only the
+policy; ``MemoryStore.delete_row`` goes once the store is on the seam): a
+forgotten memory leaves
 ``memories``, the FTS5 index (secure-delete, then optimised) and both vector
 tables; its earlier audit rows lose their text; ``secure_delete`` zeroes freed
 pages; the WAL is checkpointed and truncated.
