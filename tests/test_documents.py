@@ -372,7 +372,7 @@ def test_chunk_settings_and_force_re_chunk(tmp_path: Path, store: MemoryStore) -
 def test_a_large_file_is_written_a_batch_at_a_time(
     tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import memory.knowledge.documents as docs_module
+    import memory.knowledge.indexing as docs_module
 
     monkeypatch.setattr(docs_module, "BATCH_CHUNKS", 3)
     monkeypatch.setattr(docs_module, "EMBED_BATCH", 2)
@@ -397,7 +397,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, store: MemoryStore) -> None:
 def test_an_unreadable_file_is_reported_and_kept(
     tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import memory.knowledge.documents as docs_module
+    import memory.knowledge.indexing as docs_module
 
     root = make_tree(tmp_path / "t")
     add_documents(store, [root])

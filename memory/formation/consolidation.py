@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 from memory.errors import SecretRefusedError
 from memory.formation.extraction import Candidate
 from memory.lifecycle.forgetting import forget
-from memory.records import MEMORY_COLUMNS, Memory, memory_from_row
+from memory.records import Memory
 from memory.retrieval.search import find
-from memory.storage.sqlite.db import transaction
+from memory.storage import MemoryFilter, MemoryPatch, NewEvent, Scope
 from memory.text import content_words, stem
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 DUPLICATE_JACCARD = 0.8
 RICHER_JACCARD = 0.5
 NEIGHBOURS = 5
+MAX_BATCH = 10_000  # changes one undo reverts; a batch is one turn's candidates
 
 
 @dataclass
@@ -75,13 +76,12 @@ def _jaccard(a: set[str], b: set[str]) -> float:
 def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
     if not cand.slot:
         return []
-    rows = store.conn.execute(
-        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE profile = ? AND kind = ? "
-        "AND superseded_by IS NULL AND valid_until IS NULL "
-        "AND json_extract(metadata, '$.slot') = ? ORDER BY id DESC",
-        [store.profile, cand.kind, cand.slot],
-    ).fetchall()
-    return [memory_from_row(r) for r in rows]
+    filters = MemoryFilter(
+        kinds=(cand.kind,), where=(("slot", "=", cand.slot),), include_inactive=True
+    )
+    # Current means not superseded nor ended; an expired fact still holds its slot.
+    found = store.backend.list_memories(Scope(store.profile), filters)
+    return [m for m in found if m.superseded_by is None and m.valid_until is None]
 
 
 def _neighbours(store: MemoryStore, cand: Candidate) -> list[int]:
@@ -96,13 +96,8 @@ def _similar(store: MemoryStore, ids: list[int]) -> list[Memory]:
     superseded meanwhile is passed over."""
     if not ids:
         return []
-    rows = store.conn.execute(
-        f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({','.join('?' * len(ids))}) "
-        "AND profile = ? AND superseded_by IS NULL AND valid_until IS NULL",
-        [*ids, store.profile],
-    ).fetchall()
-    found = {m.id: m for m in map(memory_from_row, rows)}
-    return [found[i] for i in ids if i in found]
+    found = store.backend.memories(Scope(store.profile), ids)
+    return [m for m in found if m.superseded_by is None and m.valid_until is None]
 
 
 def _stored_vector(store: MemoryStore, cand: Candidate) -> list[float] | None:
@@ -157,7 +152,7 @@ def consolidate(
             stored_vector=vector,
         )
 
-    with transaction(store.conn):
+    with store.backend.transaction(store.scope):
         for old in _same_slot(store, cand):
             same_value = (old.metadata.get("value") or "").lower() == (cand.value or "").lower()
             if same_value and bool(old.metadata.get("negated")) == cand.negated:
@@ -194,7 +189,8 @@ def _ignore_or_update(
             stored_vector=vector,
         )
         return _stored(store, "update", old.id, old)
-    store._event(old.id, "ignore", after={"content": cand.text}, detail=detail, actor=actor)
+    event = NewEvent(old.id, "ignore", actor, after={"content": cand.text}, detail=detail)
+    store.backend.add_event(store.scope, event)
     return Change("ignore", old.id, old.content)
 
 
@@ -225,13 +221,10 @@ def undo_last(store: MemoryStore) -> list[str]:
         return []
     batch = last.detail.get("batch")
     if batch:
-        rows = store.conn.execute(
-            "SELECT e.id FROM memory_events e JOIN memories m ON m.id = e.memory_id "
-            "WHERE m.profile = ? AND json_extract(e.detail, '$.batch') = ? "
-            "AND e.event IN ('add', 'update', 'supersede') ORDER BY e.id DESC",
-            [store.profile, batch],
-        ).fetchall()
-        event_ids = [int(r[0]) for r in rows]
+        found = store.backend.last_events(
+            store.scope, events=("add", "update", "supersede"), limit=MAX_BATCH, batch=batch
+        )
+        event_ids = [e.id for e in found]
     else:
         event_ids = [last.id]
     # Texts restored by an update are embedded now, before the write lock.
@@ -243,17 +236,15 @@ def undo_last(store: MemoryStore) -> list[str]:
             if text:
                 vectors[event_id] = store.embedder.embed([text])[0]
     lines: list[str] = []
-    with transaction(store.conn):
+    with store.backend.transaction(store.scope):
         for event_id in event_ids:
             event = store.event(event_id)
             if event is None or event.memory_id is None:
                 continue
+            # Marked first: reverting an add forgets the memory the event names.
+            store.backend.mark_event(store.scope, event_id, {"undone": 1})
             lines.append(
                 _revert(store, event.memory_id, event.event, event.before, vectors.get(event_id))
-            )
-            store.conn.execute(
-                "UPDATE memory_events SET detail = json_set(detail, '$.undone', 1) WHERE id = ?",
-                [event_id],
             )
     return lines
 
@@ -279,11 +270,9 @@ def _revert(
         )
         return f"~ restored: {before['content']}"
     if event == "supersede":
-        with transaction(store.conn):
-            store.conn.execute(
-                "UPDATE memories SET superseded_by = NULL, valid_until = NULL WHERE id = ?",
-                [memory_id],
-            )
-            store._event(memory_id, "restore", detail={"undo": True}, actor="undo")
+        backend, scope = store.backend, store.scope
+        with backend.transaction(scope):
+            backend.update_memory(scope, memory_id, MemoryPatch(clear_supersession=True))
+            backend.add_event(scope, NewEvent(memory_id, "restore", "undo", detail={"undo": True}))
         return f"~ restored: {mem.content}"
     return f"? nothing to revert for #{memory_id}"

@@ -19,7 +19,6 @@ is retried next time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from memory import timeutil
 from memory.errors import MemError, NoModelError
-from memory.storage.sqlite.db import transaction
+from memory.storage import MemoryFilter, MemoryPatch, Scope
 
 if TYPE_CHECKING:
     import os
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from memory.store import MemoryStore
 
 SOURCE = "fact-key"
+TAG = "fact_keys"  # set in a message's metadata once extraction has read it
 WINDOW = 10  # turns per window when messages do not come in sessions
 MAX_SESSION = 40  # a longer session is cut into windows of this many turns
 MAX_CONSECUTIVE_FAILURES = 3  # then stop: the provider is down or the model is wrong
@@ -132,13 +132,8 @@ def file_conversations(source: str | os.PathLike[str] | IO[bytes]) -> list[str]:
 
 def pending_turns(store: MemoryStore, conversation: str) -> list[Turn]:
     """Messages of ``conversation`` (this profile) that no extraction has read yet."""
-    rows = store.conn.execute(
-        "SELECT id, role, speaker, content, created_at, external_id FROM messages "
-        "WHERE conversation_id = ? AND profile = ? AND json_extract(metadata, '$.fact_keys') "
-        "IS NULL ORDER BY id",
-        [conversation, store.profile],
-    ).fetchall()
-    return [Turn(*r) for r in rows]
+    found = store.backend.untagged_messages(store.scope, conversation, TAG)
+    return [Turn(m.id, m.role, m.speaker, m.content, m.created_at, m.external_id) for m in found]
 
 
 def windows(
@@ -199,12 +194,9 @@ def prompt_messages(turns: Sequence[Turn]) -> tuple[list[dict[str, str]], str | 
 
 
 def _existing_keys(store: MemoryStore, conversation: str) -> dict[str, tuple[int, dict[str, Any]]]:
-    rows = store.conn.execute(
-        "SELECT id, content, metadata FROM memories WHERE profile = ? AND conversation_id = ? "
-        "AND source = ?",
-        [store.profile, conversation, SOURCE],
-    ).fetchall()
-    return {str(c).casefold(): (int(i), json.loads(m or "{}")) for i, c, m in rows}
+    filters = MemoryFilter(conversation=conversation, include_inactive=True)
+    found = store.backend.list_memories(Scope(store.profile), filters)  # newest first
+    return {m.content.casefold(): (m.id, m.metadata) for m in reversed(found) if m.source == SOURCE}
 
 
 def _store_window(
@@ -221,7 +213,7 @@ def _store_window(
     new = [c for c in sourced if c.text.strip().casefold() not in keys]
     texts = list(dict.fromkeys(c.text.strip() for c in new))
     vectors = dict(zip(texts, store.embedder.embed(texts), strict=True)) if texts else {}
-    with transaction(store.conn):
+    with store.backend.transaction(store.scope):
         for cand in sourced:
             assert cand.source_index is not None
             turn = turns[cand.source_index]
@@ -237,10 +229,7 @@ def _store_window(
                 ids.append(turn.id)
                 if turn.external_id:
                     meta.setdefault("source_external_ids", []).append(turn.external_id)
-                store.conn.execute(
-                    "UPDATE memories SET metadata = ?, updated_at = ? WHERE id = ?",
-                    [json.dumps(meta), timeutil.now_iso(), mid],
-                )
+                store.backend.update_memory(store.scope, mid, MemoryPatch(metadata=meta))
                 report.facts_merged += 1
                 continue
             meta = {
@@ -264,12 +253,7 @@ def _store_window(
             )
             keys[key] = (mid, meta)
             report.facts_added += 1
-        ids = [t.id for t in turns]
-        store.conn.execute(
-            "UPDATE messages SET metadata = json_set(metadata, '$.fact_keys', 1) "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            [json.dumps(ids)],
-        )
+        store.backend.tag_messages(store.scope, [t.id for t in turns], TAG)
 
 
 def extract_fact_keys(

@@ -2,9 +2,10 @@
 
 The config file names a limit per kind (``[retention] message = "365d"``,
 ``fact = "never"``). ``message`` covers the conversation log itself: a message
-past the limit is deleted with its search entry, as ``forget --with-source``
-would. Purging goes through the same deletion as ``mem forget`` so nothing of
-the text is left in the file.
+past the limit is deleted with its search entry; what was derived from it
+(facts, summaries, episodes) keeps a limit of its own. Purging is the storage
+seam's ``expire``, the same deletion as ``mem forget``, so nothing of the text
+is left in the file.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from typing import TYPE_CHECKING
 
 from memory import timeutil
 from memory.errors import ConfigError
-from memory.lifecycle.forgetting import _delete_memory
 from memory.records import KINDS
-from memory.storage.sqlite.db import transaction
-from memory.storage.sqlite.scrub import scrub_wal
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -60,38 +58,18 @@ def prune(store: MemoryStore, retention: dict[str, str], *, dry_run: bool = True
     """Delete (or with ``dry_run`` only count) what the policy says has expired."""
     policy = parse_policy(retention)
     report = PruneReport(dry_run=dry_run)
-    conn = store.conn
-    now = timeutil.now_iso()
+    backend, scope = store.backend, store.scope
     memory_ids: dict[str, list[int]] = {}
     message_ids: list[int] = []
     for kind, cutoff in policy.items():
         if cutoff is None:
             continue
         if kind == "message":
-            message_ids = [
-                int(r[0])
-                for r in conn.execute(
-                    "SELECT id FROM messages WHERE profile = ? AND created_at < ?",
-                    [store.profile, cutoff],
-                )
-            ]
+            message_ids = backend.message_ids(scope, before=cutoff)
             report.counts["message"] = len(message_ids)
             continue
-        memory_ids[kind] = [
-            int(r[0])
-            for r in conn.execute(
-                "SELECT id FROM memories WHERE profile = ? AND kind = ? AND created_at < ?",
-                [store.profile, kind, cutoff],
-            )
-        ]
-    expired = [
-        int(r[0])
-        for r in conn.execute(
-            "SELECT id FROM memories WHERE profile = ? AND expires_at IS NOT NULL "
-            "AND expires_at <= ? AND kind != 'message'",
-            [store.profile, now],
-        )
-    ]
+        memory_ids[kind] = backend.memory_ids(scope, kind=kind, before=cutoff)
+    expired = backend.expired_ids(scope, timeutil.now_iso())
     for kind, ids in memory_ids.items():
         report.counts[kind] = len(ids)
     seen = {i for ids in memory_ids.values() for i in ids}
@@ -101,15 +79,6 @@ def prune(store: MemoryStore, retention: dict[str, str], *, dry_run: bool = True
     report.counts = {k: v for k, v in report.counts.items() if v}
     if dry_run or not report.total:
         return report
-    with transaction(conn):
-        for mid in [*seen, *extra]:
-            _delete_memory(store, mid, with_source=False)
-        for message_id in message_ids:
-            for (mid,) in conn.execute(
-                "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message'",
-                [message_id],
-            ).fetchall():
-                _delete_memory(store, int(mid), with_source=True)
-            conn.execute("DELETE FROM messages WHERE id = ?", [message_id])
-    scrub_wal(store.conn)
+    backend.expire(scope, [*seen, *extra], message_ids)
+    backend.scrub(scope)
     return report

@@ -11,7 +11,6 @@ line 9,000 leaves the database exactly as it was; every message carries an
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,7 +30,8 @@ from memory.lifecycle.transfer_import import (
     resolve_messages,
 )
 from memory.lifecycle.transfer_import import parse_lines as parse_lines
-from memory.storage.sqlite.db import transaction
+from memory.storage import Document, NewMessage
+from memory.storage.transfer import MemoryTimes
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -135,14 +135,8 @@ def _write(
 ) -> ImportReport:
     report = ImportReport()
     total = len(records)
-    conn = store.conn
-    existing_keys = {
-        r[0]
-        for r in conn.execute(
-            "SELECT import_key FROM messages WHERE import_key IS NOT NULL AND profile = ?",
-            [store.profile],
-        )
-    }
+    backend, scope = store.backend, store.scope
+    existing_keys = backend.import_keys(scope)
     for rtype, rec in records:  # ids and keys of other profiles are not this one's
         if rtype == "message":
             rec["conversation"] = store.conversation_id_for(rec["conversation"])
@@ -164,7 +158,7 @@ def _write(
     done = total - len(pending)
     memories = _Memories()
     summaries: list[tuple[str, str]] = []  # (conversation, key of its summary_upto message)
-    with transaction(conn):
+    with backend.transaction(scope):
         for rtype, rec in pending:
             if rtype == "conversation":
                 _ensure_conversation(store, rec["id"], rec.get("created_at"), rec.get("title"))
@@ -200,19 +194,11 @@ def _write(
                 progress(done, total)
         for memory_id, target in memories.links:
             if memories.line_ids.get(target, memory_id) != memory_id:  # known, and not itself
-                conn.execute(
-                    "UPDATE memories SET superseded_by = ? WHERE id = ? AND superseded_by IS NULL",
-                    [memories.line_ids[target], memory_id],
-                )
+                backend.link_superseded(scope, memory_id, memories.line_ids[target])
         for conv, key in summaries:
-            row = conn.execute(
-                "SELECT id FROM messages WHERE import_key = ? AND profile = ?", [key, store.profile]
-            ).fetchone()
-            if row is not None:
-                conn.execute(
-                    "UPDATE conversations SET summary_upto = ? WHERE id = ? AND profile = ?",
-                    [row[0], conv, store.profile],
-                )
+            upto = backend.message_by_key(scope, key)
+            if upto is not None:
+                backend.restore_conversation(scope, conv, summary_upto=upto.id)
     if progress:
         progress(total, total)
     return report
@@ -229,17 +215,13 @@ def _write_memory(
     when this profile holds the same text (and time, when the line has one)
     that no other line matched; otherwise added with every field of the line.
     Two memories with equal text (export lines with two ids) stay two."""
-    conn = store.conn
     line = (rec["kind"], rec["content"], rec["created_at"], rec["line_id"])
     dup: int | None = memories.seen.get(line)
     if dup is None:
-        sql = "SELECT id FROM memories WHERE profile = ? AND kind = ? AND content = ?"
-        params: list[Any] = [store.profile, rec["kind"], rec["content"]]
-        if rec["created_at"] is not None:
-            sql += " AND created_at = ?"
-            params.append(rec["created_at"])
-        rows = conn.execute(sql + " ORDER BY id", params)
-        dup = next((int(r[0]) for r in rows if r[0] not in memories.claimed), None)
+        rows = store.backend.find_memories(
+            store.scope, kind=rec["kind"], content=rec["content"], created_at=rec["created_at"]
+        )
+        dup = next((i for i in rows if i not in memories.claimed), None)
     if dup is not None:
         memories.claimed.add(dup)
         memories.seen[line] = dup
@@ -270,20 +252,15 @@ def _write_memory(
     valid_until = rec["valid_until"]
     if valid_until is None and rec["superseded_by"] is not None:
         valid_until = timeutil.now_iso()  # superseded by a memory the file may not hold
-    conn.execute(
-        "UPDATE memories SET updated_at = coalesce(?, updated_at), last_used_at = ?, "
-        "use_count = ?, valid_from = coalesce(?, valid_from), valid_until = ?, expires_at = ? "
-        "WHERE id = ?",
-        [
-            rec["updated_at"],
-            rec["last_used_at"],
-            rec["use_count"],
-            rec["valid_from"],
-            valid_until,
-            rec["expires_at"],
-            mid,
-        ],
+    times = MemoryTimes(
+        updated_at=rec["updated_at"],
+        last_used_at=rec["last_used_at"],
+        use_count=rec["use_count"],
+        valid_from=rec["valid_from"],
+        valid_until=valid_until,
+        expires_at=rec["expires_at"],
     )
+    store.backend.restore_times(store.scope, mid, times)
     memories.claimed.add(mid)
     memories.seen[line] = mid
     if rec["line_id"] is not None:
@@ -296,69 +273,48 @@ def _write_memory(
 def _write_document(store: MemoryStore, rec: dict[str, Any]) -> int:
     """A ``documents`` row for this profile, unless the file is indexed here already."""
     keys = ("path", "format", "hash", "size", "mtime", "chunks", "chunker", "added_at")
-    cur = store.conn.execute(
-        f"INSERT INTO documents(profile, {', '.join(keys)}, updated_at) "
-        "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(profile, path) DO NOTHING",
-        [store.profile, *(rec[k] for k in keys), rec["updated_at"]],
+    document = Document(
+        **{k: rec[k] for k in keys}, profile=store.profile, updated_at=rec["updated_at"]
     )
-    return int(cur.rowcount > 0)
+    return int(store.backend.import_document(store.scope, document))
 
 
 def _restore_conversation(store: MemoryStore, rec: dict[str, Any]) -> bool:
     """Title, summary and last update of a conversation line, where the stored
     conversation has none yet; True when the summary was set."""
-    store.conn.execute(
-        "UPDATE conversations SET title = coalesce(title, ?), "
-        "updated_at = max(updated_at, coalesce(?, updated_at)) WHERE id = ? AND profile = ?",
-        [rec["title"], rec["updated_at"], rec["id"], store.profile],
+    return store.backend.restore_conversation(
+        store.scope,
+        rec["id"],
+        title=rec["title"],
+        updated_at=rec["updated_at"],
+        summary=rec["summary"],
     )
-    if rec["summary"] is None:
-        return False
-    cur = store.conn.execute(
-        "UPDATE conversations SET summary = ? WHERE id = ? AND profile = ? AND summary IS NULL",
-        [rec["summary"], rec["id"], store.profile],
-    )
-    return bool(cur.rowcount > 0)
 
 
 def _replace_message(store: MemoryStore, rec: dict[str, Any], vector: list[float]) -> None:
     """``--on-conflict replace``: the stored message takes the line's text, and
     its search entry is rebuilt (the old text leaves the index)."""
-    conn, message_id = store.conn, rec["replace"]
-    conn.execute(
-        "UPDATE messages SET role = ?, speaker = ?, content = ?, "
-        "created_at = coalesce(?, created_at), metadata = ? WHERE id = ? AND profile = ?",
-        [
-            rec["role"],
-            rec["speaker"],
-            rec["content"],
-            rec["timestamp"],
-            json.dumps(rec["metadata"]),
-            message_id,
-            store.profile,
-        ],
+    message = NewMessage(
+        rec["conversation"],
+        rec["role"],
+        rec["content"],
+        created_at=rec["timestamp"] or "",
+        speaker=rec["speaker"],
+        metadata=rec["metadata"],
     )
-    old = conn.execute(
-        "SELECT id FROM memories WHERE source_message_id = ? AND kind = 'message' AND profile = ?",
-        [message_id, store.profile],
-    ).fetchone()
-    if old is not None:
-        store.delete_row(
-            int(old[0]),
-            detail={"kind": "message", "source": "import", "reason": "replaced by import"},
-            actor="import",
-        )
-    stamp = conn.execute("SELECT created_at FROM messages WHERE id = ?", [message_id]).fetchone()
+    stamp = store.backend.replace_message(
+        store.scope, rec["replace"], message, reason="replaced by import", actor="import"
+    )
     if rec["content"].strip():
         store.add_memory(
             rec["content"],
             kind="message",
             source=f"message:{rec['role']}",
-            source_message_id=message_id,
+            source_message_id=rec["replace"],
             conversation=rec["conversation"],
             external_id=rec["id"],
             speaker=rec["speaker"] or rec["role"],
-            created_at=stamp[0],
+            created_at=stamp,
             vector=vector,
             audit=False,
         )
@@ -367,10 +323,7 @@ def _replace_message(store: MemoryStore, rec: dict[str, Any], vector: list[float
 def _ensure_conversation(
     store: MemoryStore, cid: str, created_at: str | None, title: str | None
 ) -> None:
-    row = store.conn.execute("SELECT profile FROM conversations WHERE id = ?", [cid]).fetchone()
-    if row is None:
+    """This profile's conversation ``cid``, made when missing (another
+    profile's id never reaches here: see ``conversation_id_for``)."""
+    if not store.conversation_exists(cid):
         store.new_conversation(title, conversation_id=cid, created_at=created_at)
-    elif row[0] != store.profile:
-        raise UsageError(  # never reached after conversation_id_for; names no profile
-            f"Conversation {cid!r} is not in profile {store.profile!r}: rename it in the file."
-        )

@@ -378,16 +378,13 @@ def resolve_messages(
             replaced += 1
             continue
         if key in existing_keys:
-            row = store.conn.execute(
-                "SELECT id, content FROM messages WHERE import_key = ? AND profile = ?",
-                [key, store.profile],
-            ).fetchone()
-            if row is None or row[1] == rec["content"] or on_conflict == "skip":
+            stored = store.backend.message_by_key(store.scope, key)
+            if stored is None or stored.content == rec["content"] or on_conflict == "skip":
                 skipped += 1
                 continue
             if on_conflict == "error":
-                raise _conflict(name, rec, f"is already stored (message #{row[0]})")
-            rec = {**rec, "replace": int(row[0])}
+                raise _conflict(name, rec, f"is already stored (message #{stored.id})")
+            rec = {**rec, "replace": stored.id}
             replaced += 1
         seen[key] = len(pending)
         pending.append((rtype, rec))

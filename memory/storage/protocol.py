@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol, runtime_checkable
 
+from memory.storage.protocol_lifecycle import LifecycleCalls
 from memory.storage.records import (
     Conversation,
     Counts,
@@ -57,7 +58,7 @@ Scrub = Callable[[str], bool]  # True: this text holds words being forgotten
 
 
 @runtime_checkable
-class StorageBackend(Protocol):
+class StorageBackend(LifecycleCalls, Protocol):
     """A database of memories, messages, conversations, documents and events."""
 
     name: str  # "sqlite", "postgres", "memory"

@@ -7,7 +7,7 @@ Plain dataclasses, no SQL: the same records cross the seam for every backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from memory.records import KINDS, Event, Memory, Message
@@ -117,6 +117,9 @@ class Document:
     chunker: str
     added_at: str
     updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

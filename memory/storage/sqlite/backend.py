@@ -38,12 +38,14 @@ from memory.storage.sqlite.db import Connection, connect, transaction, translate
 from memory.storage.sqlite.documents import DocumentsMixin
 from memory.storage.sqlite.events import EventsMixin
 from memory.storage.sqlite.filters import filter_sql, marks, scope_sql
+from memory.storage.sqlite.lifecycle import LifecycleMixin
 from memory.storage.sqlite.schema import ensure_schema
+from memory.storage.sqlite.transfer import TransferMixin
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
 
 
-class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
+class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMixin, TransferMixin):
     """mem's embedded default backend: one SQLite file (sqlean + sqlite-vec)."""
 
     name = "sqlite"
