@@ -123,7 +123,7 @@ def worker(corpus: str, db: str, touch: str | None) -> None:
     """The measured process: one `add_documents` over the tree."""
     sys.path.insert(0, str(ROOT))
     from memory import MemoryStore
-    from memory.documents import add_documents
+    from memory.knowledge.documents import add_documents
 
     if touch:
         with open(touch, "a", encoding="utf-8") as handle:

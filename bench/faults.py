@@ -140,7 +140,7 @@ def spawn_mem(
 @contextlib.contextmanager
 def open_db(path: Path) -> Iterator[Any]:
     """The file through mem's own connect() (sqlite-vec loaded, WAL recovery)."""
-    from memory.db import connect
+    from memory.storage.sqlite.db import connect
 
     conn = connect(path, create=False)
     try:

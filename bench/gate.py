@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memory.secrets_gate import scan  # noqa: E402
+from memory.privacy.secrets_gate import scan  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "secrets"
 DEFAULT_TURNS = ROOT.parent / "shared" / "data" / "locomo" / "messages.jsonl"

@@ -1,7 +1,7 @@
 """Speed of the embedded offline model (local/gemma-3-270m) on this machine.
 
 Prints the model's load time, the time to first token of a memory question through
-the whole seam (memory.llm.ChatModel → llama.cpp, as `mem ask` does), and
+the whole seam (memory.models.llm.ChatModel → llama.cpp, as `mem ask` does), and
 the decoding speed in tokens/s; each the median of a few runs. Needs the `local` extra:
 
     .venv/bin/pip install -e '.[local]'
@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memory import local_model  # noqa: E402
-from memory.budget import PromptSections  # noqa: E402
-from memory.models import Hit, Memory  # noqa: E402
+from memory.models import local_model  # noqa: E402
+from memory.models.sections import PromptSections  # noqa: E402
+from memory.records import Hit, Memory  # noqa: E402
 
 FACTS = [
     "My dog is called Rex",
@@ -38,7 +38,7 @@ FACTS = [
     "My birthday is on the 4th of May",
 ]
 STAMP = "2025-03-01T10:00:00"
-# The structured parts memory.budget hands the offline model (not Markdown to re-read).
+# The structured parts memory.assistant.budget hands the offline model (not Markdown to re-read).
 SECTIONS = PromptSections(
     facts=[
         Memory(i, "default", "fact", fact, "user", 0.5, 1.0, STAMP, STAMP)
@@ -83,7 +83,7 @@ def main() -> int:
     print(f"model file ready in:   {assembled:.2f} s (reassembled once, then reused)")
     print(f"model load:            {load:.2f} s")
 
-    from memory.llm import ChatModel
+    from memory.models.llm import ChatModel
 
     model = ChatModel(local_model.MODEL_NAME)
     "".join(model.stream([], sections=SECTIONS))  # warm up: the first call

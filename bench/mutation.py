@@ -99,9 +99,9 @@ TARGETS: dict[str, list[str]] = {
 # with a line per file under the total.
 FILES: dict[str, list[str]] = {
     "transfer": [
-        "memory/transfer.py",
-        "memory/transfer_import.py",
-        "memory/transfer_export.py",
+        "memory/lifecycle/transfer.py",
+        "memory/lifecycle/transfer_import.py",
+        "memory/lifecycle/transfer_export.py",
     ],
 }
 # Tests that kill `mem` or drive it in a subprocess: slow, and invisible to mutmut.
@@ -166,7 +166,7 @@ def count(dest: Path) -> dict[str, dict[str, int]]:
         status = status.strip()
         if status not in STATUSES:
             continue
-        # memory.transfer_import.x_read__mutmut_3 -> transfer_import
+        # memory.lifecycle.transfer_import.x_read__mutmut_3 -> transfer_import
         file = name.strip().split(".")[1] if "." in name else "?"
         per_file.setdefault(file, dict.fromkeys(STATUSES, 0))[status] += 1
     return per_file

@@ -51,10 +51,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memory import keyword_stats, retrieval  # noqa: E402
-from memory.db import transaction  # noqa: E402
-from memory.embed import Embedder, get_embedder, pack  # noqa: E402
-from memory.evaluation import percentile  # noqa: E402
+from memory.eval.evaluation import percentile  # noqa: E402
+from memory.models.embed import Embedder, get_embedder, pack  # noqa: E402
+from memory.retrieval import search as retrieval  # noqa: E402
+from memory.storage.sqlite import keyword_stats  # noqa: E402
+from memory.storage.sqlite.db import transaction  # noqa: E402
 from memory.store import MemoryStore  # noqa: E402
 
 SYLLABLES = "ka ro mi te su na lo vi pe da shi ko ra ne tu mo ba ge li fa zo ri ya hu".split()

@@ -38,10 +38,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from memory import MemoryStore  # noqa: E402
-from memory.assistant import Assistant, Settings  # noqa: E402
-from memory.evaluation import percentile  # noqa: E402
-from memory.llm import Usage  # noqa: E402
-from memory.transfer import import_file  # noqa: E402
+from memory.assistant.turn import Assistant, Settings  # noqa: E402
+from memory.eval.evaluation import percentile  # noqa: E402
+from memory.lifecycle.transfer import import_file  # noqa: E402
+from memory.models.llm import Usage  # noqa: E402
 
 WORDS = (
     "trip hotel dinner garden music guitar painting dog cat school work project deadline "

@@ -317,7 +317,7 @@ def _not_for(root: click.Context | None, flag: str, name: str, sub: str) -> str:
 def _database_error(err: Exception, db: Any) -> MemError | None:
     """A driver error raised after the database was opened (a damaged page, a
     full disk, a read-only file), as the named error that says the fix."""
-    from memory.db import is_driver_error, translate
+    from memory.storage.sqlite.db import is_driver_error, translate
 
     if not is_driver_error(err):
         return None

@@ -14,7 +14,7 @@ import typer
 
 from memory.config import BUDGET_RANGE, WINDOW_RANGE, Config, load_config, resolve_model
 from memory.errors import InvalidInputError, NoModelError, UsageError
-from memory.local_model import DEFAULT_NOTE, default_model, no_model_help
+from memory.models.local_model import DEFAULT_NOTE, default_model, no_model_help
 
 from . import render
 from .app import Bounded, DbOption, JsonOption, ProfileOption, command, complete_conversations
@@ -23,7 +23,7 @@ from .render import print_prompt
 
 if TYPE_CHECKING:  # the assistant's modules load only when a chat command runs
     from memory import Memory
-    from memory.assistant import Assistant, Settings
+    from memory.assistant.turn import Assistant, Settings
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -174,7 +174,7 @@ def ask(
     if not settings.model and not show_prompt:
         raise NoModelError(no_model_help())
     if not show_prompt:  # the SDK's import (or the offline model's load) overlaps the rest
-        from memory.llm import preload_in_background
+        from memory.models.llm import preload_in_background
 
         preload_in_background(settings.model, settings.api_base)
     with open_memory(db, profile) as mem:
@@ -208,7 +208,7 @@ def ask(
             sys.stdout.flush()
         changes = assistant.after_reply(prepared)
         if as_json:
-            from memory.assistant import TurnResult
+            from memory.assistant.turn import TurnResult
 
             result = TurnResult(
                 reply,

@@ -12,10 +12,10 @@ import typer
 
 from memory import Memory
 from memory.errors import InvalidInputError, ScrubPendingError, UsageError
-from memory.models import Hit
+from memory.records import Hit
 
 if TYPE_CHECKING:
-    from memory.forgetting import ForgetReport
+    from memory.lifecycle.forgetting import ForgetReport
 
 from . import render
 from .app import (
@@ -215,7 +215,7 @@ def forget(
     as_json: JsonOption = False,
 ) -> None:
     """Delete memories for real: row, index entries and vectors; the audit keeps no text."""
-    from memory.forgetting import ForgetReport
+    from memory.lifecycle.forgetting import ForgetReport
 
     chosen = sum(bool(x) for x in (ids, query, older_than))
     if chosen != 1:
@@ -423,9 +423,9 @@ def import_(
     """Import messages or a mem export; one transaction per file, idempotent."""
     import io
 
-    from memory import fact_keys
     from memory.config import load_config, resolve_model
-    from memory.transfer_import import check_conflict_policy, read_bounded
+    from memory.formation import fact_keys
+    from memory.lifecycle.transfer_import import check_conflict_policy, read_bounded
 
     check_conflict_policy(on_conflict)
     if extract:  # no model: say so before importing anything

@@ -15,7 +15,7 @@ from .app import INT64_MAX, MAX_RESULTS, Bounded, DbOption, JsonOption, ProfileO
 from .commands import open_memory
 
 if TYPE_CHECKING:
-    from memory.evaluation import EvalReport
+    from memory.eval.evaluation import EvalReport
 
 STAGES = {"importing": "importing", "extracting": "extracting facts", "searching": "searching"}
 
@@ -144,8 +144,8 @@ def eval_(
     as_json: JsonOption = False,
 ) -> None:
     """Measure recall@k, MRR, latency and recall within a token budget on DIR's questions."""
-    from memory.evaluation import KS, run_eval
-    from memory.fact_keys import model_completer, require_model
+    from memory.eval.evaluation import KS, run_eval
+    from memory.formation.fact_keys import model_completer, require_model
 
     if extract and live:
         raise UsageError(

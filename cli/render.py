@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from memory.assistant import Assistant
-    from memory.models import Hit, Memory
+    from memory.assistant.turn import Assistant
+    from memory.records import Hit, Memory
 
 _out: Console | None = None
 _err: Console | None = None

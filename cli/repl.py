@@ -16,13 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memory import history
-from memory.assistant import Assistant, Prepared
-from memory.consolidation import Change, undo_last
-from memory.db import is_driver_error, translate
+from memory.assistant.turn import Assistant, Prepared
 from memory.errors import MemError, UsageError
-from memory.forgetting import forget
-from memory.retrieval import find
+from memory.formation.consolidation import Change, undo_last
+from memory.lifecycle.forgetting import forget
+from memory.privacy import history
+from memory.retrieval.search import find
+from memory.storage.sqlite.db import is_driver_error, translate
 from memory.store import MemoryStore
 
 from . import render
@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def gated_history(path: Path, policy: str) -> Any:
-    """A prompt-toolkit history over memory.history: what is typed passes the
+    """A prompt-toolkit history over memory.privacy.history: what is typed passes the
     secret gate before it is kept, in the file and in the session alike."""
     from prompt_toolkit.history import History
 
@@ -126,7 +126,7 @@ class Repl:
         self.say("bye")
 
     def _history(self) -> Any:
-        """Gated, private and per profile (memory.history); next to an encrypted
+        """Gated, private and per profile (memory.privacy.history); next to an encrypted
         database it stays in memory, and an older plaintext file is removed."""
         from prompt_toolkit.history import InMemoryHistory
 
@@ -143,7 +143,7 @@ class Repl:
         """Heavy imports (the model's SDK, or the offline model's load) and the
         embedder's table start now, in the background, while the user types: the prompt
         never waits for them, and the first reply waits only for what is left."""
-        from memory.llm import preload_in_background
+        from memory.models.llm import preload_in_background
 
         settings = self.assistant.settings
         preload_in_background(settings.model, settings.api_base)
@@ -341,7 +341,7 @@ class Repl:
     def cmd_model(self, arg: str) -> None:
         if arg:
             self.assistant.set_model(arg)
-            from memory.llm import preload_in_background
+            from memory.models.llm import preload_in_background
 
             preload_in_background(arg, self.assistant.settings.api_base)
         self.say(f"model: {self.assistant.settings.model or '(none: set one with /model NAME)'}")

@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
-from memory import crypto
 from memory.config import db_path
-from memory.db import SQLITE_HEADER
 from memory.errors import UsageError
+from memory.storage.sqlite import crypto
+from memory.storage.sqlite.db import SQLITE_HEADER
 
 from . import render
 from .app import DbOption, command

@@ -51,8 +51,8 @@ def version_lines(*, verbose: bool, db: str | None = None) -> list[str]:
     if not verbose:
         return lines
     from memory.config import db_path, load_config, resolve_embedder
-    from memory.embed import DEFAULT_EMBEDDER
-    from memory.schema import schema_version
+    from memory.models.embed import DEFAULT_EMBEDDER
+    from memory.storage.sqlite.schema import schema_version
 
     from .completion import query
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .api import Memory, MemoryDetail
-from .config import Config
-from .errors import (
+from memory.api import Memory, MemoryDetail
+from memory.config import Config
+from memory.errors import (
     ConfigError,
     DatabaseBusyError,
     DatabaseError,
@@ -32,44 +32,44 @@ from .errors import (
     SecretRefusedError,
     UsageError,
 )
-from .functions import assemble_prompt, chunk_file, extract_facts, get_embedder, scan_secrets
-from .models import Event, Hit, Message
-from .models import Memory as MemoryRecord  # the row; `Memory` is the open database
-from .store import MemoryStore
+from memory.functions import assemble_prompt, chunk_file, extract_facts, get_embedder, scan_secrets
+from memory.records import Event, Hit, Message
+from memory.records import Memory as MemoryRecord  # the row; `Memory` is the open database
+from memory.store import MemoryStore
 
 if TYPE_CHECKING:
-    from .assistant import Assistant, Settings, TurnResult
-    from .budget import AssembledPrompt
-    from .doc_chunking import Chunk
-    from .documents import AddReport, Document
-    from .embed import Embedder
-    from .evaluation import EvalReport
-    from .evaluation import run_eval as evaluate
-    from .extraction import Candidate
-    from .fact_keys import FactKeyReport
-    from .forgetting import ForgetReport
-    from .retention import PruneReport
-    from .secrets_gate import GateResult
-    from .transfer import ImportReport
+    from memory.assistant.budget import AssembledPrompt
+    from memory.assistant.turn import Assistant, Settings, TurnResult
+    from memory.eval.evaluation import EvalReport
+    from memory.eval.evaluation import run_eval as evaluate
+    from memory.formation.extraction import Candidate
+    from memory.formation.fact_keys import FactKeyReport
+    from memory.knowledge.chunking import Chunk
+    from memory.knowledge.documents import AddReport, Document
+    from memory.lifecycle.forgetting import ForgetReport
+    from memory.lifecycle.retention import PruneReport
+    from memory.lifecycle.transfer import ImportReport
+    from memory.models.embed import Embedder
+    from memory.privacy.secrets_gate import GateResult
 
 # name -> (module, attribute): imported on first use (see the module docstring)
 _LAZY: dict[str, tuple[str, str]] = {
-    "Assistant": ("assistant", "Assistant"),
-    "Settings": ("assistant", "Settings"),
-    "TurnResult": ("assistant", "TurnResult"),
-    "AssembledPrompt": ("budget", "AssembledPrompt"),
-    "Chunk": ("doc_chunking", "Chunk"),
-    "AddReport": ("documents", "AddReport"),
-    "Document": ("documents", "Document"),
-    "Embedder": ("embed", "Embedder"),
-    "EvalReport": ("evaluation", "EvalReport"),
-    "evaluate": ("evaluation", "run_eval"),
-    "Candidate": ("extraction", "Candidate"),
-    "FactKeyReport": ("fact_keys", "FactKeyReport"),
-    "ForgetReport": ("forgetting", "ForgetReport"),
-    "PruneReport": ("retention", "PruneReport"),
-    "GateResult": ("secrets_gate", "GateResult"),
-    "ImportReport": ("transfer", "ImportReport"),
+    "Assistant": ("assistant.turn", "Assistant"),
+    "Settings": ("assistant.turn", "Settings"),
+    "TurnResult": ("assistant.turn", "TurnResult"),
+    "AssembledPrompt": ("assistant.budget", "AssembledPrompt"),
+    "Chunk": ("knowledge.chunking", "Chunk"),
+    "AddReport": ("knowledge.documents", "AddReport"),
+    "Document": ("knowledge.documents", "Document"),
+    "Embedder": ("models.embed", "Embedder"),
+    "EvalReport": ("eval.evaluation", "EvalReport"),
+    "evaluate": ("eval.evaluation", "run_eval"),
+    "Candidate": ("formation.extraction", "Candidate"),
+    "FactKeyReport": ("formation.fact_keys", "FactKeyReport"),
+    "ForgetReport": ("lifecycle.forgetting", "ForgetReport"),
+    "PruneReport": ("lifecycle.retention", "PruneReport"),
+    "GateResult": ("privacy.secrets_gate", "GateResult"),
+    "ImportReport": ("lifecycle.transfer", "ImportReport"),
 }
 
 

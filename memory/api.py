@@ -16,20 +16,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .config import Config, load_config, resolve_embedder, resolve_model, resolve_profile
-from .errors import UsageError
-from .models import Event, Hit, Message
-from .models import Memory as MemoryRecord
-from .store import MemoryStore
+from memory.config import Config, load_config, resolve_embedder, resolve_model, resolve_profile
+from memory.errors import UsageError
+from memory.records import Event, Hit, Message
+from memory.records import Memory as MemoryRecord
+from memory.store import MemoryStore
 
 if TYPE_CHECKING:
-    from .assistant import Assistant
-    from .documents import AddReport, Document
-    from .evaluation import EvalReport, StageProgress
-    from .fact_keys import FactKeyReport
-    from .forgetting import ForgetReport
-    from .retention import PruneReport
-    from .transfer import ImportReport
+    from memory.assistant.turn import Assistant
+    from memory.eval.evaluation import EvalReport, StageProgress
+    from memory.formation.fact_keys import FactKeyReport
+    from memory.knowledge.documents import AddReport, Document
+    from memory.lifecycle.forgetting import ForgetReport
+    from memory.lifecycle.retention import PruneReport
+    from memory.lifecycle.transfer import ImportReport
 
 Progress = Callable[[int, int], None]
 # Aliases: inside Memory, `list` names the verb.
@@ -88,8 +88,6 @@ class Memory:
     ) -> Memory:
         """Open (creating) the database the way every ``mem`` command does: the
         arguments first, then MEM_PROFILE / MEM_EMBEDDER, then the config file."""
-        from .ranking import Ranking
-
         cfg = config if config is not None else load_config()
         store = MemoryStore.open(
             _sqlite_path(path_or_url),
@@ -98,8 +96,7 @@ class Memory:
             allow_embedder_change=allow_embedder_change,
             secrets=secrets or cfg.secrets,
         )
-        if cfg.recency_half_life_days != Ranking.half_life_days:
-            store.ranking = Ranking(half_life_days=cfg.recency_half_life_days)
+        store.half_life_days = cfg.recency_half_life_days
         return cls(store, cfg)
 
     def close(self) -> None:
@@ -138,8 +135,8 @@ class Memory:
         include_inactive: bool = False,
         where: Sequence[str | tuple[str, str, str]] | None = None,
     ) -> Hits:
-        """Hybrid keyword + vector search (see :func:`memory.retrieval.find`)."""
-        from .retrieval import find
+        """Hybrid keyword + vector search (see :func:`memory.retrieval.search.find`)."""
+        from memory.retrieval.search import find
 
         return find(
             self.store,
@@ -158,7 +155,7 @@ class Memory:
     ) -> Records:
         """What ``forget --query WORDS`` or ``--older-than 90d`` would forget
         (every word, stemmed; not search's ranking): shown before confirming."""
-        from .forgetting import select_by_query, select_older_than
+        from memory.lifecycle.forgetting import select_by_query, select_older_than
 
         if (query is None) == (older_than is None):
             raise UsageError("Select by words or by age: give query or older_than, not both.")
@@ -172,7 +169,7 @@ class Memory:
         """Delete memories for real, with what derives from them; an unknown id
         is a NotFoundError before anything is deleted. ``query``: the words they
         were selected by, scrubbed from derived copies too."""
-        from .forgetting import forget
+        from memory.lifecycle.forgetting import forget
 
         targets = list(ids)
         for memory_id in targets:
@@ -213,7 +210,7 @@ class Memory:
 
     def undo(self) -> Lines:
         """Revert the newest batch of memory changes; one line per change."""
-        from .consolidation import undo_last
+        from memory.formation.consolidation import undo_last
 
         return undo_last(self.store)
 
@@ -227,7 +224,7 @@ class Memory:
     def export(self, target: str | os.PathLike[str] | IO[str]) -> dict[str, int]:
         """Write everything as JSON Lines to an open text file or a new path
         (created 0600: an export is as private as the database)."""
-        from .transfer import export
+        from memory.lifecycle.transfer import export
 
         if not isinstance(target, str | os.PathLike):
             return export(self.store, target)
@@ -247,8 +244,8 @@ class Memory:
         progress: Progress | None = None,
     ) -> ImportReport:
         """Import a JSONL file (path or open binary file); idempotent."""
-        from .transfer import import_file
-        from .transfer_import import check_conflict_policy
+        from memory.lifecycle.transfer import import_file
+        from memory.lifecycle.transfer_import import check_conflict_policy
 
         check_conflict_policy(on_conflict)
         return import_file(self.store, source, progress=progress, on_conflict=on_conflict)
@@ -264,7 +261,7 @@ class Memory:
     ) -> FactKeyReport:
         """``mem import --extract``: have a model index the facts of the
         conversations in ``source`` (imported before) as search keys."""
-        from . import fact_keys
+        from memory.formation import fact_keys
 
         name = fact_keys.require_model(resolve_model(model, self.config))
         complete = fact_keys.model_completer(name, api_base=self.config.api_base)
@@ -280,7 +277,7 @@ class Memory:
         self, *, dry_run: bool = True, retention: dict[str, str] | None = None
     ) -> PruneReport:
         """Apply the retention policy (the config file's ``[retention]`` unless given)."""
-        from .retention import prune
+        from memory.lifecycle.retention import prune
 
         policy = self.config.retention if retention is None else retention
         return prune(self.store, policy, dry_run=dry_run)
@@ -302,8 +299,8 @@ class Memory:
     ) -> AddReport:
         """Index documents as knowledge of this profile (``mem add`` uses the
         shared ``_system`` one); unchanged files are not read again."""
-        from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
-        from .documents import add_documents
+        from memory.knowledge.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+        from memory.knowledge.documents import add_documents
 
         return add_documents(
             self.store,
@@ -322,7 +319,7 @@ class Memory:
 
     def docs(self, *, contains: str | None = None) -> builtins.list[Document]:
         """Indexed files of every profile this one reads."""
-        from .documents import documents
+        from memory.knowledge.documents import documents
 
         return documents(self.store, contains=contains)
 
@@ -334,9 +331,9 @@ class Memory:
         settings: Config | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> Assistant:
-        """An :class:`~memory.assistant.Assistant` over this memory; ``model``
+        """An :class:`~memory.assistant.turn.Assistant` over this memory; ``model``
         (else MEM_MODEL, else the config's) answers the turns."""
-        from .assistant import Assistant
+        from memory.assistant.turn import Assistant
 
         chosen = settings or replace(self.config, model=resolve_model(model, self.config))
         return Assistant(self.store, chosen, warn=warn)
@@ -352,7 +349,7 @@ class Memory:
     ) -> EvalReport:
         """Recall@k, MRR and latency of DIR's questions against this database
         (``mem eval --live``); :func:`memory.evaluate` uses a temporary one."""
-        from .evaluation import KS, run_eval
+        from memory.eval.evaluation import KS, run_eval
 
         return run_eval(
             Path(directory),

@@ -18,7 +18,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InvalidProfileError, UsageError
+from memory.errors import ConfigError, InvalidProfileError, UsageError
 
 APP = "mem"
 DEFAULT_PROFILE = "default"
@@ -67,7 +67,7 @@ def _rule(
 @dataclass
 class Config:
     """The user's settings: the config file's keys (see README), and what the
-    assistant runs with after the command line's options (``memory.assistant``
+    assistant runs with after the command line's options (``memory.assistant.turn``
     calls it ``Settings``). Each field's metadata bounds it; :func:`load_config`
     checks every key of the file against them once."""
 
@@ -80,7 +80,7 @@ class Config:
     budget: int | None = field(default=None, metadata=_rule(*BUDGET_RANGE))
     reply_tokens: int = field(default=1024, metadata=_rule(16, 1_000_000))
     summary_trigger_tokens: int = field(default=2000, metadata=_rule(64, 10_000_000))
-    # search's recency nudge halves every this many days (memory.ranking)
+    # search's recency nudge halves every this many days (memory.retrieval.ranking)
     recency_half_life_days: float = field(default=30.0, metadata=_rule(0.01, 100_000))
     extraction: bool = True
     secrets: str = field(default="redact", metadata=_rule(choices=SECRET_POLICIES))

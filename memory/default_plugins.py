@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .doc_chunking import Block
-    from .embed import Embedder
-    from .hookspecs import Register
+    from memory.hookspecs import Register
+    from memory.knowledge.chunking import Block
+    from memory.models.embed import Embedder
 
 
 def static_embedder() -> Embedder:
-    from .static_embed import StaticEmbedder
+    from memory.models.static_embed import StaticEmbedder
 
     return StaticEmbedder()
 
 
 def hashing_embedder() -> Embedder:
-    from .embed import HashingEmbedder
+    from memory.models.embed import HashingEmbedder
 
     return HashingEmbedder(256)
 
@@ -38,14 +38,14 @@ def register_embedders(register: Register) -> None:
 
 
 def builtin_path(chat: Any) -> Any:
-    from .llm import builtin_path
+    from memory.models.llm import builtin_path
 
     return builtin_path(chat)
 
 
 def register_chat_models(register: Register) -> None:
     # Names with no prefix, or one mem does not know, take the same paths (route()).
-    from .model_info import KNOWN_PREFIXES
+    from memory.models.model_info import KNOWN_PREFIXES
 
     for prefix in KNOWN_PREFIXES:
         register(prefix, builtin_path)
@@ -53,7 +53,7 @@ def register_chat_models(register: Register) -> None:
 
 def open_sqlite(path: Any = None, **options: Any) -> Any:
     """The SQLite implementation of the storage seam (memory.storage)."""
-    from .storage.sqlite import SQLiteBackend
+    from memory.storage.sqlite import SQLiteBackend
 
     return SQLiteBackend.open(path, **options)
 
@@ -78,7 +78,7 @@ class BuiltinReader:
         self.format = fmt
 
     def __call__(self, path: Path) -> Iterator[Block]:
-        from .doc_chunking import blocks_of
+        from memory.knowledge.chunking import blocks_of
 
         return blocks_of(path, self.format)
 
@@ -87,7 +87,7 @@ class BuiltinReader:
 
 
 def register_document_readers(register: Register) -> None:
-    from . import doc_files as f
+    from memory.knowledge import files as f
 
     formats = {
         "markdown": f.MARKDOWN,

@@ -9,22 +9,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import NotFoundError
+from memory.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from .budget import AssembledPrompt
-    from .doc_chunking import Chunk
-    from .embed import Embedder
-    from .extraction import Candidate
-    from .models import Hit, Memory, Message
-    from .secrets_gate import GateResult
+    from memory.assistant.budget import AssembledPrompt
+    from memory.formation.extraction import Candidate
+    from memory.knowledge.chunking import Chunk
+    from memory.models.embed import Embedder
+    from memory.privacy.secrets_gate import GateResult
+    from memory.records import Hit, Memory, Message
 
 
 def extract_facts(text: str, *, secrets: str = "redact") -> list[Candidate]:
     """The facts and instructions the offline rules find in one user message
     (deterministic; no model), each with the secret gate applied: ``redact``
     masks a secret, ``refuse`` raises SecretRefusedError, ``allow`` keeps it."""
-    from .extraction import extract_rules
+    from memory.formation.extraction import extract_rules
 
     return [c.gated(secrets)[0] for c in extract_rules([{"role": "user", "content": text}])]
 
@@ -32,7 +32,7 @@ def extract_facts(text: str, *, secrets: str = "redact") -> list[Candidate]:
 def scan_secrets(text: str) -> GateResult:
     """``text`` with every secret (key, token, card or account number…)
     redacted, and the labels of what was found (``findings``)."""
-    from .secrets_gate import scan
+    from memory.privacy.secrets_gate import scan
 
     return scan(text)
 
@@ -51,9 +51,9 @@ def assemble_prompt(
 ) -> AssembledPrompt:
     """Fit a turn's parts into ``budget - reserve`` tokens (counted for
     ``model``'s tokenizer), dropping the least useful first; see
-    :mod:`memory.budget`. The result holds the chat messages and what was dropped."""
-    from .budget import assemble
-    from .tokens import counter
+    :mod:`memory.assistant.budget`. The result holds the chat messages and what was dropped."""
+    from memory.assistant.budget import assemble
+    from memory.models.tokens import counter
 
     return assemble(
         current=current,
@@ -76,10 +76,10 @@ def chunk_file(
 ) -> list[Chunk]:
     """The chunks ``mem add`` would index for one file (split at headings,
     paragraphs and definitions), without storing them."""
-    from .doc_chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
-    from .doc_chunking import chunk_file as chunks_of
-    from .doc_files import file_format
-    from .tokens import counter
+    from memory.knowledge.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
+    from memory.knowledge.chunking import chunk_file as chunks_of
+    from memory.knowledge.files import file_format
+    from memory.models.tokens import counter
 
     target = Path(path)
     if not target.is_file():
@@ -98,6 +98,6 @@ def chunk_file(
 def get_embedder(name: str | None = None) -> Embedder:
     """An embedder by name (the default offline one when None): ``embed(texts)``
     gives one vector per text."""
-    from .embed import get_embedder as named
+    from memory.models.embed import get_embedder as named
 
     return named(name)

@@ -31,7 +31,7 @@ def register_embedders(register: Register) -> None:
 @hookspec
 def register_chat_models(register: Register) -> None:
     """``register(prefix, factory)``: models named ``prefix`` or ``prefix/…`` are
-    answered by ``factory(chat)``, given the :class:`memory.llm.ChatModel` (its
+    answered by ``factory(chat)``, given the :class:`memory.models.llm.ChatModel` (its
     ``name``, ``api_base``, ``temperature``…); it returns an object with
     ``stream(messages) -> Iterator[str]`` (and optionally ``preload()`` and a
     ``context_window`` in tokens)."""
@@ -47,5 +47,5 @@ def register_storage_backends(register: Register) -> None:
 def register_document_readers(register: Register) -> None:
     """``register(suffix, reader)``: ``mem add`` reads files ending in ``suffix``
     (``".toy"``) with ``reader(path)``, which returns the text (read as plain
-    text: paragraphs at blank lines) or yields :class:`memory.doc_chunking.Block`
+    text: paragraphs at blank lines) or yields :class:`memory.knowledge.chunking.Block`
     objects (numbered lines, heading trails) for the chunker."""

@@ -24,12 +24,12 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import PluginError, UsageError
+from memory.errors import PluginError, UsageError
 
 if TYPE_CHECKING:
     import pluggy
 
-    from .hookspecs import hookimpl
+    from memory.hookspecs import hookimpl
 
 __all__ = [
     "HOOKS",
@@ -72,7 +72,7 @@ _origin: dict[str, dict[str, str]] = {}  # per kind: name -> the plugin that ans
 def __getattr__(name: str) -> Any:
     """``from memory.plugins import hookimpl``: pluggy is imported only then."""
     if name == "hookimpl":
-        from .hookspecs import hookimpl
+        from memory.hookspecs import hookimpl
 
         return hookimpl
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -85,7 +85,7 @@ def _manager() -> pluggy.PluginManager:
         if _pm is None:
             import pluggy
 
-            from . import hookspecs
+            from memory import hookspecs
 
             default_plugins = importlib.import_module(DEFAULT_PLUGIN)
 

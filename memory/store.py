@@ -14,13 +14,11 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import keyword_stats, timeutil
-from .config import DEFAULT_PROFILE, SYSTEM_PROFILE
-from .db import Connection, connect, transaction, translate
-from .embed import Embedder, get_embedder, pack
-from .errors import (
+from memory import timeutil
+from memory.config import DEFAULT_PROFILE, SYSTEM_PROFILE
+from memory.errors import (
     DatabaseBusyError,
     DatabaseError,
     EmbedderMismatchError,
@@ -28,12 +26,14 @@ from .errors import (
     NotFoundError,
     UsageError,
 )
-from .models import KINDS, MEMORY_COLUMNS, Event, Memory, Message, memory_from_row
-from .schema import ensure_schema, schema_version
-from .secrets_gate import POLICIES, apply, apply_record
-
-if TYPE_CHECKING:
-    from .ranking import Ranking
+from memory.models.embed import Embedder, get_embedder, pack
+from memory.privacy.secrets_gate import POLICIES, apply, apply_record
+from memory.records import KINDS, MEMORY_COLUMNS, Event, Memory, Message, memory_from_row
+from memory.storage.protocol import StorageBackend
+from memory.storage.scope import Scope
+from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite.db import Connection, connect, transaction, translate
+from memory.storage.sqlite.schema import ensure_schema, schema_version
 
 # (done, total) after each batch of a long operation (reindex).
 Progress = Callable[[int, int], None]
@@ -62,8 +62,10 @@ class MemoryStore:
         self.embedder = embedder
         self.profile = profile
         self.secrets = secrets
-        self.ranking: Ranking | None = None  # search's weights; None: the defaults
+        # search's recency half-life (config ``recency_half_life_days``; ranking's default)
+        self.half_life_days: float = 30.0
         self._sqlite_utils_db: Any = None
+        self._backend: StorageBackend | None = None
 
     # ----------------------------------------------------------------- opening
     @classmethod
@@ -82,7 +84,7 @@ class MemoryStore:
         default embedder for a new file); naming a different one is an error
         that points at ``mem reindex`` unless ``allow_embedder_change``.
         """
-        from .config import db_path, validate_profile
+        from memory.config import db_path, validate_profile
 
         chosen_profile = validate_profile(profile or DEFAULT_PROFILE)
         if secrets not in POLICIES:
@@ -112,10 +114,10 @@ class MemoryStore:
             if stored_name is not None and not allow_embedder_change:
                 store._check_vectors()
             if stored_name is not None:
-                from .scrub import finish_pending_scrub
+                from memory.storage.sqlite.scrub import finish_pending_scrub
 
                 finish_pending_scrub(conn)
-            from .history import drop_plaintext
+            from memory.privacy.history import drop_plaintext
 
             drop_plaintext(target, conn)  # an encrypted database keeps no plaintext history
             if stored_name is None and not store._create_vector_tables(only_if_missing=True):
@@ -212,6 +214,20 @@ class MemoryStore:
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
         return None if row is None else str(row[0])
+
+    @property
+    def scope(self) -> Scope:
+        """What every storage call of this store may see: the profile and ``system``."""
+        return Scope(self.profile, self.readable_profiles()[1:])
+
+    @property
+    def backend(self) -> StorageBackend:
+        """The storage seam over this store's connection (one connection, one transaction)."""
+        if self._backend is None:
+            from memory.storage.sqlite.backend import SQLiteBackend
+
+            self._backend = SQLiteBackend(self.conn, self.path)
+        return self._backend
 
     def readable_profiles(self) -> tuple[str, ...]:
         """A profile reads its own rows and the shared ``system`` namespace."""

@@ -1,7 +1,7 @@
 """Words: tokenising, stop-words and a light stemmer.
 
 The FTS index stems with SQLite's own ``porter`` tokenizer; this module says
-what a word is and which words carry no topic (:mod:`memory.query` builds the
+what a word is and which words carry no topic (:mod:`memory.retrieval.query` builds the
 search terms from them), and gives the hashing embedder a stemmer of its own
 so that "dogs" and "dog" share a feature.
 """

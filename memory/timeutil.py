@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-from .errors import UsageError
+from memory.errors import UsageError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|d|w|m|mo|y)\s*$", re.IGNORECASE)
 _UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": 30.0, "mo": 30.0, "y": 365.0}

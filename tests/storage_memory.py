@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from storage_memory_lifecycle import LifecycleMixin
 from storage_memory_search import SearchMixin
+from storage_memory_transfer import TransferMixin
 
 from memory import timeutil
 from memory.errors import NotFoundError, UsageError
@@ -35,7 +37,7 @@ from memory.storage import (
 from memory.storage.records import KINDS, Event, Memory, Message
 
 
-class MemoryBackend(SearchMixin):
+class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
     @classmethod
     def open(cls, *, dim: int) -> MemoryBackend:
         return cls(dim)
@@ -141,6 +143,8 @@ class MemoryBackend(SearchMixin):
             message.external_id,
             scope.writes,
         )
+        self.s.message_meta[mid] = copy.deepcopy(message.metadata)
+        self.s.message_keys[mid] = message.import_key
         c["updated_at"] = max(c["updated_at"], stamp)
         return mid
 

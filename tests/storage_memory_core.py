@@ -32,6 +32,8 @@ class _State:
     vectors: dict[int, list[float]] = field(default_factory=dict)
     documents: dict[tuple[str, str], Document] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
+    message_meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    message_keys: dict[int, str | None] = field(default_factory=dict)
     last: dict[str, int] = field(default_factory=lambda: {"memory": 0, "message": 0, "event": 0})
 
 

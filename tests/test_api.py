@@ -53,7 +53,7 @@ def test_every_public_name_is_documented() -> None:
 
 
 def test_the_record_keeps_its_old_module_name() -> None:
-    from memory.models import Memory as Row
+    from memory.records import Memory as Row
 
     assert MemoryRecord is Row
     assert Memory is not Row

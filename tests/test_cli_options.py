@@ -135,7 +135,7 @@ def _ask(w: World, res: Any) -> None:
 def _add(w: World, res: Any) -> None:
     assert _json(res)["profile"] == "alice"
     with w.store() as s:
-        from memory.documents import documents
+        from memory.knowledge.documents import documents
 
         assert any(d.path.endswith("new.md") and d.profile == "alice" for d in documents(s))
 
@@ -260,7 +260,7 @@ def test_encrypt_and_decrypt_take_db(
     cli: Any, world: World, position: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("sqlcipher3")
-    from memory.db import SQLITE_HEADER
+    from memory.storage.sqlite.db import SQLITE_HEADER
 
     monkeypatch.setenv("MEM_PASSPHRASE", "correct horse battery")
     cli(*_argv(world, "encrypt", position, profile=False))
@@ -502,7 +502,7 @@ def test_version(cli: Any) -> None:
 
 
 def test_version_verbose(cli: Any, mem_home: Path) -> None:
-    from memory.schema import schema_version
+    from memory.storage.sqlite.schema import schema_version
 
     out = cli("--version", "-v").stdout
     assert f"schema     {schema_version()}\n" in out

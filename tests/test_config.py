@@ -98,7 +98,8 @@ def test_a_good_file_loads(mem_home: Path) -> None:
 
 
 def test_one_settings_type() -> None:
-    from memory import assistant, config
+    from memory import config
+    from memory.assistant import turn as assistant
 
     assert assistant.Settings is Config
     assert assistant.STRATEGIES == config.STRATEGIES

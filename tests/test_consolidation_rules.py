@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from memory import MemoryStore
-from memory.consolidation import Change, consolidate, new_batch, undo_last
-from memory.extraction import Candidate
-from memory.retrieval import find
+from memory.formation.consolidation import Change, consolidate, new_batch, undo_last
+from memory.formation.extraction import Candidate
+from memory.retrieval.search import find
 
 
 def fact(text: str, slot: str | None = None, value: str | None = None, **kw: object) -> Candidate:

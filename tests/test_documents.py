@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.doc_chunking import Chunk, chunk_file
-from memory.doc_files import compile_pattern, discover
-from memory.documents import add_documents, chunk_ids, documents
 from memory.errors import UsageError
-from memory.retrieval import find
-from memory.schema import _known_names, applied_names
-from memory.tokens import counter
+from memory.knowledge.chunking import Chunk, chunk_file
+from memory.knowledge.documents import add_documents, chunk_ids, documents
+from memory.knowledge.files import compile_pattern, discover
+from memory.models.tokens import counter
+from memory.retrieval.search import find
+from memory.storage.sqlite.schema import _known_names, applied_names
 
 ROOT = Path(__file__).resolve().parent.parent
 DESIGN = Path(__file__).resolve().parents[2] / "shared" / "DESIGN.md"
@@ -372,7 +372,7 @@ def test_chunk_settings_and_force_re_chunk(tmp_path: Path, store: MemoryStore) -
 def test_a_large_file_is_written_a_batch_at_a_time(
     tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import memory.documents as docs_module
+    import memory.knowledge.indexing as docs_module
 
     monkeypatch.setattr(docs_module, "BATCH_CHUNKS", 3)
     monkeypatch.setattr(docs_module, "EMBED_BATCH", 2)
@@ -397,7 +397,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, store: MemoryStore) -> None:
 def test_an_unreadable_file_is_reported_and_kept(
     tmp_path: Path, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import memory.documents as docs_module
+    import memory.knowledge.indexing as docs_module
 
     root = make_tree(tmp_path / "t")
     add_documents(store, [root])
@@ -535,7 +535,7 @@ def test_assistant_cites_the_chunk_that_answers(
     cli: Any, tmp_path: Path, fake_llm: Any, monkeypatch: Any
 ) -> None:
     """Adding the project's README, DESIGN notes and source tree, a question
-    answered only in memory/tokens.py puts that chunk, with its path and lines,
+    answered only in memory/models/tokens.py puts that chunk, with its path and lines,
     in the prompt (--show-prompt) and in the system prompt a model receives."""
     paths = [str(ROOT / "README.md"), str(ROOT / "memory")]
     if DESIGN.exists():
@@ -549,7 +549,7 @@ def test_assistant_cites_the_chunk_that_answers(
         if p.is_file() and p.suffix in (".py", ".txt") and "__pycache__" not in p.parts
     ]
     assert report["new"] == len(paths) - 1 + len(texts) and not report["errors"]
-    tokens_py = str((ROOT / "memory" / "tokens.py").resolve())
+    tokens_py = str((ROOT / "memory" / "models" / "tokens.py").resolve())
     hits = cli.json("search", "tiktoken encodings", "--where", f"path={tokens_py}")
     answer = next(h for h in hits if "downloads its encodings" in h["content"])
     meta = answer["metadata"]

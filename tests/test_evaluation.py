@@ -1,4 +1,4 @@
-"""`mem eval` and memory.evaluation: scoring that mirrors locomo_recall.py, budget recall,
+"""`mem eval` and memory.eval.evaluation: scoring that mirrors locomo_recall.py, budget recall,
 a person's own eval file, and the errors of a missing folder."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from memory.budget import heading_cost, render_hit
+from memory.assistant.budget import heading_cost, render_hit
 from memory.errors import EvalDataError
-from memory.evaluation import Question, evaluate, hit_ids, load_questions, percentile
-from memory.models import Hit
-from memory.tokens import counter
+from memory.eval.evaluation import Question, evaluate, hit_ids, load_questions, percentile
+from memory.models.tokens import counter
+from memory.records import Hit
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "eval_small"

@@ -1,4 +1,5 @@
-"""memory.extraction: rule-based extraction, and parsing of a (fake) model's JSON answer."""
+"""memory.formation.extraction: rule-based extraction, and parsing of a (fake) model's JSON
+answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memory.errors import ExtractionError
-from memory.extraction import (
+from memory.formation.extraction import (
     EXTRACTION_SCHEMA,
     Candidate,
     build_extraction_prompt,

@@ -9,8 +9,8 @@ from typing import Any
 
 from memory import MemoryStore
 from memory.errors import ExtractionError
-from memory.fact_keys import Turn, extract_fact_keys, prompt_messages, windows
-from memory.transfer import import_file
+from memory.formation.fact_keys import Turn, extract_fact_keys, prompt_messages, windows
+from memory.lifecycle.transfer import import_file
 
 DATA = Path(__file__).resolve().parent / "data" / "eval_small"
 MESSAGES = str(DATA / "messages.jsonl")

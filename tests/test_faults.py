@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.db import is_driver_error, translate
 from memory.errors import CorruptDatabaseError, DiskFullError, DiskWriteError, ReadOnlyError
+from memory.storage.sqlite.db import is_driver_error, translate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ import pytest
 
 from memory import MemoryStore
 from memory.errors import NotFoundError, UsageError
-from memory.forgetting import forget, select_by_query, select_older_than
-from memory.retrieval import find
-from memory.transfer import import_file
+from memory.lifecycle.forgetting import forget, select_by_query, select_older_than
+from memory.lifecycle.transfer import import_file
+from memory.retrieval.search import find
 
 
 def _import(store: MemoryStore, *lines: dict[str, object]) -> None:
@@ -179,9 +179,9 @@ def test_forgetting_a_message_undoes_what_consolidation_took_from_it(store: Memo
     """A memory consolidation updated from a message descends from it and goes
     with it (once, however many ways it descends); a duplicate the message
     only repeated stays, and the audit event quoting the message loses its text."""
-    from memory import history
-    from memory.consolidation import consolidate
-    from memory.extraction import Candidate
+    from memory.formation.consolidation import consolidate
+    from memory.formation.extraction import Candidate
+    from memory.privacy import history
 
     conv = store.new_conversation("chat")
     said = store.log_message(conv, "user", "I like green tea and black coffee")
@@ -249,7 +249,7 @@ def test_forgetting_both_facts_restores_neither(store: MemoryStore) -> None:
 def test_with_source_takes_an_unindexed_message_out_of_the_input_history(
     store: MemoryStore,
 ) -> None:
-    from memory import history
+    from memory.privacy import history
 
     conv = store.new_conversation("chat")
     said = store.log_message(conv, "user", "my locker code is blue-seven", index=False)
@@ -263,7 +263,7 @@ def test_with_source_takes_an_unindexed_message_out_of_the_input_history(
 
 
 def test_an_unreadable_history_is_a_note_that_says_what_to_do(store: MemoryStore) -> None:
-    from memory import history
+    from memory.privacy import history
 
     where = history.path_for(store.path, store.profile)
     where.mkdir()

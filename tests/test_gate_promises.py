@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from memory.errors import SecretRefusedError, UsageError
-from memory.secrets_gate import apply, scan
+from memory.privacy.secrets_gate import apply, scan
 
 CARDS = [
     "4111 1111 1111 1111",

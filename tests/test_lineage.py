@@ -15,7 +15,7 @@ import pytest
 import sqlean
 
 from memory import MemoryStore
-from memory.forgetting import forget
+from memory.lifecycle.forgetting import forget
 from memory.text import stem
 
 CANARY = "Zorblatt"
@@ -254,7 +254,7 @@ def test_forgotten_canary_leaves_no_bytes_under_mem_home(
 
 # ------------------------------------------------------- history, engine side
 def test_history_is_per_profile_and_refuse_writes_nothing(store: MemoryStore) -> None:
-    from memory import history
+    from memory.privacy import history
 
     mine = history.path_for(store.path, "default")
     alice = history.path_for(store.path, "alice")
@@ -297,7 +297,7 @@ def test_pending_scrub_does_not_hold_up_an_open_behind_a_writer(
 
 
 def test_query_words_match_whole_words_only(store: MemoryStore) -> None:
-    from memory import history
+    from memory.privacy import history
 
     keep, gone = store.new_conversation(), store.new_conversation()
     store.set_summary(keep, "We started the start-up, smartly", 0)
@@ -322,8 +322,8 @@ def _said(store: MemoryStore, conv: str, text: str) -> tuple[int, int]:
 def test_consolidation_from_a_forgotten_message_is_undone(
     store: MemoryStore, raw_bytes: Any
 ) -> None:
-    from memory.consolidation import consolidate
-    from memory.extraction import Candidate
+    from memory.formation.consolidation import consolidate
+    from memory.formation.extraction import Candidate
 
     conv = store.new_conversation()
     lyon = consolidate(store, Candidate("The user lives in Lyon", slot="city", value="Lyon"))

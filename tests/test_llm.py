@@ -1,4 +1,4 @@
-"""memory.llm against the fake server, on both remote paths (the openai SDK and litellm)."""
+"""memory.models.llm against the fake server, on both remote paths (the openai SDK and litellm)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from fakeserver import FakeLLMServer
 
-from memory.embed import LiteLLMEmbedder
 from memory.errors import (
     MissingKeyError,
     ModelRequestError,
     StreamBrokenError,
     UnknownModelError,
 )
-from memory.llm import ChatModel, Usage, embed, has_provider_key
+from memory.models.embed import LiteLLMEmbedder
+from memory.models.llm import ChatModel, Usage, embed, has_provider_key
 
 # The fixtures fake_llm and fake_llm_server (harmless if tests/conftest.py registers it too).
 pytest_plugins = ["conftest_llm"]
@@ -416,7 +416,7 @@ def test_control_endpoint_and_script_file(tmp_path: Path) -> None:
 
 
 def test_import_is_lazy() -> None:
-    code = "import sys, memory.llm; print('litellm' in sys.modules, 'openai' in sys.modules)"
+    code = "import sys, memory.models.llm; print('litellm' in sys.modules, 'openai' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
@@ -429,8 +429,8 @@ def test_model_facts_without_importing_litellm() -> None:
     code = textwrap.dedent(
         """
         import sys
-        from memory import model_info
-        from memory.llm import ChatModel
+        from memory.models import model_info
+        from memory.models.llm import ChatModel
         facts = model_info.facts("openai/gpt-4o-mini")
         print(ChatModel("openai/gpt-4o-mini").context_window(), facts.provider,
               facts.input_cost_per_token > 0, facts.output_cost_per_token > 0,
@@ -561,7 +561,7 @@ def test_subprocess_reaches_server_quietly(fake_llm_server: FakeLLMServer) -> No
     code = textwrap.dedent(
         """
         from memory.errors import ModelError
-        from memory.llm import ChatModel
+        from memory.models.llm import ChatModel
         model = ChatModel("openai/gpt-4o-mini", num_retries=0)
         print("".join(model.stream([{"role": "user", "content": "hi from child"}])))
         try:
@@ -661,9 +661,9 @@ def test_ask_imports_neither_litellm_nor_a_tokenizer(
 
 
 def test_a_prompt_that_fits_by_bytes_is_the_exact_prompt() -> None:
-    from memory.budget import assemble
-    from memory.models import Memory, Message
-    from memory.tokens import at_most, counter
+    from memory.assistant.budget import assemble
+    from memory.models.tokens import at_most, counter
+    from memory.records import Memory, Message
 
     stamp = "2025-03-01T10:00:00"
     facts = [
@@ -695,7 +695,7 @@ def test_repl_preloads_the_model_path_while_the_user_types(mem_home: Path) -> No
         """
         import sys, threading
         from cli.repl import Repl
-        from memory.assistant import Assistant, Settings
+        from memory.assistant.turn import Assistant, Settings
         from memory.store import MemoryStore
         with MemoryStore.open(None) as store:
             repl = Repl(Assistant(store, Settings(model="openai/gpt-4o-mini")))
@@ -704,7 +704,7 @@ def test_repl_preloads_the_model_path_while_the_user_types(mem_home: Path) -> No
             for thread in threading.enumerate():
                 if thread.name.startswith("mem-") and thread.name.endswith("-preload"):
                     thread.join(60)
-            from memory import static_embed
+            from memory.models import static_embed
             loaded = static_embed._table is not None
             print("openai" in sys.modules, "litellm" in sys.modules, loaded)
         """

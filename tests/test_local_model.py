@@ -1,4 +1,4 @@
-"""The embedded offline model (memory.local_model).
+"""The embedded offline model (memory.models.local_model).
 
 Most tests need no model: the prompt for a base model, the default choice, the
 messages, and the ChatModel seam driven with a stand-in for llama.cpp. The
@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-import memory.local_model as lm
-from memory.budget import PromptSections, assemble
-from memory.models import Hit, Memory, Message
-from memory.tokens import counter
+import memory.models.local_model as lm
+from memory.assistant.budget import assemble
+from memory.models.sections import PromptSections
+from memory.models.tokens import counter
+from memory.records import Hit, Memory, Message
 
 QUESTION = "What is the name of my dog?"
 
@@ -47,7 +48,8 @@ def hit(id: int, content: str, kind: str = "fact", speaker: str | None = None) -
 
 
 def assembled(**parts: Any) -> PromptSections:
-    """The structured parts exactly as the assistant passes them (memory.budget.assemble)."""
+    """The structured parts exactly as the assistant passes them
+    (memory.assistant.budget.assemble)."""
     return assemble(
         current=parts.pop("current", QUESTION),
         count=counter(None),
@@ -145,7 +147,7 @@ def test_default_model_rules(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_is_installed_imports_nothing() -> None:
     code = (
-        "import sys, memory.local_model as lm\n"
+        "import sys, memory.models.local_model as lm\n"
         "lm.is_installed(); lm.default_model()\n"
         "print('llama_cpp' in sys.modules, 'litellm' in sys.modules)\n"
     )
@@ -220,7 +222,7 @@ def fake_local(monkeypatch: pytest.MonkeyPatch) -> FakeLlama:
 
 
 def test_chat_model_streams_and_completes_without_litellm(fake_local: FakeLlama) -> None:
-    from memory.llm import ChatModel
+    from memory.models.llm import ChatModel
 
     model = ChatModel("local/gemma-3-270m")
     assert model.route == "local"
@@ -296,7 +298,7 @@ def test_extra_buffers_turned_off() -> None:
 
 def test_load_failure_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     from memory.errors import ModelRequestError
-    from memory.llm import ChatModel
+    from memory.models.llm import ChatModel
 
     def broken() -> Any:
         raise ValueError("Failed to load model from file")
@@ -397,7 +399,7 @@ def test_loading_in_the_background_loses_no_output() -> None:
     main thread printed then (the REPL's echo, an error line) was lost."""
     code = (
         "import os, threading, time\n"
-        "import memory.local_model as lm\n"
+        "import memory.models.local_model as lm\n"
         "loader = threading.Thread(target=lm.get_llama)\n"
         "loader.start()\n"
         "n = 0\n"

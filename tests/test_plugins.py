@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.embed import HashingEmbedder, get_embedder
 from memory.errors import UnknownModelError, UsageError
 from memory.hookspecs import Register
-from memory.llm import ChatModel
+from memory.models.embed import HashingEmbedder, get_embedder
+from memory.models.llm import ChatModel
 from memory.plugins import (
     PluginError,
     hookimpl,
@@ -26,7 +26,7 @@ from memory.plugins import (
     storage_backend,
     unregister_plugin,
 )
-from memory.retrieval import find
+from memory.retrieval.search import find
 from memory.storage import StorageBackend
 from memory.storage.sqlite import SQLiteBackend
 

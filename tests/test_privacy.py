@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.embed import pack
 from memory.errors import SecretRefusedError
-from memory.forgetting import forget
-from memory.secrets_gate import scan
+from memory.lifecycle.forgetting import forget
+from memory.models.embed import pack
+from memory.privacy.secrets_gate import scan
 
 SECRET = "Quetzalcoatl"
 

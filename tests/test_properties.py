@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from memory import MemoryStore
 from memory.errors import ImportFormatError, MemError
-from memory.models import KINDS
-from memory.retrieval import find
-from memory.secrets_gate import apply as gate_apply
-from memory.transfer import export, import_file
+from memory.lifecycle.transfer import export, import_file
+from memory.privacy.secrets_gate import apply as gate_apply
+from memory.records import KINDS
+from memory.retrieval.search import find
 
 # One store per test function, shared by its examples (hence the health check).
 SETTINGS = settings(

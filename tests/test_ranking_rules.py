@@ -1,4 +1,4 @@
-"""The ranking rules memory.ranking documents, checked one by one with small
+"""The ranking rules memory.retrieval.ranking documents, checked one by one with small
 hand-made candidates: normalised keyword and vector evidence, neighbour and
 session shares, the speaker/time/importance/recency boosts, the answer boost,
 and when the vectors bring candidates of their own (written to kill
@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from memory.query import TimeWindow
-from memory.ranking import (
+from memory.retrieval.query import TimeWindow
+from memory.retrieval.ranking import (
     KNN_ROWS,
     Candidate,
     Ranking,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.db import connect
 from memory.errors import IndexIncompleteError
+from memory.storage.sqlite.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _SLOW_REINDEX = """
 import sys, time
 from memory import MemoryStore
-from memory.embed import HashingEmbedder, register_embedder
+from memory.models.embed import HashingEmbedder, register_embedder
 
 class Slow(HashingEmbedder):
     def embed(self, texts):

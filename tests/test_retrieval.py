@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from memory.embed import get_embedder, pack
 from memory.errors import UsageError
-from memory.query import answer_kind, parse_query
-from memory.ranking import KNN_ROWS, Ranking
-from memory.retrieval import Filters, find, make_filters, search
+from memory.models.embed import get_embedder, pack
+from memory.retrieval.query import answer_kind, parse_query
+from memory.retrieval.ranking import KNN_ROWS, Ranking
+from memory.retrieval.search import Filters, find, make_filters, search
 from memory.store import MemoryStore
 
 
@@ -250,7 +250,7 @@ def test_the_offline_embedders_are_deterministic_across_processes(name: str) -> 
     text = "Rex chewed one of my cello books this morning."
     here = pack(get_embedder(name).embed([text])[0]).hex()
     code = (
-        "from memory.embed import get_embedder, pack; import sys; "
+        "from memory.models.embed import get_embedder, pack; import sys; "
         f"sys.stdout.write(pack(get_embedder({name!r}).embed([{text!r}])[0]).hex())"
     )
     there = subprocess.run(

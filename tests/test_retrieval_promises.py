@@ -15,8 +15,15 @@ import pytest
 
 from memory import MemoryStore
 from memory.errors import UsageError
-from memory.retrieval import EXACT_VECTOR_LIMIT, WHERE_HELP, find, make_filters, parse_where, search
-from memory.transfer import import_file
+from memory.lifecycle.transfer import import_file
+from memory.retrieval.search import (
+    EXACT_VECTOR_LIMIT,
+    WHERE_HELP,
+    find,
+    make_filters,
+    parse_where,
+    search,
+)
 
 SYLLABLES = "ka ro mi te su na lo vi pe da shi ko".split()
 DOG = "The user's dog is called Rex."
@@ -195,7 +202,7 @@ def test_times_may_be_given_as_datetimes(store: MemoryStore) -> None:
 def test_a_window_of_one_turn_still_finds_the_answer_after_the_question(
     store: MemoryStore,
 ) -> None:
-    from memory.ranking import Ranking
+    from memory.retrieval.ranking import Ranking
 
     conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
     turns = [
@@ -217,7 +224,7 @@ def test_a_window_of_one_turn_still_finds_the_answer_after_the_question(
 def test_a_nearer_turn_is_lifted_more_than_a_farther_one(store: MemoryStore) -> None:
     """Before the matching turn as after it, the turn next to it counts more
     than the one two turns away."""
-    from memory.ranking import Ranking
+    from memory.retrieval.ranking import Ranking
 
     conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
     texts = [
@@ -239,8 +246,8 @@ def test_a_nearer_turn_is_lifted_more_than_a_farther_one(store: MemoryStore) -> 
 def test_the_next_days_turn_is_not_a_neighbour(store: MemoryStore) -> None:
     """Neighbours are turns of the same session (same conversation, same day);
     one the caller leaves out is left out as a neighbour too."""
-    from memory.ranking import Ranking
-    from memory.retrieval import Filters
+    from memory.retrieval.ranking import Ranking
+    from memory.retrieval.search import Filters
 
     conv = store.new_conversation(conversation_id="c1", created_at="2023-04-01T10:00:00")
     question = store.log_message(
@@ -272,7 +279,7 @@ def test_among_equal_scores_the_newest_memory_wins(store: MemoryStore) -> None:
 
 
 def test_several_kinds_can_be_left_out(store: MemoryStore) -> None:
-    from memory.retrieval import Filters
+    from memory.retrieval.search import Filters
 
     store.remember("Answer questions about the ferry in one line", kind="instruction")
     store.add_memory("Ana took the ferry to the island", kind="episode")

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.db import connect
 from memory.errors import NotFoundError, UsageError
-from memory.forgetting import forget
-from memory.retrieval import find
-from memory.schema import _known_names, _migrations
+from memory.lifecycle.forgetting import forget
+from memory.retrieval.search import find
+from memory.storage.sqlite.db import connect
+from memory.storage.sqlite.schema import _known_names, _migrations
 
 ALICE_MESSAGE = {
     "conversation": "therapy",
@@ -294,8 +294,8 @@ def _import_memories(cli: Any, path: Path, profile: str, texts: list[str]) -> No
 
 
 def _scores(mem_home: Path, query: str) -> dict[str, float]:
-    from memory.ranking import Ranking
-    from memory.retrieval import search
+    from memory.retrieval.ranking import Ranking
+    from memory.retrieval.search import search
 
     with _open(mem_home, "bob") as bob:
         hits = search(bob, query, limit=20, ranking=Ranking(recency_weight=0.0))
@@ -335,7 +335,7 @@ def test_bobs_scores_do_not_move_when_alice_adds_notes(
 
 
 def test_scope_bm25_is_fts5_bm25_when_the_scope_is_the_whole_index(mem_home: Path) -> None:
-    from memory import keyword_stats
+    from memory.storage.sqlite import keyword_stats
 
     with _open(mem_home, "bob") as bob:
         for text in [*BOB_NOTES, "quux " * 30, "zorblax zorblax zorblax quux"]:
@@ -354,7 +354,7 @@ def test_scope_bm25_is_fts5_bm25_when_the_scope_is_the_whole_index(mem_home: Pat
 
 
 def test_keyword_statistics_follow_every_write(mem_home: Path) -> None:
-    from memory import keyword_stats
+    from memory.storage.sqlite import keyword_stats
 
     with _open(mem_home, "alice") as alice:
         first = alice.remember("alice one two three").id
@@ -398,8 +398,8 @@ def test_scores_after_forgetting_are_those_of_a_file_that_never_had_the_row(
 ) -> None:
     """FTS5 keeps counting a deleted row in its totals; the scope's own
     statistics do not, so forgetting leaves no trace in the ranking either."""
-    from memory.ranking import Ranking
-    from memory.retrieval import search
+    from memory.retrieval.ranking import Ranking
+    from memory.retrieval.search import search
 
     def scores(store: MemoryStore) -> dict[str, float]:
         hits = search(store, "zorblax quux", limit=20, ranking=Ranking(recency_weight=0.0))

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.consolidation import consolidate
 from memory.errors import SecretRefusedError
-from memory.extraction import Candidate
-from memory.secrets_gate import apply_record, scan
+from memory.formation.consolidation import consolidate
+from memory.formation.extraction import Candidate
+from memory.privacy.secrets_gate import apply_record, scan
 
 DATA = Path(__file__).parent / "data" / "secrets"
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "data" / "locomo" / "messages.jsonl"

@@ -1,4 +1,4 @@
-"""The offline semantic embedder (memory.static_embed): the shipped table, its tokeniser,
+"""The offline semantic embedder (memory.models.static_embed): the shipped table, its tokeniser,
 what it finds that spelling cannot, and databases made with the hashing embedder."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import memory.static_embed as se
+import memory.models.static_embed as se
 from memory import MemoryStore
-from memory.embed import DEFAULT_EMBEDDER, get_embedder
 from memory.errors import UsageError
-from memory.retrieval import find
+from memory.models.embed import DEFAULT_EMBEDDER, get_embedder
+from memory.retrieval.search import find
 from memory.text import STOPWORDS, words
 
 
@@ -129,9 +129,9 @@ def test_neighbours_are_near_whole_words() -> None:
 
 
 def test_query_expansion_finds_a_near_word(tmp_path: Path) -> None:
-    from memory.query import parse_query
-    from memory.ranking import Ranking
-    from memory.retrieval import _expansions, search
+    from memory.retrieval.query import parse_query
+    from memory.retrieval.ranking import Ranking
+    from memory.retrieval.search import _expansions, search
 
     # Words only (no vectors), so whatever is found is found by BM25.
     words_only = Ranking(vector_weight=0.0)

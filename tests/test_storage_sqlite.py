@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from memory.embed import get_embedder
 from memory.errors import EmbedderMismatchError, UsageError
-from memory.retrieval import find
+from memory.models.embed import get_embedder
+from memory.retrieval.search import find
 from memory.storage import MemoryFilter, NewMemory, Scope
 from memory.storage.sqlite import SQLiteBackend
 from memory.store import MemoryStore

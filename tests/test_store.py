@@ -20,10 +20,10 @@ from memory.errors import (
     SchemaTooNewError,
     UsageError,
 )
-from memory.forgetting import forget
-from memory.retrieval import find
-from memory.schema import _known_names, applied_names, schema_version
-from memory.transfer import export, import_file
+from memory.lifecycle.forgetting import forget
+from memory.lifecycle.transfer import export, import_file
+from memory.retrieval.search import find
+from memory.storage.sqlite.schema import _known_names, applied_names, schema_version
 
 
 def test_schema_from_empty_file(tmp_path: Path) -> None:

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memory import MemoryStore, secrets_gate, timeutil
+from memory import MemoryStore, timeutil
 from memory.errors import ImportFormatError, SecretRefusedError
-from memory.retrieval import find
-from memory.transfer import export, import_file
+from memory.lifecycle.transfer import export, import_file
+from memory.privacy import secrets_gate
+from memory.retrieval.search import find
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -55,7 +56,7 @@ def round_trip(store: MemoryStore, tmp_path: Path, name: str = "b.db") -> list[d
 
 
 def _rich_store(a: MemoryStore, folder: Path) -> None:
-    from memory.documents import add_documents
+    from memory.knowledge.documents import add_documents
 
     (folder / "guide.md").write_text("# Install\n\nUse pip.\n\n# Run\n\nType mem.\n")
     report = add_documents(a, [folder / "guide.md"], profile=a.profile)
@@ -128,7 +129,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
 
 
 def test_imported_documents_are_listed_and_not_redone(tmp_path: Path) -> None:
-    from memory.documents import add_documents, documents
+    from memory.knowledge.documents import add_documents, documents
 
     with MemoryStore.open(tmp_path / "a.db") as a:
         _rich_store(a, tmp_path)
@@ -304,7 +305,7 @@ def test_cli_import_dev_zero_is_refused(cli: Any) -> None:
 
 
 def test_cli_import_stdin_with_a_long_line(cli: Any) -> None:
-    from memory.transfer import MAX_LINE_BYTES
+    from memory.lifecycle.transfer import MAX_LINE_BYTES
 
     res = cli("import", "-", input=b"x" * (MAX_LINE_BYTES + 10), code=2)
     assert res.stderr.startswith("Error: <stdin>:1: the line is longer than ")

@@ -13,8 +13,8 @@ import pytest
 
 from memory import MemoryStore, timeutil
 from memory.errors import ImportFormatError, SecretRefusedError
-from memory.retrieval import find
-from memory.transfer import export, import_file
+from memory.lifecycle.transfer import export, import_file
+from memory.retrieval.search import find
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
@@ -146,7 +146,7 @@ def test_replaced_message_without_speaker_is_found_under_its_role(store: MemoryS
 def test_cli_import_extract_from_stdin_names_a_long_line(cli: Any) -> None:
     """`--extract` reads stdin twice, so it reads it whole first: a too-long
     line is still refused by its line number, before any model is called."""
-    from memory.transfer import MAX_LINE_BYTES
+    from memory.lifecycle.transfer import MAX_LINE_BYTES
 
     data = b'{"conversation": "c", "role": "user", "content": "hi"}\n' + b"x" * (
         MAX_LINE_BYTES + 10

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from memory import MemoryStore
-from memory.consolidation import consolidate
-from memory.db import connect
-from memory.embed import HashingEmbedder
-from memory.extraction import Candidate
+from memory.formation.consolidation import consolidate
+from memory.formation.extraction import Candidate
 from memory.hookspecs import Register
+from memory.models.embed import HashingEmbedder
 from memory.plugins import hookimpl, register_plugin, unregister_plugin
-from memory.retrieval import find
+from memory.retrieval.search import find
+from memory.storage.sqlite.db import connect
 
 NAME = "probe-hash-64"
 
@@ -140,7 +140,7 @@ def test_consolidation_embeds_before_taking_the_lock(
 def test_undo_of_an_update_embeds_before_taking_the_lock(
     probe: ProbingEmbedder, mem_home: Path
 ) -> None:
-    from memory.consolidation import undo_last
+    from memory.formation.consolidation import undo_last
 
     store = _armed(probe, mem_home)
     consolidate(store, Candidate("The user has a dog named Rex"))

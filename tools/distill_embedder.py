@@ -4,9 +4,9 @@
     python tools/distill_embedder.py [--check] [--neighbours-only]
 
 Writes ``memory/data/static-minilm-256.bin`` and ``memory/data/static-minilm-vocab.txt``,
-the table that :class:`memory.static_embed.StaticEmbedder` reads, and
+the table that :class:`memory.models.static_embed.StaticEmbedder` reads, and
 ``memory/data/static-minilm-neighbours.bin``, each whole word's nearest whole words in
-that table (the query expansion of :mod:`memory.retrieval`; ``--neighbours-only``
+that table (the query expansion of :mod:`memory.retrieval.search`; ``--neighbours-only``
 rebuilds just this file from the shipped table, without the model). Run by a developer when
 the table changes, never by mem at run time (mem ships the result; it downloads nothing).
 

@@ -4,8 +4,8 @@ the records that cross it. Backends: :mod:`memory.storage.sqlite`,
 
 from __future__ import annotations
 
-from .protocol import StorageBackend
-from .records import (
+from memory.storage.protocol import StorageBackend
+from memory.storage.records import (
     Conversation,
     Counts,
     Document,
@@ -19,7 +19,7 @@ from .records import (
     NewMemory,
     NewMessage,
 )
-from .scope import SYSTEM, Scope
+from memory.storage.scope import SYSTEM, Scope
 
 __all__ = [
     "SYSTEM",

@@ -33,7 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol, runtime_checkable
 
-from .records import (
+from memory.storage.protocol_lifecycle import LifecycleCalls
+from memory.storage.records import (
     Conversation,
     Counts,
     Document,
@@ -50,14 +51,14 @@ from .records import (
     NewMemory,
     NewMessage,
 )
-from .scope import Scope
+from memory.storage.scope import Scope
 
 Column = Literal["content", "speaker"]
 Scrub = Callable[[str], bool]  # True: this text holds words being forgotten
 
 
 @runtime_checkable
-class StorageBackend(Protocol):
+class StorageBackend(LifecycleCalls, Protocol):
     """A database of memories, messages, conversations, documents and events."""
 
     name: str  # "sqlite", "postgres", "memory"

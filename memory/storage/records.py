@@ -2,15 +2,15 @@
 
 Plain dataclasses, no SQL: the same records cross the seam for every backend.
 ``Memory``, ``Message`` and ``Event`` are the engine's own records
-(:mod:`memory.models`), re-exported so callers of the seam need one import.
+(:mod:`memory.records`), re-exported so callers of the seam need one import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..models import KINDS, Event, Memory, Message
+from memory.records import KINDS, Event, Memory, Message
 
 __all__ = [
     "KINDS",
@@ -117,6 +117,9 @@ class Document:
     chunker: str
     added_at: str
     updated_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

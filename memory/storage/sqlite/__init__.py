@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .backend import SQLiteBackend
+from memory.storage.sqlite.backend import SQLiteBackend
 
 __all__ = ["SQLiteBackend"]

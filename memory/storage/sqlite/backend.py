@@ -1,7 +1,7 @@
 """SQLiteBackend: the :class:`StorageBackend` protocol over mem's SQLite file.
 
-Same schema and connection as :class:`memory.store.MemoryStore` (memory.db,
-memory.schema), so both can work on one file while callers move to the seam.
+Same schema and connection as :class:`memory.store.MemoryStore` (memory.storage.sqlite.db,
+memory.storage.sqlite.schema), so both can work on one file while callers move to the seam.
 Search legs live in :mod:`.search`, deletion and lineage in :mod:`.lineage`.
 """
 
@@ -14,14 +14,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ... import keyword_stats, timeutil
-from ...db import Connection, connect, transaction, translate
-from ...embed import pack
-from ...errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
-from ...models import KINDS, MEMORY_COLUMNS, memory_from_row
-from ...schema import ensure_schema
-from ..protocol import Column, Scrub, StorageBackend
-from ..records import (
+from memory import timeutil
+from memory.errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
+from memory.models.embed import pack
+from memory.records import KINDS, MEMORY_COLUMNS, memory_from_row
+from memory.storage.protocol import Column, Scrub, StorageBackend
+from memory.storage.records import (
     Counts,
     ForgetResult,
     KeywordStats,
@@ -31,18 +29,23 @@ from ..records import (
     MemoryPatch,
     NewMemory,
 )
-from ..scope import Scope
-from . import lineage as _lineage
-from . import search as _search
-from .conversations import ConversationsMixin
-from .documents import DocumentsMixin
-from .events import EventsMixin
-from .filters import filter_sql, marks, scope_sql
+from memory.storage.scope import Scope
+from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite import lineage as _lineage
+from memory.storage.sqlite import search as _search
+from memory.storage.sqlite.conversations import ConversationsMixin
+from memory.storage.sqlite.db import Connection, connect, transaction, translate
+from memory.storage.sqlite.documents import DocumentsMixin
+from memory.storage.sqlite.events import EventsMixin
+from memory.storage.sqlite.filters import filter_sql, marks, scope_sql
+from memory.storage.sqlite.lifecycle import LifecycleMixin
+from memory.storage.sqlite.schema import ensure_schema
+from memory.storage.sqlite.transfer import TransferMixin
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
 
 
-class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
+class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMixin, TransferMixin):
     """mem's embedded default backend: one SQLite file (sqlean + sqlite-vec)."""
 
     name = "sqlite"

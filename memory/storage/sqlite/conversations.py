@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ... import timeutil
-from ...db import Connection, transaction
-from ...errors import NotFoundError, UsageError
-from ..records import Conversation, Message, NewMessage
-from ..scope import Scope
-from . import lineage as _lineage
+from memory import timeutil
+from memory.errors import NotFoundError, UsageError
+from memory.storage.records import Conversation, Message, NewMessage
+from memory.storage.scope import Scope
+from memory.storage.sqlite import lineage as _lineage
+from memory.storage.sqlite.db import Connection, transaction
 
 _MESSAGE_COLUMNS = "id, conversation_id, role, content, created_at, speaker, external_id, profile"
 

@@ -3,12 +3,12 @@ file, whose chunks are memories of kind ``document`` naming its path."""
 
 from __future__ import annotations
 
-from ... import timeutil
-from ...db import Connection, transaction
-from ..records import Document, DocumentInfo
-from ..scope import Scope
-from . import lineage as _lineage
-from .filters import scope_sql
+from memory import timeutil
+from memory.storage.records import Document, DocumentInfo
+from memory.storage.scope import Scope
+from memory.storage.sqlite import lineage as _lineage
+from memory.storage.sqlite.db import Connection, transaction
+from memory.storage.sqlite.filters import scope_sql
 
 _DOC_COLUMNS = "path, profile, format, hash, size, mtime, chunks, chunker, added_at, updated_at"
 

@@ -8,12 +8,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ...db import Connection
-from ...errors import NotFoundError
-from ..records import Event, NewEvent
-from ..scope import Scope
-from . import lineage as _lineage
-from .filters import marks
+from memory.errors import NotFoundError
+from memory.storage.records import Event, NewEvent
+from memory.storage.scope import Scope
+from memory.storage.sqlite import lineage as _lineage
+from memory.storage.sqlite.db import Connection
+from memory.storage.sqlite.filters import marks
 
 _EVENT_COLUMNS = "e.id, e.memory_id, e.event, e.at, e.actor, e.before, e.after, e.detail"
 # The namespace an event belongs to (see the module docstring).

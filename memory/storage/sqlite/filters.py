@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ... import timeutil
-from ...errors import UsageError
-from ..records import MemoryFilter
-from ..scope import Scope
+from memory import timeutil
+from memory.errors import UsageError
+from memory.storage.records import MemoryFilter
+from memory.storage.scope import Scope
 
 
 def marks(n: int) -> str:

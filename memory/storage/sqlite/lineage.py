@@ -1,8 +1,9 @@
 """Deleting for real over SQLite: one row with its index entries, lineage
 (what derives from a message), forgetting, and the scrub of side storage.
 
-The SQL is that of :mod:`memory.forgetting` and ``MemoryStore.delete_row``,
-taking a :class:`Scope` instead of a store: a forgotten memory leaves
+The one copy of this SQL (:mod:`memory.lifecycle.forgetting` keeps only the
+policy; ``MemoryStore.delete_row`` goes once the store is on the seam): a
+forgotten memory leaves
 ``memories``, the FTS5 index (secure-delete, then optimised) and both vector
 tables; its earlier audit rows lose their text; ``secure_delete`` zeroes freed
 pages; the WAL is checkpointed and truncated.
@@ -14,17 +15,19 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ... import keyword_stats, timeutil
-from ...db import BUSY_TIMEOUT_MS, Connection, is_driver_error, transaction
-from ...errors import NotFoundError, UsageError
-from ..protocol import Scrub
-from ..records import ForgetResult, Lineage
-from ..scope import Scope
-from .filters import marks
+from memory import timeutil
+from memory.errors import NotFoundError, UsageError
+from memory.storage.protocol import Scrub
+from memory.storage.protocol_lifecycle import NarrowScrub
+from memory.storage.records import ForgetResult, Lineage
+from memory.storage.scope import Scope
+from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite.db import Connection
+from memory.storage.sqlite.filters import marks
+from memory.storage.sqlite.scrub import PENDING_KEY as PENDING_KEY
+from memory.storage.sqlite.scrub import SCRUB_WAIT_MS, scrub_wal
 
-PENDING_KEY = "scrub_pending"
 MESSAGE_FLOOR_KEY = "message_id_floor"
-SCRUB_WAIT_MS = 2000
 
 
 def storable_id(value: int) -> bool:
@@ -268,12 +271,18 @@ def _scrub_words(conn: Connection, scope: Scope, scrub: Scrub, result: ForgetRes
         if title and scrub(str(title)):
             conn.execute("UPDATE conversations SET title = NULL WHERE id = ?", [conv])
             result.titles.append(str(conv))
-    rows = conn.execute(
+    # A cheap substring test in SQL first (NarrowScrub's needles), so only
+    # candidate events are decoded and handed to ``scrub``.
+    needles = scrub.needles if isinstance(scrub, NarrowScrub) else ()
+    sql = (
         "SELECT e.id, e.before, e.after FROM memory_events e JOIN memories m "
         "ON m.id = e.memory_id WHERE m.profile = ? "
-        "AND (e.before IS NOT NULL OR e.after IS NOT NULL)",
-        [scope.writes],
-    ).fetchall()
+        "AND (e.before IS NOT NULL OR e.after IS NOT NULL)"
+    )
+    sql += "".join(
+        " AND instr(lower(coalesce(e.before, '') || coalesce(e.after, '')), ?) > 0" for _ in needles
+    )
+    rows = conn.execute(sql, [scope.writes, *needles]).fetchall()
     for event_id, before, after in rows:
         text = " ".join(json.dumps(json.loads(x), ensure_ascii=False) for x in (before, after) if x)
         if scrub(text):
@@ -284,24 +293,6 @@ def _scrub_words(conn: Connection, scope: Scope, scrub: Scrub, result: ForgetRes
 
 
 def scrub(conn: Connection, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
-    """Rewrite the FTS index without deleted entries (a contentless FTS5 table
-    keeps terms in its segments until merged), then checkpoint the WAL into
-    the main file and truncate it. False when another reader kept its
-    snapshot past ``wait_ms``: the ``scrub_pending`` mark stays for next time."""
-    conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
-    try:
-        try:
-            with transaction(conn):
-                conn.execute("INSERT INTO memories_fts(memories_fts) VALUES ('optimize')")
-        except Exception as err:
-            if is_driver_error(err) and ("locked" in str(err) or "busy" in str(err)):
-                return False
-            raise
-        if conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
-            return False
-        with transaction(conn):
-            conn.execute("DELETE FROM meta WHERE key = ?", [PENDING_KEY])
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    return True
+    """See :func:`memory.storage.sqlite.scrub.scrub_wal` (one scrub, two names
+    until the store opens through the backend)."""
+    return scrub_wal(conn, wait_ms=wait_ms)

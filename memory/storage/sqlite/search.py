@@ -1,7 +1,7 @@
 """The search legs over SQLite: per-term BM25 (FTS5), vector KNN and exact
 cosine (sqlite-vec), session neighbours. Every query carries the scope.
 
-Keyword scores use the scope's own statistics (:mod:`memory.keyword_stats`):
+Keyword scores use the scope's own statistics (:mod:`memory.storage.sqlite.keyword_stats`):
 FTS5's ``bm25()`` counts every row of the shared index, so when other
 namespaces hold rows the scores are recomputed from the scope's rows, tokens
 and matches, bit for bit FTS5's formula.
@@ -13,12 +13,12 @@ import heapq
 import json
 from collections.abc import Iterable, Sequence
 
-from ... import keyword_stats
-from ...db import Connection
-from ...embed import pack
-from ..records import KeywordStats, MemoryFilter
-from ..scope import Scope
-from .filters import filter_sql, scope_sql
+from memory.models.embed import pack
+from memory.storage.records import KeywordStats, MemoryFilter
+from memory.storage.scope import Scope
+from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite.db import Connection
+from memory.storage.sqlite.filters import filter_sql, scope_sql
 
 # A scope of up to this many rows is searched by exact vector scan, not KNN.
 EXACT_VECTOR_LIMIT = 2_000

@@ -1,0 +1,401 @@
+"""One turn of the assistant: the memory pipeline around a model call.
+
+    1. log the user's message (before anything can fail, so it is never lost)
+    2. retrieve: instructions, profile facts, hybrid search for this message
+    3. assemble the prompt under the token budget (memory.assistant.budget)
+    4. call the model through memory.models.llm and stream the reply
+    5. log the reply (also a partial one, when the stream is cancelled)
+    6. after the reply: extract candidate facts from the buffer, consolidate
+       them, and fold old turns into the running summary when needed
+
+The conversation-memory strategy decides what the "recent window" and the
+"summary" are: ``buffer`` (every turn), ``window`` (the last N turns),
+``summary`` (only a running summary), ``summary-buffer`` (recent turns
+verbatim, older ones folded into a stored summary past a token limit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from memory.assistant.budget import AssembledPrompt, assemble
+from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
+from memory.errors import ExtractionError, MemError, NoModelError, SecretRefusedError, UsageError
+from memory.formation.consolidation import Change, consolidate, new_batch
+from memory.formation.extraction import Candidate, extract_rules, extract_with_model
+from memory.models.local_model import is_local, no_model_help, require_installed
+from memory.models.tokens import at_most, counter
+from memory.records import Hit, Memory, Message
+from memory.retrieval.search import Filters, search
+
+if TYPE_CHECKING:
+    from memory.models.llm import ChatModel, Usage
+    from memory.store import MemoryStore
+
+DEFAULT_BUDGET = 8192
+RETRIEVE_LIMIT = 12
+# Hits scoring under this share of the best hit are noise for a prompt (a
+# vector-only neighbour such as "OK"); search itself still returns them.
+RELEVANCE_FLOOR = 0.4
+PROFILE_LIMIT = 40
+SUMMARY_PROMPT = (
+    "You maintain a running summary of a conversation between a user and an assistant. "
+    "Merge the existing summary with the new turns into one concise summary (at most 200 "
+    "words) that keeps facts, decisions, open questions and names. Answer with the summary "
+    "only."
+)
+
+
+# One settings type: the config file's (command-line options replace fields).
+Settings = Config
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the model is called."""
+
+    text: str
+    message_id: int | None
+    prompt: AssembledPrompt
+
+
+@dataclass
+class TurnResult:
+    reply: str
+    conversation: str
+    prompt: AssembledPrompt
+    memory_changes: list[Change] = field(default_factory=list)
+    usage: Usage | None = None
+    interrupted: bool = False
+
+    @property
+    def memories_used(self) -> list[Hit]:
+        return self.prompt.memories_used
+
+    def to_dict(self) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "reply": self.reply,
+            "conversation": self.conversation,
+            "memories_used": [h.to_dict() for h in self.memories_used]
+            + [
+                {"id": m.id, "kind": m.kind, "content": m.content, "profile_fact": True}
+                for m in self.prompt.profile_used
+            ],
+            "memory_changes": [c.to_dict() for c in self.memory_changes],
+            "usage": None
+            if usage is None
+            else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "interrupted": self.interrupted,
+        }
+
+
+class Assistant:
+    """The turn pipeline over a :class:`MemoryStore` and an optional model."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        settings: Settings | None = None,
+        *,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or Settings()
+        self.conversation: str | None = None
+        self._model: ChatModel | None = None
+        self._warn = warn or (lambda message: None)
+        self._count = counter(self.settings.model)
+        self._budget: int | None = None
+        self._stable: tuple[int | None, list[Memory], list[Memory]] | None = None
+
+    # ------------------------------------------------------------ conversation
+    def open_conversation(self, conversation: str | None = None, *, resume: bool = False) -> str:
+        """Use ``conversation``, or the last one with ``resume``, or a new one."""
+        if conversation:
+            self.store.require_conversation(conversation)
+            self.conversation = conversation
+        elif resume and (last := self.store.last_conversation()):
+            self.conversation = last
+        else:
+            self.conversation = self.store.new_conversation()
+        return self.conversation
+
+    def new_conversation(self) -> str:
+        self.conversation = self.store.new_conversation()
+        return self.conversation
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> ChatModel:
+        if not self.settings.model:
+            raise NoModelError(no_model_help())
+        if self._model is None:
+            from memory.models.llm import ChatModel, check_key
+
+            if is_local(self.settings.model):
+                require_installed(self.settings.model)
+            check_key(self.settings.model, api_base=self.settings.api_base)
+            self._model = ChatModel(self.settings.model, api_base=self.settings.api_base)
+        return self._model
+
+    def set_model(self, name: str) -> None:
+        self.settings.model = name
+        self._model = None
+        self._budget = None
+        self._count = counter(name)
+
+    def budget(self) -> int:
+        if self.settings.budget:
+            return self.settings.budget
+        if self._budget is None:
+            window = self.model.context_window() if self.settings.model else None
+            self._budget = window or DEFAULT_BUDGET
+        return self._budget
+
+    # ---------------------------------------------------------------- prompt
+    def _recent_and_summary(self, exclude_id: int | None) -> tuple[list[Message], str | None]:
+        if self.conversation is None:
+            return [], None
+        strategy = self.settings.memory
+        summary, upto = self.store.summary(self.conversation)
+        if strategy == "summary" and upto is not None:
+            return [], summary
+        if strategy in ("summary", "summary-buffer"):
+            # No summary yet, or a forget dropped it (memory.lifecycle.forgetting): the
+            # turns not folded in stand in for it until the next fold.
+            msgs = self.store.messages(self.conversation, after_id=upto)
+        elif strategy == "window":
+            msgs = self.store.messages(self.conversation, limit=self.settings.window * 2 + 1)
+            summary = None
+        else:
+            msgs = self.store.messages(self.conversation)
+            summary = None
+        msgs = [m for m in msgs if m.id != exclude_id]
+        if strategy == "window":
+            msgs = msgs[-self.settings.window * 2 :]
+        return msgs, summary
+
+    def _stable_part(self) -> tuple[list[Memory], list[Memory]]:
+        """Standing instructions and profile facts, re-read only when the audit
+        trail has moved (every add, update, supersede and forget writes to it),
+        so a turn does not list them again when nothing changed."""
+        version = self.store.conn.execute("SELECT max(id) FROM memory_events").fetchone()[0]
+        if self._stable is None or self._stable[0] != version:
+            instructions = self.store.list_memories(kind="instruction")
+            # Facts about the user; fact keys of imported conversations (about
+            # other people) are found by search instead.
+            profile = [
+                m
+                for m in self.store.list_memories(kind="fact", limit=PROFILE_LIMIT * 2)
+                if m.source != "fact-key"
+            ][:PROFILE_LIMIT]
+            self._stable = (version, instructions, profile)
+        return self._stable[1], self._stable[2]
+
+    def build_prompt(self, text: str, *, message_id: int | None = None) -> AssembledPrompt:
+        """Steps 2–3 of a turn (no logging, no model): used by --show-prompt."""
+        recent, summary = self._recent_and_summary(message_id)
+        in_window = {m.id for m in recent} | ({message_id} if message_id else set())
+        instructions, profile = self._stable_part()
+        profile_ids = {m.id for m in profile}
+        # What the prompt already holds is left out inside the search, so the
+        # search asks for the same few hits however long the window grows.
+        filters = Filters(
+            exclude_kinds=("instruction",),
+            exclude_ids=tuple(sorted(profile_ids)),
+            exclude_messages=tuple(sorted(in_window)),
+        )
+        hits = search(self.store, text, limit=RETRIEVE_LIMIT, filters=filters)
+        if hits:
+            floor = hits[0].score * RELEVANCE_FLOOR
+            hits = [h for h in hits if h.score >= floor]
+        budget = self.budget()
+        return assemble(
+            current=text,
+            count=self._count,
+            bound=at_most,
+            budget=budget,
+            reserve=min(self.settings.reply_tokens, budget // 4),
+            instructions=instructions,
+            profile=profile,
+            retrieved=hits,
+            summary=summary,
+            recent=recent,
+        )
+
+    def prepare(self, text: str) -> Prepared:
+        """Steps 1–3: log the message first, then retrieve and assemble."""
+        text = text.strip()
+        if not text:
+            raise UsageError("Empty message: type something, or pipe text into `mem ask`.")
+        if self.conversation is None:
+            self.open_conversation()
+        assert self.conversation is not None
+        message_id = self.store.log_message(self.conversation, "user", text)
+        prompt = self.build_prompt(text, message_id=message_id)
+        self.store.touch([h.id for h in prompt.memories_used] + [m.id for m in prompt.profile_used])
+        return Prepared(text, message_id, prompt)
+
+    # ------------------------------------------------------------------ reply
+    def stream_reply(self, prepared: Prepared, sink: list[str]) -> Generator[str, None, None]:
+        """Steps 4–5: stream the reply; the text so far is logged even when the
+        stream is cancelled (``close()``/Ctrl-C) or breaks off."""
+        assert self.conversation is not None
+        complete = False
+        try:
+            prompt = prepared.prompt
+            for chunk in self.model.stream(prompt.messages, sections=prompt.sections):
+                sink.append(chunk)
+                yield chunk
+            complete = True
+        finally:
+            reply = "".join(sink)
+            if reply.strip():
+                self.store.log_message(
+                    self.conversation,
+                    "assistant",
+                    reply,
+                    metadata={} if complete else {"interrupted": True},
+                )
+
+    def after_reply(self, prepared: Prepared) -> list[Change]:
+        """Step 6: implicit formation and summary folding (after the reply)."""
+        changes: list[Change] = []
+        if self.settings.extraction:
+            changes = self.extract_and_consolidate(prepared.message_id)
+        if self.settings.memory in ("summary", "summary-buffer"):
+            self.fold_summary()
+        return changes
+
+    def turn(self, text: str, *, on_chunk: Callable[[str], None] | None = None) -> TurnResult:
+        """A whole turn; ``on_chunk`` receives the reply as it streams."""
+        prepared = self.prepare(text)
+        sink: list[str] = []
+        for chunk in self.stream_reply(prepared, sink):
+            if on_chunk:
+                on_chunk(chunk)
+        assert self.conversation is not None
+        changes = self.after_reply(prepared)
+        return TurnResult(
+            "".join(sink), self.conversation, prepared.prompt, changes, self.model.usage
+        )
+
+    # -------------------------------------------------------------- formation
+    def _buffer(self, limit: int = 6) -> list[Message]:
+        assert self.conversation is not None
+        return self.store.messages(self.conversation, limit=limit)
+
+    def candidates(self, buffer: list[Message]) -> list[Candidate]:
+        """Model extraction when a model is configured, else (or on failure) rules.
+
+        The embedded local model is a small base model that cannot write the JSON, so
+        it gets the offline rules too (and no wasted seconds of generation)."""
+        chat = [{"role": m.role, "content": m.content} for m in buffer]
+        if self.settings.model and not is_local(self.settings.model):
+            try:
+                known = [m.content for m in self.store.list_memories(kind="fact", limit=30)]
+                return extract_with_model(
+                    lambda msgs: self.model.complete(msgs, json_schema=None), chat, known
+                )
+            except (ExtractionError, MemError) as err:
+                self._warn(f"model extraction failed ({err}); used the offline rules instead")
+        return extract_rules(chat)
+
+    def extract_and_consolidate(self, message_id: int | None) -> list[Change]:
+        if self.conversation is None:
+            return []
+        buffer = self._buffer()
+        batch = new_batch()
+        changes: list[Change] = []
+        for cand in self.candidates(buffer):
+            source = message_id
+            if cand.source_index is not None and 0 <= cand.source_index < len(buffer):
+                source = buffer[cand.source_index].id
+            try:
+                change = consolidate(
+                    self.store,
+                    cand,
+                    source_message_id=source,
+                    conversation=self.conversation,
+                    batch=batch,
+                )
+            except SecretRefusedError:  # secrets = "refuse": skip this one fact
+                shown = cand.gated("redact")[0].text
+                self._warn(f'not remembered, it holds a secret (secrets = "refuse"): {shown}')
+                continue
+            changes.append(change)
+        return changes
+
+    def remember(self, text: str, *, kind: str = "fact") -> Change:
+        """Explicit formation from the REPL (/remember, /instruct), consolidated."""
+        cand = Candidate(text=text.strip(), kind=kind, importance=0.8, confidence=1.0)
+        if not cand.text:
+            raise UsageError(
+                f"Nothing to {'instruct' if kind == 'instruction' else 'remember'}: give some text."
+            )
+        return consolidate(self.store, cand, conversation=self.conversation, actor="user")
+
+    # ---------------------------------------------------------------- summary
+    def fold_summary(self) -> bool:
+        """Fold turns older than the window into the stored running summary once
+        the unsummarised buffer passes the token limit (``summary``: always)."""
+        assert self.conversation is not None
+        summary, upto = self.store.summary(self.conversation)
+        pending = self.store.messages(self.conversation, after_id=upto)
+        if self.settings.memory == "summary-buffer":
+            # The free bound first: most turns are far below the trigger.
+            bounded = sum(at_most(m.content) for m in pending)
+            limit = self.settings.summary_trigger_tokens
+            tokens = bounded if bounded <= limit else sum(self._count(m.content) for m in pending)
+            if tokens <= self.settings.summary_trigger_tokens:
+                return False
+            keep = self.settings.window * 2
+            pending = pending[:-keep] if keep < len(pending) else []
+        if not pending:
+            return False
+        new_summary = self._summarise(summary, pending)
+        self.store.set_summary(self.conversation, new_summary, pending[-1].id)
+        return True
+
+    def _summarise(self, summary: str | None, turns: list[Message]) -> str:
+        transcript = "\n".join(f"{m.role}: {m.content}" for m in turns)
+        if self.settings.model and not is_local(self.settings.model):  # see candidates()
+            try:
+                return self.model.complete(
+                    [
+                        {"role": "system", "content": SUMMARY_PROMPT},
+                        {
+                            "role": "user",
+                            "content": f"Existing summary:\n{summary or '(none)'}\n\n"
+                            f"New turns:\n{transcript}",
+                        },
+                    ]
+                ).strip()
+            except MemError as err:
+                self._warn(f"summarising with the model failed ({err}); kept an extract")
+        cap = max(self.settings.summary_trigger_tokens // 2, 150)
+        return _extractive_summary(summary, turns, self._count, cap)
+
+
+def _extractive_summary(
+    summary: str | None, turns: list[Message], count: Callable[[str], int], cap: int
+) -> str:
+    """Offline fallback: the first sentence of each turn, oldest dropped past ``cap``."""
+    lines = [line for line in (summary or "").splitlines() if line.strip()]
+    for m in turns:
+        first = m.content.strip().split("\n", 1)[0]
+        for stop in (". ", "? ", "! "):
+            if stop in first:
+                first = first.split(stop, 1)[0] + stop.strip()
+                break
+        lines.append(f"- {m.role}: {first[:200]}")
+    while len(lines) > 1 and count("\n".join(lines)) > cap:
+        lines.pop(0)
+    return "\n".join(lines)
