@@ -38,12 +38,22 @@ from .conversations import ConversationsMixin
 from .documents import DocumentsMixin
 from .events import EventsMixin
 from .filters import MEMORY_COLUMNS, filter_sql, memory_of, scope_sql, storable
+from .lifecycle import LifecycleMixin
 from .search import SearchMixin
+from .transfer import TransferMixin
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
 
 
-class PostgresBackend(ConversationsMixin, DocumentsMixin, EventsMixin, SearchMixin, Base):
+class PostgresBackend(
+    ConversationsMixin,
+    DocumentsMixin,
+    EventsMixin,
+    SearchMixin,
+    LifecycleMixin,
+    TransferMixin,
+    Base,
+):
     """mem's server backend: PostgreSQL 16 + pgvector, one database."""
 
     name = "postgres"

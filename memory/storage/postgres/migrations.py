@@ -117,6 +117,12 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
     (1, "tables", _run(_BASE)),
     (2, "row-level security", lambda conn: rls.install(conn, NAMESPACED)),
     (3, "lineage lookups", _run(_LOOKUPS)),
+    # `mem export` streams a profile's files in the order they were added.
+    (
+        4,
+        "document order",
+        _run("ALTER TABLE documents ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY"),
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 
