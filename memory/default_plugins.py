@@ -61,7 +61,7 @@ def open_sqlite(path: Any = None, **options: Any) -> Any:
 def open_postgres(path: Any = None, **options: Any) -> Any:
     """The PostgreSQL implementation (memory.storage.postgres): ``path`` is the
     server URL. psycopg is imported here, on first use, never at start-up."""
-    from .storage.postgres import PostgresBackend
+    from memory.storage.postgres import PostgresBackend
 
     return PostgresBackend.open(str(path or ""), **options)
 
