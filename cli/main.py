@@ -10,6 +10,31 @@ import typer
 from . import chat, commands, database, documents, evaluation, forget, security  # noqa: F401
 from .app import DbOption, ProfileOption, app, guarded, root_options
 
+# The order `mem --help` lists the commands in: the memory verbs, the chat, documents, the rest.
+HELP_ORDER = (
+    "remember",
+    "search",
+    "forget",
+    "list",
+    "show",
+    "stats",
+    "export",
+    "import",
+    "reindex",
+    "conversations",
+    "prune",
+    "ask",
+    "chat",
+    "add",
+    "docs",
+    "eval",
+    "encrypt",
+    "decrypt",
+)
+app.registered_commands.sort(
+    key=lambda c: HELP_ORDER.index(c.name) if c.name in HELP_ORDER else len(HELP_ORDER)
+)
+
 VersionOption = Annotated[
     bool,
     typer.Option(
