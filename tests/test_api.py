@@ -174,9 +174,7 @@ def test_turn_keeps_a_reply_cut_short_by_its_reader(fake_llm: Any, tmp_path: Pat
     assert [m.content for m in logged] == ["".join(seen).strip(), "Count for me"]
 
 
-def test_formation_in_the_background_uses_its_own_connection(
-    fake_llm: Any, tmp_path: Path
-) -> None:
+def test_formation_in_the_background_uses_its_own_connection(fake_llm: Any, tmp_path: Path) -> None:
     fake_llm.enqueue("Nice.")
     with Memory.open(tmp_path / "a.db") as mem:
         assistant = mem.assistant("gpt-4o-mini")
