@@ -253,5 +253,6 @@ def start_repl(
     settings = settings_from(load_config(), model, memory, window, budget)
     with open_memory(db, profile) as mem:
         assistant = make_assistant(mem, settings, verbose)
-        retention_note(assistant.start(conversation, resume=resume))
+        # the REPL preloads once its prompt shows: the prompt never waits for it
+        retention_note(assistant.start(conversation, resume=resume, preload=False))
         Repl(assistant, verbose=verbose).run()

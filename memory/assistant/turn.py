@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from memory.assistant.budget import AssembledPrompt, assemble
 from memory.assistant.results import Prepared, TurnResult
-from memory.assistant.summary import extractive_summary, summary_request
+from memory.assistant.summary import fold_summary
 from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
 from memory.errors import ExtractionError, MemError, NoModelError, SecretRefusedError, UsageError
 from memory.formation.consolidation import Change, consolidate, new_batch
@@ -70,15 +70,22 @@ class Assistant:
         self._preloaded: set[str] = set()
 
     def start(
-        self, conversation: str | None = None, *, resume: bool = False, need_model: bool = False
+        self,
+        conversation: str | None = None,
+        *,
+        resume: bool = False,
+        need_model: bool = False,
+        preload: bool = True,
     ) -> PruneReport | None:
         """What a chat does before its first turn: refuse early when ``need_model``
-        and none is set, start loading the model in the background, apply the
-        retention policy (``[retention]``: what expired goes before it can be
+        and none is set, start loading the model in the background (a REPL passes
+        ``preload=False`` and calls :meth:`preload` once its prompt shows), apply
+        the retention policy (``[retention]``: what expired goes before it can be
         recalled) and open the conversation. Returns what retention deleted."""
         if need_model and not self.settings.model:
             raise NoModelError(no_model_help())
-        self.preload()
+        if preload:
+            self.preload()
         report = None
         if self.settings.retention:
             from memory.lifecycle.retention import prune
@@ -365,28 +372,16 @@ class Assistant:
         """Fold turns older than the window into the stored running summary once
         the unsummarised buffer passes the token limit (``summary``: always)."""
         assert self.conversation is not None
-        summary, upto = self.store.summary(self.conversation)
-        pending = self.store.messages(self.conversation, after_id=upto)
-        if self.settings.memory == "summary-buffer":
-            # The free bound first: most turns are far below the trigger.
-            bounded = sum(at_most(m.content) for m in pending)
-            limit = self.settings.summary_trigger_tokens
-            tokens = bounded if bounded <= limit else sum(self._count(m.content) for m in pending)
-            if tokens <= self.settings.summary_trigger_tokens:
-                return False
-            keep = self.settings.window * 2
-            pending = pending[:-keep] if keep < len(pending) else []
-        if not pending:
-            return False
-        new_summary = self._summarise(summary, pending)
-        self.store.set_summary(self.conversation, new_summary, pending[-1].id)
-        return True
 
-    def _summarise(self, summary: str | None, turns: list[Message]) -> str:
-        if self.settings.model and not is_local(self.settings.model):  # see candidates()
-            try:
-                return self.model.complete(summary_request(summary, turns)).strip()
-            except MemError as err:
-                self._warn(f"summarising with the model failed ({err}); kept an extract")
-        cap = max(self.settings.summary_trigger_tokens // 2, 150)
-        return extractive_summary(summary, turns, self._count, cap)
+        def complete(messages: list[dict[str, str]]) -> str:
+            return self.model.complete(messages)  # a model error: kept an extract
+
+        capable = self.settings.model and not is_local(self.settings.model)  # see candidates()
+        return fold_summary(
+            self.store,
+            self.conversation,
+            self.settings,
+            self._count,
+            complete if capable else None,
+            self._warn,
+        )
