@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-import memory
+from memory import resolve_chat_model
 from memory.config import BUDGET_RANGE, WINDOW_RANGE, Config, load_config
 from memory.errors import InvalidInputError, UsageError
 
@@ -71,7 +71,7 @@ _announced: set[str] = set()
 def chat_model(option: str | None, cfg: Config) -> str | None:
     """The configured model, else the embedded local one when it fits (said once per
     process on stderr, with how to pick a stronger one), else None."""
-    name, note = memory.resolve_chat_model(option, cfg)
+    name, note = resolve_chat_model(option, cfg)
     if note and name not in _announced:
         _announced.add(name or "")
         render.status(f"note: {note}")
