@@ -44,11 +44,10 @@ def _init(
     ] = None,
 ) -> None:
     """Create or upgrade the schema (tables, row-level security, vector index)."""
-    from memory import get_embedder
-    from memory.storage.postgres import admin
+    from memory import get_embedder, server_init
 
     model = get_embedder(embedder)
-    version = admin.init(_url(url), embedder=model.name, dim=model.dim)
+    version = server_init(_url(url), embedder=model.name, dim=model.dim)
     render.out().print(f"Schema version {version}, vectors of {model.name} ({model.dim} numbers).")
 
 
@@ -60,10 +59,10 @@ def _add_member(
     ] = False,
 ) -> None:
     """Add a member: a login role confined to its own profile's rows."""
-    from memory.storage.postgres import admin
+    from memory import server_add_member
 
     secret = getpass.getpass(f"Password for {profile}: ") if password else None
-    admin.add_member(_url(url), profile, password=secret)
+    server_add_member(_url(url), profile, password=secret)
     render.out().print(f"Role {profile} added: it reads and writes profile {profile} only.")
 
 
@@ -74,17 +73,17 @@ def _grant(
     revoke: Annotated[bool, typer.Option("--revoke", help="Take the grant back.")] = False,
 ) -> None:
     """Let a member read a shared namespace (or, --revoke, no longer)."""
-    from memory.storage.postgres import admin
+    from memory import server_grant
 
-    admin.grant(_url(url), namespace, profile, revoke=revoke)
+    server_grant(_url(url), namespace, profile, revoke=revoke)
     render.out().print(f"{profile} {'no longer reads' if revoke else 'reads'} {namespace}.")
 
 
 def _scrub(url: UrlOption = None) -> None:
     """VACUUM what members' forgets left behind (only the owner may)."""
-    from memory.storage.postgres import admin
+    from memory import server_scrub
 
-    admin.scrub(_url(url))
+    server_scrub(_url(url))
     render.out().print("Vacuumed; the keyword index was rebuilt.")
 
 

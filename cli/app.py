@@ -111,7 +111,7 @@ def _param_name(param: click.Parameter | None) -> str:
 
 def _profiles(ctx: click.Context, args: list[str], incomplete: str) -> list[str]:
     """Profile names for shell completion, read from an existing database only."""
-    from .completion import profile_names
+    from memory import profile_names
 
     return [p for p in profile_names(_completion_db(ctx)) if p.startswith(incomplete)]
 
@@ -128,7 +128,7 @@ def _completion_db(ctx: click.Context) -> str | None:
 
 
 def complete_memory_ids(ctx: click.Context, args: list[str], incomplete: str) -> list[str]:
-    from .completion import memory_ids
+    from memory import memory_ids
 
     return [
         i
@@ -138,7 +138,7 @@ def complete_memory_ids(ctx: click.Context, args: list[str], incomplete: str) ->
 
 
 def complete_conversations(ctx: click.Context, args: list[str], incomplete: str) -> list[str]:
-    from .completion import conversation_ids
+    from memory import conversation_ids
 
     found = conversation_ids(_completion_db(ctx), _completion_profile(ctx))
     return [c for c in found if c.startswith(incomplete)]
@@ -317,13 +317,9 @@ def _not_for(root: click.Context | None, flag: str, name: str, sub: str) -> str:
 def _database_error(err: Exception, db: Any) -> MemError | None:
     """A driver error raised after the database was opened (a damaged page, a
     full disk, a read-only file), as the named error that says the fix."""
-    from memory.storage.sqlite.db import is_driver_error, translate
+    from memory import database_error
 
-    if not is_driver_error(err):
-        return None
-    from memory.config import db_path
-
-    return translate(err, db_path(db if isinstance(db, str) else None))
+    return database_error(err, db if isinstance(db, str) else None)
 
 
 def _click_exception(err: Exception) -> bool:

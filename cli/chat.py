@@ -6,15 +6,14 @@ read when piped. `mem chat` (and bare `mem`) is the REPL in cli/repl.py.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memory.config import BUDGET_RANGE, WINDOW_RANGE, Config, load_config, resolve_model
-from memory.errors import InvalidInputError, NoModelError, UsageError
-from memory.models.local_model import DEFAULT_NOTE, default_model, no_model_help
+from memory import resolve_chat_model
+from memory.config import BUDGET_RANGE, WINDOW_RANGE, Config, load_config
+from memory.errors import InvalidInputError, UsageError
 
 from . import render
 from .app import Bounded, DbOption, JsonOption, ProfileOption, command, complete_conversations
@@ -22,8 +21,7 @@ from .commands import open_memory
 from .render import print_prompt
 
 if TYPE_CHECKING:  # the assistant's modules load only when a chat command runs
-    from memory import Memory
-    from memory.assistant.turn import Assistant, Settings
+    from memory import Assistant, Memory, PruneReport, Settings
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -73,12 +71,10 @@ _announced: set[str] = set()
 def chat_model(option: str | None, cfg: Config) -> str | None:
     """The configured model, else the embedded local one when it fits (said once per
     process on stderr, with how to pick a stronger one), else None."""
-    name = resolve_model(option, cfg)
-    if name is None:
-        name = default_model()
-        if name is not None and name not in _announced:
-            _announced.add(name)
-            render.status(f"note: {DEFAULT_NOTE}")
+    name, note = resolve_chat_model(option, cfg)
+    if note and name not in _announced:
+        _announced.add(name or "")
+        render.status(f"note: {note}")
     return name
 
 
@@ -116,12 +112,9 @@ def read_stdin() -> str:
         raise InvalidInputError("stdin is not valid UTF-8: convert the text to UTF-8.") from None
 
 
-def purge_expired(mem: Memory) -> None:
-    """Retention runs at the start of every chat (`mem prune` does it by hand)."""
-    if not mem.config.retention:
-        return
-    report = mem.prune(dry_run=False)
-    if report.total:
+def retention_note(report: PruneReport | None) -> None:
+    """What the retention run at the start of a chat deleted (`mem prune` does it by hand)."""
+    if report is not None and report.total:
         parts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
         render.status(f"note: retention deleted {parts}")
 
@@ -169,65 +162,49 @@ def ask(
     message = "\n\n".join(p.strip() for p in parts if p.strip())
     if not message:
         raise UsageError("Nothing to ask: give a message, or pipe text into `mem ask`.")
-    cfg = load_config()
-    settings = settings_from(cfg, model, memory, window, budget)
-    if not settings.model and not show_prompt:
-        raise NoModelError(no_model_help())
-    if not show_prompt:  # the SDK's import (or the offline model's load) overlaps the rest
-        from memory.models.llm import preload_in_background
-
-        preload_in_background(settings.model, settings.api_base)
+    settings = settings_from(load_config(), model, memory, window, budget)
     with open_memory(db, profile) as mem:
-        if not show_prompt:
-            purge_expired(mem)
         assistant = make_assistant(mem, settings, verbose)
-        if conversation or resume:
-            assistant.open_conversation(conversation, resume=resume)
         if show_prompt:
+            if conversation or resume:
+                assistant.open_conversation(conversation, resume=resume)
             print_prompt(assistant, message, as_json)
             return
+        retention_note(assistant.start(conversation, resume=resume, need_model=True))
         if verbose:
             render.status(f"model {assistant.model.describe()}")
-        prepared = assistant.prepare(message)
-        sink: list[str] = []
         stream = not (no_stream or as_json)
-        replies = assistant.stream_reply(prepared, sink)
-        try:
-            for chunk in replies:
-                if stream:
-                    sys.stdout.write(chunk)
-                    sys.stdout.flush()
-        finally:
-            replies.close()
-        reply = "".join(sink)
-        if not as_json:
-            if not stream:
-                sys.stdout.write(reply)
-            if not reply.endswith("\n"):
-                sys.stdout.write("\n")
-            sys.stdout.flush()
-        changes = assistant.after_reply(prepared)
-        if as_json:
-            from memory.assistant.turn import TurnResult
+        result = assistant.turn(
+            message,
+            on_chunk=write if stream else None,
+            on_reply=None if as_json else lambda reply: end_reply(reply, stream),
+        )
+    if as_json:
+        render.emit_json(result.to_dict())
+        return
+    for change in result.memory_changes:
+        if change.action != "ignore" or verbose:
+            render.status(change.receipt())
+    if verbose:
+        render.status(
+            f"conversation {result.conversation}; "
+            f"{len(result.prompt.memories_used)} memories used; "
+            f"prompt {result.prompt.total_tokens} tokens"
+        )
 
-            result = TurnResult(
-                reply,
-                assistant.conversation or "",
-                prepared.prompt,
-                changes,
-                assistant.model.usage,
-            )
-            sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-            return
-        for change in changes:
-            if change.action != "ignore" or verbose:
-                render.status(change.receipt())
-        if verbose:
-            render.status(
-                f"conversation {assistant.conversation}; "
-                f"{len(prepared.prompt.memories_used)} memories used; "
-                f"prompt {prepared.prompt.total_tokens} tokens"
-            )
+
+def write(chunk: str) -> None:
+    sys.stdout.write(chunk)
+    sys.stdout.flush()
+
+
+def end_reply(reply: str, streamed: bool) -> None:
+    """The reply, when it was not streamed, and the newline that ends it."""
+    if not streamed:
+        sys.stdout.write(reply)
+    if not reply.endswith("\n"):
+        sys.stdout.write("\n")
+    sys.stdout.flush()
 
 
 @command("chat")
@@ -273,10 +250,9 @@ def start_repl(
     if not sys.stdin.isatty():
         raise UsageError("The chat needs a terminal: for piped input use `echo … | mem ask`.")
 
-    cfg = load_config()
-    settings = settings_from(cfg, model, memory, window, budget)
+    settings = settings_from(load_config(), model, memory, window, budget)
     with open_memory(db, profile) as mem:
-        purge_expired(mem)
         assistant = make_assistant(mem, settings, verbose)
-        assistant.open_conversation(conversation, resume=resume)
+        # the REPL preloads once its prompt shows: the prompt never waits for it
+        retention_note(assistant.start(conversation, resume=resume, preload=False))
         Repl(assistant, verbose=verbose).run()

@@ -1,21 +1,18 @@
-"""Memory commands: remember, search, forget, list, show, stats, export,
-import, reindex, conversations. Each parses, calls one engine function, renders."""
+"""Memory commands: remember, search, list, show, stats, conversations (forget
+is in cli/forget.py, the whole-database ones in cli/database.py). Each parses, calls one
+method of :class:`memory.Memory`, renders."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Annotated
+from typing import IO, Annotated
 
 import typer
 
-from memory import Memory
-from memory.errors import InvalidInputError, ScrubPendingError, UsageError
-from memory.records import Hit
-
-if TYPE_CHECKING:
-    from memory.lifecycle.forgetting import ForgetReport
+from memory import Hit, Memory
+from memory.errors import InvalidInputError, UsageError
 
 from . import render
 from .app import (
@@ -188,104 +185,6 @@ def search(
     render.hits_table(hits)
 
 
-@command("forget")
-def forget(
-    ids: Annotated[
-        list[int] | None,
-        typer.Argument(
-            help="Memory ids to forget.",
-            metavar="ID...",
-            click_type=Bounded(1, INT64_MAX),
-            autocompletion=complete_memory_ids,
-        ),
-    ] = None,
-    query: Annotated[
-        str | None, typer.Option("--query", "-q", help="Forget memories containing these words.")
-    ] = None,
-    older_than: Annotated[
-        str | None, typer.Option("--older-than", help="Forget memories older than 90d, 1y…")
-    ] = None,
-    kind: KindOption = None,
-    with_source: Annotated[
-        bool, typer.Option("--with-source", help="Also delete the messages they came from.")
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    db: DbOption = None,
-    profile: ProfileOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Delete memories for real: row, index entries and vectors; the audit keeps no text."""
-    from memory.lifecycle.forgetting import ForgetReport
-
-    chosen = sum(bool(x) for x in (ids, query, older_than))
-    if chosen != 1:
-        raise UsageError("Say what to forget: memory ids, --query WORDS or --older-than 90d.")
-    with open_memory(db, profile) as mem:
-        if ids:
-            targets = list(ids)
-        else:
-            selected = mem.select(query=query, older_than=older_than, kind=kind)
-            if not selected:
-                render.status("Nothing matches; nothing was forgotten.")
-                if as_json:
-                    render.emit_json(ForgetReport().to_dict())
-                return
-            if not as_json or not yes:
-                render.status(f"{len(selected)} memories will be forgotten:")
-                for row in selected[:50]:
-                    render.status(f"  #{row.id} {row.kind}: {render.short(row.content, 70)}")
-                if len(selected) > 50:
-                    render.status(f"  … and {len(selected) - 50} more")
-                if with_source or any(m.kind == "message" for m in selected):
-                    render.status(
-                        "  with their messages and what derives from them (facts, summaries)"
-                    )
-            if not yes:
-                if not sys.stdin.isatty():
-                    raise UsageError("Not forgetting without confirmation: add --yes.")
-                if not typer.confirm("Forget them?", default=False, err=True):
-                    render.status("Nothing was forgotten.")
-                    raise typer.Exit(1)
-            targets = [m.id for m in selected]
-        report = mem.forget(targets, with_source=with_source, query=query)
-    if as_json:
-        render.emit_json(report.to_dict())
-    else:
-        render.out().print(forget_receipt(report))
-    for note in report.notes:
-        render.status(f"note: {note}")
-    if report.scrub_pending:
-        raise ScrubPendingError(
-            "Forgotten, but another process is reading the database, so the old text stays "
-            "in its write-ahead log until the next mem command finishes the scrub: close "
-            "that process."
-        )
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
-
-
-def forget_receipt(report: ForgetReport) -> str:
-    """One line: what was forgotten and every derived copy that went with it."""
-    line = f"Forgot {_count(len(report.memories), 'memory', 'memories')}"
-    if report.messages:
-        line += f" and {_count(len(report.messages), 'source message', 'source messages')}"
-    also = [
-        _count(n, one, many)
-        for n, one, many in (
-            (len(report.derived), "derived memory", "derived memories"),
-            (len(report.restored), "memory current again", "memories current again"),
-            (len(report.summaries), "conversation summary", "conversation summaries"),
-            (len(report.titles), "conversation title", "conversation titles"),
-            (report.events, "audit entry", "audit entries"),
-            (report.history, "history entry", "history entries"),
-        )
-        if n
-    ]
-    return line + (f"; also {', '.join(also)}." if also else ".")
-
-
 @command("list")
 def list_(
     kind: KindOption = None,
@@ -382,115 +281,6 @@ def stats(db: DbOption = None, profile: ProfileOption = None, as_json: JsonOptio
         con.print(f"{kind:<10} {counts['active']} active, {counts['inactive']} superseded")
 
 
-@command("export")
-def export(
-    file: Annotated[str | None, typer.Argument(help="Output file (default: stdout).")] = None,
-    db: DbOption = None,
-    profile: ProfileOption = None,
-) -> None:
-    """Write memories, conversations and messages as JSON Lines."""
-    with open_memory(db, profile) as mem:
-        counts = mem.export(sys.stdout if file in (None, "-") else file)
-    render.status(
-        f"Exported {counts['memories']} memories, {counts['messages']} messages in "
-        f"{counts['conversations']} conversations."
-    )
-
-
-@command("import")
-def import_(
-    file: Annotated[str, typer.Argument(help="JSONL file to import; '-' for stdin.")],
-    extract: Annotated[
-        bool,
-        typer.Option(
-            "--extract", help="Also index facts a model finds in the conversations (fact keys)."
-        ),
-    ] = False,
-    model: Annotated[
-        str | None, typer.Option(help="Model for --extract (default: MEM_MODEL or config).")
-    ] = None,
-    on_conflict: Annotated[
-        str,
-        typer.Option(
-            "--on-conflict",
-            help="Messages with the same id but other text: error, skip or replace.",
-        ),
-    ] = "error",
-    db: DbOption = None,
-    profile: ProfileOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Import messages or a mem export; one transaction per file, idempotent."""
-    import io
-
-    from memory.config import load_config, resolve_model
-    from memory.formation import fact_keys
-    from memory.lifecycle.transfer_import import check_conflict_policy, read_bounded
-
-    check_conflict_policy(on_conflict)
-    if extract:  # no model: say so before importing anything
-        model = fact_keys.require_model(resolve_model(model, load_config()))
-    keys = None
-    with open_memory(db, profile) as mem:
-        progress, update = render.progress_callback("importing")
-        with progress:
-            source: str | IO[bytes] = file
-            if file == "-":
-                source = (
-                    io.BytesIO(read_bounded(sys.stdin.buffer, "<stdin>"))
-                    if extract
-                    else sys.stdin.buffer
-                )
-            report = mem.import_(source, progress=update, on_conflict=on_conflict)
-        if extract:
-            progress, update = render.progress_callback("extracting facts")
-            with progress:
-                keys = mem.index_fact_keys(source, model=model, progress=update)
-    if keys is not None and (keys.failed or keys.not_attempted):
-        skipped = f", {keys.not_attempted} not attempted" if keys.not_attempted else ""
-        render.status(
-            f"Warning: fact extraction failed for {keys.failed} of {keys.windows} windows"
-            f"{skipped} (first: {keys.first_error}); run the same import again to retry them."
-        )
-    if as_json:
-        render.emit_json(report.to_dict() | ({"fact_keys": keys.to_dict()} if keys else {}))
-        return
-    replaced = f", {report.messages_replaced} replaced" if report.messages_replaced else ""
-    render.out().print(
-        f"Imported {report.messages_added} messages ({report.messages_skipped} already there"
-        f"{replaced}) and {report.memories_added} memories ({report.memories_skipped} already "
-        "there)."
-    )
-    if keys is not None:
-        read = keys.windows - keys.failed - keys.not_attempted
-        render.out().print(
-            f"Indexed {keys.facts_added} fact keys from {read} windows of "
-            f"{keys.conversations} conversations."
-        )
-
-
-@command("reindex")
-def reindex(
-    embedder: Annotated[
-        str | None,
-        typer.Option(
-            help="minilm-static-256 (offline, the default), hash-256 (offline, spelling "
-            "only) or a litellm embedding model name. Query expansion always uses "
-            "minilm-static-256's word table, whichever embedder is set."
-        ),
-    ] = None,
-    db: DbOption = None,
-    profile: ProfileOption = None,
-) -> None:
-    """Rebuild every vector (after changing the embedder)."""
-    with open_memory(db, profile, embedder=embedder, allow_embedder_change=True) as mem:
-        progress, update = render.progress_callback("reindexing")
-        with progress:
-            count = mem.reindex(progress=update)
-        name = mem.store.embedder.name
-    render.out().print(f"Reindexed {count} memories with {name}.")
-
-
 @command("conversations")
 def conversations(
     limit: Annotated[
@@ -515,26 +305,3 @@ def conversations(
             f"{row['id']}  {row['updated_at'][:16].replace('T', ' ')}  "
             f"{row['messages']} messages  {row['title'] or ''}"
         )
-
-
-@command("prune")
-def prune(
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete (default: only count).")] = False,
-    db: DbOption = None,
-    profile: ProfileOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Apply the retention policy of the config file ([retention]); dry run by default."""
-    with open_memory(db, profile) as mem:
-        report = mem.prune(dry_run=not yes)
-    if as_json:
-        render.emit_json({"dry_run": report.dry_run, "counts": report.counts})
-        return
-    if not report.total:
-        render.out().print("Nothing has expired.")
-        return
-    parts = ", ".join(f"{n} {kind}" for kind, n in report.counts.items())
-    if report.dry_run:
-        render.out().print(f"Would delete {parts}: run `mem prune --yes` to delete them.")
-    else:
-        render.out().print(f"Deleted {parts}.")

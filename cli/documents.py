@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from memory import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 from memory.config import SYSTEM_PROFILE
-from memory.knowledge.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
-    from memory.knowledge.documents import AddReport, Document
+    from memory import AddReport, Document
 
 from . import render
 from .app import Bounded, DbOption, JsonOption, ProfileOption, command

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from memory.config import load_config, resolve_embedder, resolve_model, resolve_profile
+import memory
 from memory.errors import UsageError
 
 from . import render
@@ -15,32 +14,9 @@ from .app import INT64_MAX, MAX_RESULTS, Bounded, DbOption, JsonOption, ProfileO
 from .commands import open_memory
 
 if TYPE_CHECKING:
-    from memory.eval.evaluation import EvalReport
+    from memory import EvalReport
 
 STAGES = {"importing": "importing", "extracting": "extracting facts", "searching": "searching"}
-
-
-def _progress() -> tuple[Any, Any]:
-    """One Rich progress display on stderr with a bar per stage (hidden when not a terminal)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=render.err(),
-        transient=True,
-        disable=not sys.stderr.isatty(),
-    )
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(STAGES.get(stage, stage), total=total)
-        progress.update(tasks[stage], completed=done, total=total)
-
-    return progress, update
 
 
 def _pct(value: float) -> str:
@@ -144,9 +120,6 @@ def eval_(
     as_json: JsonOption = False,
 ) -> None:
     """Measure recall@k, MRR, latency and recall within a token budget on DIR's questions."""
-    from memory.eval.evaluation import KS, run_eval
-    from memory.formation.fact_keys import model_completer, require_model
-
     if extract and live:
         raise UsageError(
             "--extract indexes a temporary import: run `mem import FILE --extract` on your "
@@ -154,26 +127,19 @@ def eval_(
         )
     if db and not live:
         raise UsageError("--db names the database for --live: add --live to evaluate it.")
-    cfg = load_config()
-    model_name = resolve_model(model, cfg)
-    complete = None
-    if extract:
-        complete = model_completer(require_model(model_name), api_base=cfg.api_base)
-    ks = tuple(sorted({*KS, *(k or [])}))
-    progress, update = _progress()
+    progress, update = render.stage_progress(STAGES)
     with progress:
         if live:
             with open_memory(db, profile) as mem:
-                report = mem.eval(directory, ks=ks, model=model_name, limit=limit, progress=update)
+                report = mem.eval(directory, ks=k, model=model, limit=limit, progress=update)
         else:
-            report = run_eval(
+            report = memory.evaluate(
                 directory,
-                embedder=resolve_embedder(None, cfg),
-                profile=resolve_profile(profile, cfg),
-                ks=ks,
-                model=model_name,
+                ks=k,
+                model=model,
                 limit=limit,
-                extract=complete,
+                extract=extract,
+                profile=profile,
                 progress=update,
             )
     if report.fact_keys is not None and report.fact_keys.failed:

@@ -7,8 +7,34 @@ from typing import Annotated
 import typer
 
 # Importing the command modules registers their commands.
-from . import admin, chat, commands, documents, evaluation, security  # noqa: F401
+from . import admin, chat, commands, database, documents, evaluation, forget, security  # noqa: F401
 from .app import DbOption, ProfileOption, app, guarded, root_options
+
+# The order `mem --help` lists the commands in: the memory verbs, the chat, documents, the rest.
+HELP_ORDER = (
+    "remember",
+    "search",
+    "forget",
+    "list",
+    "show",
+    "stats",
+    "export",
+    "import",
+    "reindex",
+    "conversations",
+    "prune",
+    "ask",
+    "chat",
+    "add",
+    "docs",
+    "eval",
+    "encrypt",
+    "decrypt",
+    "admin",
+)
+app.registered_commands.sort(
+    key=lambda c: HELP_ORDER.index(c.name) if c.name in HELP_ORDER else len(HELP_ORDER)
+)
 
 VersionOption = Annotated[
     bool,

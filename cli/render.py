@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from memory.assistant.turn import Assistant
-    from memory.records import Hit, Memory
+    from memory import Assistant, Hit
+    from memory import MemoryRecord as Memory
 
 _out: Console | None = None
 _err: Console | None = None
@@ -145,6 +145,31 @@ def progress_callback(label: str) -> tuple[Any, Any]:
 
     def update(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+def stage_progress(labels: dict[str, str]) -> tuple[Any, Any]:
+    """One Rich progress display on stderr with a bar per stage, and a
+    ``(stage, done, total)`` callback for it; ``labels`` words the stages.
+    Use ``with progress:``; hidden when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err(),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(labels.get(stage, stage), total=total)
+        progress.update(tasks[stage], completed=done, total=total)
 
     return progress, update
 

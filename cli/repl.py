@@ -13,19 +13,15 @@ import shlex
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memory.assistant.turn import Assistant, Prepared
+from memory import InputHistory, Memory, database_error
 from memory.errors import MemError, UsageError
-from memory.formation.consolidation import Change, undo_last
-from memory.lifecycle.forgetting import forget
-from memory.privacy import history
-from memory.retrieval.search import find
-from memory.storage.sqlite.db import is_driver_error, translate
-from memory.store import MemoryStore
 
 from . import render
+
+if TYPE_CHECKING:
+    from memory import Assistant, Change, Prepared
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "/remember": ("TEXT", "store a fact about you"),
@@ -42,24 +38,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def gated_history(path: Path, policy: str) -> Any:
-    """A prompt-toolkit history over memory.privacy.history: what is typed passes the
-    secret gate before it is kept, in the file and in the session alike."""
+def gated_history(inputs: InputHistory) -> Any:
+    """A prompt-toolkit history over the engine's InputHistory: what is typed passes
+    the secret gate before it is kept, in the file and in the session alike."""
     from prompt_toolkit.history import History
 
     class GatedHistory(History):
         def load_history_strings(self) -> list[str]:
-            return list(reversed(history.load(path)))
+            return list(reversed(inputs.load()))
 
         def append_string(self, string: str) -> None:
-            entry = history.gate(string, policy)
+            entry = inputs.gate(string)
             if entry is not None:
                 self._loaded_strings.insert(0, entry)
                 self.store_string(entry)
 
         def store_string(self, string: str) -> None:
             try:
-                history.append(path, string, policy)
+                inputs.append(string)
             except OSError as err:  # a full disk must not end the session
                 print(f"note: input history not saved ({err.strerror})")
 
@@ -78,6 +74,7 @@ class Repl:
     def __init__(self, assistant: Assistant, *, verbose: bool = False) -> None:
         self.assistant = assistant
         self.store = assistant.store
+        self.memory = Memory(assistant.store, assistant.settings)  # the verbs of /commands
         self.verbose = verbose
         self._worker: threading.Thread | None = None
         self._last_text: str | None = None
@@ -126,37 +123,22 @@ class Repl:
         self.say("bye")
 
     def _history(self) -> Any:
-        """Gated, private and per profile (memory.privacy.history); next to an encrypted
+        """Gated, private and per profile (memory.InputHistory); next to an encrypted
         database it stays in memory, and an older plaintext file is removed."""
         from prompt_toolkit.history import InMemoryHistory
 
-        path = history.path_for(self.store.path, self.store.profile)
-        if history.is_encrypted(self.store.conn):
-            if history.remove(path):
-                self.say(
-                    "note: removed the plaintext input history: an encrypted database keeps none"
-                )
-            return InMemoryHistory()
-        return gated_history(path, self.store.secrets)
+        inputs = InputHistory.for_store(self.store)
+        if inputs.kept:
+            return gated_history(inputs)
+        if inputs.removed_plaintext:
+            self.say("note: removed the plaintext input history: an encrypted database keeps none")
+        return InMemoryHistory()
 
     def preload(self) -> None:
         """Heavy imports (the model's SDK, or the offline model's load) and the
         embedder's table start now, in the background, while the user types: the prompt
         never waits for them, and the first reply waits only for what is left."""
-        from memory.models.llm import preload_in_background
-
-        settings = self.assistant.settings
-        preload_in_background(settings.model, settings.api_base)
-        embedder = self.store.embedder
-
-        def warm() -> None:
-            try:
-                embedder.embed(["warm up"])
-            except Exception:  # a provider embedder's error is reported on first use
-                pass
-
-        if not embedder.name.startswith("litellm:"):  # offline ones only: no request
-            threading.Thread(target=warm, name="mem-embedder-preload", daemon=True).start()
+        self.assistant.preload()
 
     def say(self, text: str) -> None:
         sys.stdout.write(text + "\n")
@@ -177,9 +159,10 @@ class Repl:
             self.error(err)
             return
         except Exception as err:
-            if not is_driver_error(err):
+            named = database_error(err, self.store.path)
+            if named is None:
                 raise
-            self.error(translate(err, self.store.path))
+            self.error(named)
             return
         self._after(prepared)
 
@@ -217,27 +200,9 @@ class Repl:
 
     def _after(self, prepared: Prepared) -> None:
         """Formation off the main thread, on a connection of its own."""
-        store, settings = self.store, self.assistant.settings
-        conversation = self.assistant.conversation
-        model = self.assistant._model
-
-        def work() -> None:
-            try:
-                with MemoryStore.open(
-                    store.path,
-                    embedder=store.embedder.name,
-                    profile=store.profile,
-                    secrets=store.secrets,  # the config's policy, not the default
-                ) as own:
-                    worker = Assistant(own, settings, warn=self.assistant._warn)
-                    worker.conversation = conversation
-                    worker._model = model
-                    self.receipts(worker.after_reply(prepared))
-            except MemError as err:
-                print(f"note: memory update failed: {err}")
-
-        self._worker = threading.Thread(target=work, name="mem-formation", daemon=True)
-        self._worker.start()
+        self._worker = self.assistant.after_reply_in_background(
+            prepared, self.receipts, lambda err: print(f"note: memory update failed: {err}")
+        )
 
     def receipts(self, changes: list[Change]) -> None:
         for change in changes:
@@ -295,9 +260,9 @@ class Repl:
             ids = [int(x.lstrip("#")) for x in shlex.split(self._need(arg, "Usage: /forget ID…"))]
         except ValueError:
             raise UsageError("Usage: /forget ID…, with numeric ids from /memories.") from None
-        from .commands import forget_receipt
+        from .forget import forget_receipt
 
-        report = forget(self.store, ids)
+        report = self.memory.forget(ids)
         self.say(f"- {forget_receipt(report)}")
         for note in report.notes:
             self.say(f"note: {note}")
@@ -312,14 +277,14 @@ class Repl:
 
     def cmd_memories(self, arg: str) -> None:
         kinds = [arg] if arg else ["instruction", "fact"]
-        mems = [m for k in kinds for m in self.store.list_memories(kind=k)]
+        mems = [m for k in kinds for m in self.memory.list(kind=k)]
         if not mems:
             self.say("(nothing remembered yet)")
         for m in mems:
             self.say(f"  #{m.id} {m.kind}: {m.content}")
 
     def cmd_search(self, arg: str) -> None:
-        hits = find(self.store, self._need(arg, "Usage: /search QUERY"), limit=8)
+        hits = self.memory.search(self._need(arg, "Usage: /search QUERY"), limit=8)
         if not hits:
             self.say("(no matches)")
         for h in hits:
@@ -327,7 +292,7 @@ class Repl:
             self.say(f"  #{h.id} {h.kind} {h.created_at[:10]} {who}{render.short(h.content, 90)}")
 
     def cmd_undo(self, arg: str) -> None:
-        lines = undo_last(self.store)
+        lines = self.memory.undo()
         for line in lines or ["(nothing to undo)"]:
             self.say(line)
 
@@ -341,7 +306,5 @@ class Repl:
     def cmd_model(self, arg: str) -> None:
         if arg:
             self.assistant.set_model(arg)
-            from memory.models.llm import preload_in_background
-
-            preload_in_background(arg, self.assistant.settings.api_base)
+            self.assistant.preload()
         self.say(f"model: {self.assistant.settings.model or '(none: set one with /model NAME)'}")

@@ -45,37 +45,26 @@ def extras_found() -> dict[str, list[str]]:
 
 
 def version_lines(*, verbose: bool, db: str | None = None) -> list[str]:
-    from memory import __version__
+    import memory
 
-    lines = [f"mem {__version__}"]
+    lines = [f"mem {memory.__version__}"]
     if not verbose:
         return lines
-    from memory.config import db_path, load_config, resolve_embedder
-    from memory.models.embed import DEFAULT_EMBEDDER
-    from memory.storage.sqlite.schema import schema_version
-
-    from .completion import query
-
-    configured = resolve_embedder(None, load_config())
-    lines.append(f"schema     {schema_version()}")
-    lines.append(
-        f"embedder   {configured or DEFAULT_EMBEDDER} ({'configured' if configured else 'default'})"
-    )
-    path = db_path(db)
-    built = query(db, "SELECT value FROM meta WHERE key = 'embedder'")
-    if built:
-        lines.append(f"database   {path} (built with {built[0]})")
-    elif path.exists():
-        lines.append(f"database   {path} (not readable without a passphrase, or damaged)")
+    about = memory.about(db)
+    lines.append(f"schema     {about.schema}")
+    source = "configured" if about.embedder_configured else "default"
+    lines.append(f"embedder   {about.embedder} ({source})")
+    if about.built_with:
+        lines.append(f"database   {about.database} (built with {about.built_with})")
+    elif about.exists:
+        lines.append(f"database   {about.database} (not readable without a passphrase, or damaged)")
     else:
-        lines.append(f"database   {path} (not created yet)")
+        lines.append(f"database   {about.database} (not created yet)")
     for extra, parts in extras_found().items():
         ok = all(not p.endswith(" missing") for p in parts)
         state = "installed" if ok else "not installed"
         lines.append(f"{extra:<10} {state}: {', '.join(parts)}")
-    from memory.plugins import plugin_names
-
-    lines.append(f"plugins    {', '.join(plugin_names()) or 'none installed'}")
+    lines.append(f"plugins    {', '.join(about.plugins) or 'none installed'}")
     py = sys.version.split()[0]
     lines.append(f"python     {py} ({sys.executable})")
     if os.environ.get("MEM_HOME"):

@@ -32,44 +32,85 @@ from memory.errors import (
     SecretRefusedError,
     UsageError,
 )
-from memory.functions import assemble_prompt, chunk_file, extract_facts, get_embedder, scan_secrets
+from memory.functions import (
+    assemble_prompt,
+    chunk_file,
+    evaluate,
+    extract_facts,
+    get_embedder,
+    resolve_chat_model,
+    scan_secrets,
+)
 from memory.records import Event, Hit, Message
 from memory.records import Memory as MemoryRecord  # the row; `Memory` is the open database
 from memory.store import MemoryStore
 
 if TYPE_CHECKING:
     from memory.assistant.budget import AssembledPrompt
-    from memory.assistant.turn import Assistant, Settings, TurnResult
+    from memory.assistant.history import InputHistory
+    from memory.assistant.results import Prepared, TurnResult
+    from memory.assistant.turn import Assistant, Settings
+    from memory.database import (
+        About,
+        about,
+        conversation_ids,
+        database_error,
+        memory_ids,
+        profile_names,
+    )
+    from memory.database import decrypt as decrypt_database
+    from memory.database import encrypt as encrypt_database
     from memory.eval.evaluation import EvalReport
-    from memory.eval.evaluation import run_eval as evaluate
+    from memory.formation.consolidation import Change
     from memory.formation.extraction import Candidate
     from memory.formation.fact_keys import FactKeyReport
-    from memory.knowledge.chunking import Chunk
+    from memory.knowledge.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk
     from memory.knowledge.documents import AddReport, Document
     from memory.lifecycle.forgetting import ForgetReport
     from memory.lifecycle.retention import PruneReport
     from memory.lifecycle.transfer import ImportReport
     from memory.models.embed import Embedder
     from memory.privacy.secrets_gate import GateResult
+    from memory.storage.postgres.admin import add_member as server_add_member
+    from memory.storage.postgres.admin import grant as server_grant
+    from memory.storage.postgres.admin import init as server_init
+    from memory.storage.postgres.admin import scrub as server_scrub
 
 # name -> (module, attribute): imported on first use (see the module docstring)
 _LAZY: dict[str, tuple[str, str]] = {
     "Assistant": ("assistant.turn", "Assistant"),
     "Settings": ("assistant.turn", "Settings"),
-    "TurnResult": ("assistant.turn", "TurnResult"),
+    "TurnResult": ("assistant.results", "TurnResult"),
+    "Prepared": ("assistant.results", "Prepared"),
+    "InputHistory": ("assistant.history", "InputHistory"),
     "AssembledPrompt": ("assistant.budget", "AssembledPrompt"),
+    "Change": ("formation.consolidation", "Change"),
     "Chunk": ("knowledge.chunking", "Chunk"),
+    "DEFAULT_MAX_TOKENS": ("knowledge.chunking", "DEFAULT_MAX_TOKENS"),
+    "DEFAULT_OVERLAP": ("knowledge.chunking", "DEFAULT_OVERLAP"),
+    "About": ("database", "About"),
+    "about": ("database", "about"),
+    "conversation_ids": ("database", "conversation_ids"),
+    "database_error": ("database", "database_error"),
+    "decrypt_database": ("database", "decrypt"),
+    "encrypt_database": ("database", "encrypt"),
+    "memory_ids": ("database", "memory_ids"),
+    "profile_names": ("database", "profile_names"),
     "AddReport": ("knowledge.documents", "AddReport"),
     "Document": ("knowledge.documents", "Document"),
     "Embedder": ("models.embed", "Embedder"),
     "EvalReport": ("eval.evaluation", "EvalReport"),
-    "evaluate": ("eval.evaluation", "run_eval"),
     "Candidate": ("formation.extraction", "Candidate"),
     "FactKeyReport": ("formation.fact_keys", "FactKeyReport"),
     "ForgetReport": ("lifecycle.forgetting", "ForgetReport"),
     "PruneReport": ("lifecycle.retention", "PruneReport"),
     "GateResult": ("privacy.secrets_gate", "GateResult"),
     "ImportReport": ("lifecycle.transfer", "ImportReport"),
+    # the owner's setup of a shared PostgreSQL server (`mem admin`); psycopg loads on use
+    "server_init": ("storage.postgres.admin", "init"),
+    "server_add_member": ("storage.postgres.admin", "add_member"),
+    "server_grant": ("storage.postgres.admin", "grant"),
+    "server_scrub": ("storage.postgres.admin", "scrub"),
 }
 
 
@@ -89,8 +130,24 @@ __all__ = [
     "MemoryStore",
     "Assistant",
     "Settings",
+    "Prepared",
     "TurnResult",
+    "InputHistory",
     "Config",
+    "resolve_chat_model",
+    # the database file, unopened
+    "encrypt_database",
+    "server_init",
+    "server_add_member",
+    "server_grant",
+    "server_scrub",
+    "decrypt_database",
+    "database_error",
+    "about",
+    "About",
+    "profile_names",
+    "memory_ids",
+    "conversation_ids",
     # stateless
     "extract_facts",
     "scan_secrets",
@@ -104,6 +161,7 @@ __all__ = [
     "Event",
     "Message",
     "Candidate",
+    "Change",
     "GateResult",
     "AssembledPrompt",
     "Chunk",
@@ -115,6 +173,9 @@ __all__ = [
     "PruneReport",
     "EvalReport",
     "FactKeyReport",
+    # constants
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_OVERLAP",
     # errors (all in memory.errors; these are the ones a caller catches)
     "MemError",
     "UsageError",

@@ -10,6 +10,7 @@ where they meet.
 from __future__ import annotations
 
 import builtins
+import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -115,6 +116,11 @@ class Memory:
     @property
     def path(self) -> Path:
         return Path(self.store.path)
+
+    @property
+    def embedder(self) -> str:
+        """The name of the embedder the database is built with."""
+        return self.store.embedder.name
 
     # ------------------------------------------------------------ memories
     def remember(
@@ -252,6 +258,31 @@ class Memory:
 
     import_file = import_
 
+    def import_extracting(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        model: str | None = None,
+        on_conflict: str = "error",
+        progress: StageProgress | None = None,
+    ) -> tuple[ImportReport, FactKeyReport]:
+        """``mem import --extract``: import, then :meth:`index_fact_keys` over the
+        same file (a stream is read once, bounded). No model is an error before
+        anything is imported; ``progress`` gets ``importing`` then ``extracting``."""
+        from memory.formation.fact_keys import require_model
+        from memory.lifecycle.transfer_import import check_conflict_policy, read_bounded
+
+        check_conflict_policy(on_conflict)
+        name = require_model(resolve_model(model, self.config))
+        if not isinstance(source, str | os.PathLike) and not source.seekable():
+            source = io.BytesIO(read_bounded(source, "<stdin>"))
+
+        def stage(label: str) -> Progress | None:
+            return None if progress is None else lambda done, total: progress(label, done, total)
+
+        report = self.import_(source, on_conflict=on_conflict, progress=stage("importing"))
+        return report, self.index_fact_keys(source, model=name, progress=stage("extracting"))
+
     def index_fact_keys(
         self,
         source: str | os.PathLike[str] | IO[bytes],
@@ -347,14 +378,15 @@ class Memory:
         limit: int | None = None,
         progress: StageProgress | None = None,
     ) -> EvalReport:
-        """Recall@k, MRR and latency of DIR's questions against this database
-        (``mem eval --live``); :func:`memory.evaluate` uses a temporary one."""
+        """Recall@k (k: 1, 5, 10, 20 and ``ks``), MRR and latency of DIR's questions
+        against this database (``mem eval --live``); :func:`memory.evaluate` uses
+        a temporary one."""
         from memory.eval.evaluation import KS, run_eval
 
         return run_eval(
             Path(directory),
             store=self.store,
-            ks=tuple(ks) if ks else KS,
+            ks=tuple(sorted({*KS, *(ks or ())})),
             model=resolve_model(model, self.config),
             limit=limit,
             progress=progress,

@@ -13,6 +13,8 @@ from memory.errors import NotFoundError
 
 if TYPE_CHECKING:
     from memory.assistant.budget import AssembledPrompt
+    from memory.config import Config
+    from memory.eval.evaluation import EvalReport, StageProgress
     from memory.formation.extraction import Candidate
     from memory.knowledge.chunking import Chunk
     from memory.models.embed import Embedder
@@ -101,3 +103,57 @@ def get_embedder(name: str | None = None) -> Embedder:
     from memory.models.embed import get_embedder as named
 
     return named(name)
+
+
+def evaluate(
+    directory: str | os.PathLike[str],
+    *,
+    ks: Sequence[int] | None = None,
+    model: str | None = None,
+    limit: int | None = None,
+    extract: bool = False,
+    embedder: str | None = None,
+    profile: str | None = None,
+    progress: StageProgress | None = None,
+    config: Config | None = None,
+) -> EvalReport:
+    """Recall@k (k: 1, 5, 10, 20 and ``ks``), MRR, latency and recall within a
+    token budget of DIR's questions, on a temporary database that
+    ``DIR/messages.jsonl`` is imported into (deleted after). ``extract``: a
+    model (``model``, else the configured one) indexes fact keys first; no
+    model is an error before anything is read. :meth:`Memory.eval` measures an
+    open database instead."""
+    from memory.config import load_config, resolve_embedder, resolve_model, resolve_profile
+    from memory.eval.evaluation import KS, run_eval
+    from memory.formation.fact_keys import model_completer, require_model
+
+    cfg = config if config is not None else load_config()
+    model_name = resolve_model(model, cfg)
+    complete = None
+    if extract:
+        complete = model_completer(require_model(model_name), api_base=cfg.api_base)
+    return run_eval(
+        Path(directory),
+        embedder=resolve_embedder(embedder, cfg),
+        profile=resolve_profile(profile, cfg),
+        ks=tuple(sorted({*KS, *(ks or ())})),
+        model=model_name,
+        limit=limit,
+        extract=complete,
+        progress=progress,
+    )
+
+
+def resolve_chat_model(option: str | None, config: Config) -> tuple[str | None, str | None]:
+    """The model a chat uses: ``option``, else MEM_MODEL, else the config's, else
+    the embedded offline one when it is installed and no provider key says the
+    user meant a provider. Returns ``(name or None, note)``: the note says the
+    offline one was picked and how to choose a stronger one."""
+    from memory.config import resolve_model
+    from memory.models.local_model import DEFAULT_NOTE, default_model
+
+    name = resolve_model(option, config)
+    if name is not None:
+        return name, None
+    name = default_model()
+    return name, DEFAULT_NOTE if name is not None else None

@@ -138,3 +138,92 @@ def test_stateless_functions_need_no_database(mem_home: Path) -> None:
     embedder = get_embedder()
     assert len(embedder.embed(["hello"])[0]) == embedder.dim
     assert not list(mem_home.iterdir())  # no database was created
+
+
+# ------------------------------------------- what the CLI once did by hand
+def test_start_applies_retention_and_opens_the_conversation(tmp_path: Path) -> None:
+    old = tmp_path / "old.jsonl"
+    line = {"conversation": "c", "role": "user", "content": "kites", "id": "1"}
+    old.write_text(json.dumps(line | {"timestamp": "2001-01-01T00:00:00"}) + "\n")
+    config = memory.Config(retention={"message": "30d"})
+    with Memory.open(tmp_path / "a.db", config=config) as mem:
+        mem.import_(old)
+        assistant = mem.assistant(settings=config)
+        report = assistant.start(resume=True)
+        assert report is not None and report.counts == {"message": 1}
+        assert assistant.conversation == "c"  # resumed: retention kept the conversation
+        assert mem.list(kind="message") == []
+        with pytest.raises(memory.NoModelError):
+            assistant.start(need_model=True)
+
+
+def test_turn_keeps_a_reply_cut_short_by_its_reader(fake_llm: Any, tmp_path: Path) -> None:
+    fake_llm.enqueue("one two three four", chunk_size=4)
+    seen: list[str] = []
+
+    def reader(chunk: str) -> None:
+        seen.append(chunk)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with Memory.open(tmp_path / "a.db") as mem:
+        assistant = mem.assistant("gpt-4o-mini")
+        with pytest.raises(KeyboardInterrupt):
+            assistant.turn("Count for me", on_chunk=reader)
+        logged = mem.list(kind="message")
+    assert [m.content for m in logged] == ["".join(seen).strip(), "Count for me"]
+
+
+def test_formation_in_the_background_uses_its_own_connection(fake_llm: Any, tmp_path: Path) -> None:
+    fake_llm.enqueue("Nice.")
+    with Memory.open(tmp_path / "a.db") as mem:
+        assistant = mem.assistant("gpt-4o-mini")
+        prepared = assistant.prepare("My sister is called Ana")
+        assert "".join(assistant.stream_reply(prepared, [])) == "Nice."
+        done: list[Any] = []
+        assistant.after_reply_in_background(prepared, done.append, done.append).join(30)
+        added = [c.text for c in done[0] if c.action == "add"]
+        assert added and all("Ana" in text for text in added)
+        assert [m.content for m in mem.list(kind="fact")] == added
+
+
+def test_input_history_is_gated_and_private(tmp_path: Path) -> None:
+    with Memory.open(tmp_path / "a.db", profile="ana") as mem:
+        inputs = memory.InputHistory.for_store(mem.store)
+        assert inputs.kept and inputs.path == tmp_path / "history-ana"
+        entry = inputs.gate("my key is sk-proj-AbCdEf0123456789AbCdEf0123456789xyz")
+        assert entry == "my key is [redacted API key]"
+        inputs.append(entry)
+        assert inputs.load() == [entry]
+        assert inputs.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_database_file_without_opening_it(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    assert memory.about(db).built_with is None and not memory.about(db).exists
+    assert memory.memory_ids(db) == [] and memory.profile_names(db) == []
+    with Memory.open(db, profile="ana") as mem:
+        kept = mem.remember("The spare key is under the pot")
+        conversation = mem.assistant().open_conversation()
+    assert memory.about(db).built_with == "minilm-static-256"
+    assert memory.memory_ids(db, "ana") == [str(kept.id)]
+    assert memory.conversation_ids(db, "ana") == [conversation]
+    assert memory.profile_names(db) == ["ana"]
+    with pytest.raises(UsageError, match="not encrypted"):
+        memory.decrypt_database(db, lambda: "never asked")
+    with pytest.raises(UsageError, match="No database"):
+        memory.encrypt_database(tmp_path / "none.db", lambda: "never asked")
+    import sqlite3
+
+    named = memory.database_error(sqlite3.OperationalError("database is locked"), db)
+    assert isinstance(named, memory.DatabaseBusyError) and str(db) in str(named)
+    assert memory.database_error(ValueError("not a driver error")) is None
+
+
+def test_chat_model_falls_back_to_nothing_without_the_offline_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEM_NO_LOCAL_MODEL", "1")
+    monkeypatch.delenv("MEM_MODEL", raising=False)
+    assert memory.resolve_chat_model("openai/x", memory.Config()) == ("openai/x", None)
+    assert memory.resolve_chat_model(None, memory.Config()) == (None, None)

@@ -16,22 +16,25 @@ verbatim, older ones folded into a stored summary past a token limit).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memory.assistant.budget import AssembledPrompt, assemble
+from memory.assistant.results import Prepared, TurnResult
+from memory.assistant.summary import fold_summary
 from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
 from memory.errors import ExtractionError, MemError, NoModelError, SecretRefusedError, UsageError
 from memory.formation.consolidation import Change, consolidate, new_batch
 from memory.formation.extraction import Candidate, extract_rules, extract_with_model
 from memory.models.local_model import is_local, no_model_help, require_installed
 from memory.models.tokens import at_most, counter
-from memory.records import Hit, Memory, Message
+from memory.records import Memory, Message
 from memory.retrieval.search import Filters, search
 
 if TYPE_CHECKING:
-    from memory.models.llm import ChatModel, Usage
+    from memory.lifecycle.retention import PruneReport
+    from memory.models.llm import ChatModel
     from memory.store import MemoryStore
 
 DEFAULT_BUDGET = 8192
@@ -40,60 +43,10 @@ RETRIEVE_LIMIT = 12
 # vector-only neighbour such as "OK"); search itself still returns them.
 RELEVANCE_FLOOR = 0.4
 PROFILE_LIMIT = 40
-SUMMARY_PROMPT = (
-    "You maintain a running summary of a conversation between a user and an assistant. "
-    "Merge the existing summary with the new turns into one concise summary (at most 200 "
-    "words) that keeps facts, decisions, open questions and names. Answer with the summary "
-    "only."
-)
 
 
 # One settings type: the config file's (command-line options replace fields).
 Settings = Config
-
-
-@dataclass
-class Prepared:
-    """Everything decided before the model is called."""
-
-    text: str
-    message_id: int | None
-    prompt: AssembledPrompt
-
-
-@dataclass
-class TurnResult:
-    reply: str
-    conversation: str
-    prompt: AssembledPrompt
-    memory_changes: list[Change] = field(default_factory=list)
-    usage: Usage | None = None
-    interrupted: bool = False
-
-    @property
-    def memories_used(self) -> list[Hit]:
-        return self.prompt.memories_used
-
-    def to_dict(self) -> dict[str, Any]:
-        usage = self.usage
-        return {
-            "reply": self.reply,
-            "conversation": self.conversation,
-            "memories_used": [h.to_dict() for h in self.memories_used]
-            + [
-                {"id": m.id, "kind": m.kind, "content": m.content, "profile_fact": True}
-                for m in self.prompt.profile_used
-            ],
-            "memory_changes": [c.to_dict() for c in self.memory_changes],
-            "usage": None
-            if usage is None
-            else {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-            "interrupted": self.interrupted,
-        }
 
 
 class Assistant:
@@ -114,6 +67,53 @@ class Assistant:
         self._count = counter(self.settings.model)
         self._budget: int | None = None
         self._stable: tuple[int | None, list[Memory], list[Memory]] | None = None
+        self._preloaded: set[str] = set()
+
+    def start(
+        self,
+        conversation: str | None = None,
+        *,
+        resume: bool = False,
+        need_model: bool = False,
+        preload: bool = True,
+    ) -> PruneReport | None:
+        """What a chat does before its first turn: refuse early when ``need_model``
+        and none is set, start loading the model in the background (a REPL passes
+        ``preload=False`` and calls :meth:`preload` once its prompt shows), apply
+        the retention policy (``[retention]``: what expired goes before it can be
+        recalled) and open the conversation. Returns what retention deleted."""
+        if need_model and not self.settings.model:
+            raise NoModelError(no_model_help())
+        if preload:
+            self.preload()
+        report = None
+        if self.settings.retention:
+            from memory.lifecycle.retention import prune
+
+            report = prune(self.store, self.settings.retention, dry_run=False)
+        self.open_conversation(conversation, resume=resume)
+        return report
+
+    def preload(self) -> None:
+        """The model's SDK (or the offline model) and the embedder's table start
+        loading in background threads, once each, so the first reply waits only
+        for what is left; a failure is left for the real call to report."""
+        from memory.assistant.background import preload_model, warm_embedder
+
+        if "embedder" not in self._preloaded:
+            self._preloaded.add("embedder")
+            warm_embedder(self.store.embedder)
+        model = self.settings.model
+        if model and model not in self._preloaded:
+            self._preloaded.add(model)
+            preload_model(model, self.settings.api_base)
+
+    def fork(self, store: MemoryStore) -> Assistant:
+        """This assistant (settings, conversation, model) over another connection."""
+        other = Assistant(store, self.settings, warn=self._warn)
+        other.conversation = self.conversation
+        other._model = self._model
+        return other
 
     # ------------------------------------------------------------ conversation
     def open_conversation(self, conversation: str | None = None, *, resume: bool = False) -> str:
@@ -274,13 +274,38 @@ class Assistant:
             self.fold_summary()
         return changes
 
-    def turn(self, text: str, *, on_chunk: Callable[[str], None] | None = None) -> TurnResult:
-        """A whole turn; ``on_chunk`` receives the reply as it streams."""
+    def after_reply_in_background(
+        self,
+        prepared: Prepared,
+        on_done: Callable[[list[Change]], None],
+        on_error: Callable[[MemError], None],
+    ) -> threading.Thread:
+        """Step 6 in a thread on a connection of its own (memory.assistant.background)."""
+        from memory.assistant.background import form_in_background
+
+        return form_in_background(self, prepared, on_done, on_error)
+
+    def turn(
+        self,
+        text: str,
+        *,
+        on_chunk: Callable[[str], None] | None = None,
+        on_reply: Callable[[str], None] | None = None,
+    ) -> TurnResult:
+        """A whole turn; ``on_chunk`` receives the reply as it streams and
+        ``on_reply`` the whole of it before memories are formed. An exception
+        (Ctrl-C) in either ends the stream, the partial reply logged."""
         prepared = self.prepare(text)
         sink: list[str] = []
-        for chunk in self.stream_reply(prepared, sink):
-            if on_chunk:
-                on_chunk(chunk)
+        replies = self.stream_reply(prepared, sink)
+        try:
+            for chunk in replies:
+                if on_chunk:
+                    on_chunk(chunk)
+        finally:
+            replies.close()
+        if on_reply:
+            on_reply("".join(sink))
         assert self.conversation is not None
         changes = self.after_reply(prepared)
         return TurnResult(
@@ -347,55 +372,16 @@ class Assistant:
         """Fold turns older than the window into the stored running summary once
         the unsummarised buffer passes the token limit (``summary``: always)."""
         assert self.conversation is not None
-        summary, upto = self.store.summary(self.conversation)
-        pending = self.store.messages(self.conversation, after_id=upto)
-        if self.settings.memory == "summary-buffer":
-            # The free bound first: most turns are far below the trigger.
-            bounded = sum(at_most(m.content) for m in pending)
-            limit = self.settings.summary_trigger_tokens
-            tokens = bounded if bounded <= limit else sum(self._count(m.content) for m in pending)
-            if tokens <= self.settings.summary_trigger_tokens:
-                return False
-            keep = self.settings.window * 2
-            pending = pending[:-keep] if keep < len(pending) else []
-        if not pending:
-            return False
-        new_summary = self._summarise(summary, pending)
-        self.store.set_summary(self.conversation, new_summary, pending[-1].id)
-        return True
 
-    def _summarise(self, summary: str | None, turns: list[Message]) -> str:
-        transcript = "\n".join(f"{m.role}: {m.content}" for m in turns)
-        if self.settings.model and not is_local(self.settings.model):  # see candidates()
-            try:
-                return self.model.complete(
-                    [
-                        {"role": "system", "content": SUMMARY_PROMPT},
-                        {
-                            "role": "user",
-                            "content": f"Existing summary:\n{summary or '(none)'}\n\n"
-                            f"New turns:\n{transcript}",
-                        },
-                    ]
-                ).strip()
-            except MemError as err:
-                self._warn(f"summarising with the model failed ({err}); kept an extract")
-        cap = max(self.settings.summary_trigger_tokens // 2, 150)
-        return _extractive_summary(summary, turns, self._count, cap)
+        def complete(messages: list[dict[str, str]]) -> str:
+            return self.model.complete(messages)  # a model error: kept an extract
 
-
-def _extractive_summary(
-    summary: str | None, turns: list[Message], count: Callable[[str], int], cap: int
-) -> str:
-    """Offline fallback: the first sentence of each turn, oldest dropped past ``cap``."""
-    lines = [line for line in (summary or "").splitlines() if line.strip()]
-    for m in turns:
-        first = m.content.strip().split("\n", 1)[0]
-        for stop in (". ", "? ", "! "):
-            if stop in first:
-                first = first.split(stop, 1)[0] + stop.strip()
-                break
-        lines.append(f"- {m.role}: {first[:200]}")
-    while len(lines) > 1 and count("\n".join(lines)) > cap:
-        lines.pop(0)
-    return "\n".join(lines)
+        capable = self.settings.model and not is_local(self.settings.model)  # see candidates()
+        return fold_summary(
+            self.store,
+            self.conversation,
+            self.settings,
+            self._count,
+            complete if capable else None,
+            self._warn,
+        )
