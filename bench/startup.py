@@ -24,8 +24,11 @@ HERE = Path(__file__).resolve().parent.parent
 def once(tree: Path, args: list[str], home: str) -> float:
     env = dict(os.environ, PYTHONPATH=str(tree), MEM_HOME=home)
     started = time.perf_counter()
+    # cwd=tree: `python -m` puts the working directory first on sys.path, ahead of
+    # PYTHONPATH, so run from anywhere else both sides would time the same code.
     subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
+        cwd=tree,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
