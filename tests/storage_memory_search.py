@@ -16,7 +16,7 @@ from storage_memory_core import IDF_FLOOR, K1, B, Core, _cosine, _count, tokens
 from memory.errors import NotFoundError, UsageError
 from memory.storage import ForgetResult, KeywordStats, Lineage, MemoryFilter, Scope
 from memory.storage.protocol import Column, Scrub
-from memory.storage.records import Memory
+from memory.storage.records import Memory, MemoryBrief
 
 
 class SearchMixin(Core):
@@ -121,6 +121,24 @@ class SearchMixin(Core):
             near = [(i, -n) for n, i in enumerate(before, 1) if i in ok]
             out[a] = near + [(i, n) for n, i in enumerate(after, 1) if i in ok]
         return out
+
+    def speakers(
+        self, scope: Scope, term: str, filters: MemoryFilter, *, limit: int = 5
+    ) -> list[str]:
+        phrase = tokens(term)
+        found = [m for m in self._passing(scope, filters) if _count(tokens(m.speaker), phrase)]
+        return [m.speaker or "" for m in found[:limit]] if phrase else []
+
+    def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
+        ok = {m.id: m for m in self._passing(scope, filters)}
+        return [
+            MemoryBrief(m.id, m.kind, m.conversation, m.created_at, m.speaker, m.importance)
+            for m in (ok.get(i) for i in ids)
+            if m is not None
+        ]
+
+    def row_bound(self, scope: Scope) -> int:
+        return self.keyword_stats(scope).rows
 
     # ------------------------------------------------ lineage and forgetting
     def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:

@@ -43,6 +43,7 @@ from memory.storage.records import (
     KeywordStats,
     Lineage,
     Memory,
+    MemoryBrief,
     MemoryFilter,
     MemoryPatch,
     Message,
@@ -258,6 +259,23 @@ class StorageBackend(Protocol):
         before and after it in its conversation: anchor -> [(id, offset)],
         offset -1, -2 … before and 1, 2 … after; those failing ``filters``
         are left out (their offsets still count)."""
+        ...
+
+    def speakers(
+        self, scope: Scope, term: str, filters: MemoryFilter, *, limit: int = 5
+    ) -> list[str]:
+        """Speakers ("" for none) of up to ``limit`` memories whose speaker
+        matches ``term`` (the index's stemming): is the term a name?"""
+        ...
+
+    def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
+        """What ranking reads of each readable one of ``ids`` passing
+        ``filters``, without the text, in the order of ``ids``."""
+        ...
+
+    def row_bound(self, scope: Scope) -> int:
+        """A cheap upper bound on the scope's memory rows (no scan): whether
+        an exact vector scan is cheap."""
         ...
 
     # ------------------------------------------------ lineage and forgetting

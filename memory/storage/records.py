@@ -8,7 +8,7 @@ Plain dataclasses, no SQL: the same records cross the seam for every backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from memory.records import KINDS, Event, Memory, Message
 
@@ -23,6 +23,7 @@ __all__ = [
     "KeywordStats",
     "Lineage",
     "Memory",
+    "MemoryBrief",
     "MemoryFilter",
     "MemoryPatch",
     "Message",
@@ -156,6 +157,18 @@ class MemoryFilter:
     def narrow(self) -> bool:
         """A filter that leaves few rows: exact scans are cheap under it."""
         return bool(self.conversation or self.since or self.until or self.where)
+
+
+class MemoryBrief(NamedTuple):
+    """What ranking reads of a search candidate: not its text (a tuple, since
+    a search reads hundreds of them)."""
+
+    id: int
+    kind: str
+    conversation: str | None
+    created_at: str
+    speaker: str | None
+    importance: float
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ from memory.storage.records import (
     KeywordStats,
     Lineage,
     Memory,
+    MemoryBrief,
     MemoryFilter,
     MemoryPatch,
     NewMemory,
 )
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
+from memory.storage.sqlite import keywords as _keywords
 from memory.storage.sqlite import lineage as _lineage
 from memory.storage.sqlite import search as _search
 from memory.storage.sqlite.conversations import ConversationsMixin
@@ -298,7 +300,7 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
 
     # ---------------------------------------------------------- search legs
     def keyword_stats(self, scope: Scope) -> KeywordStats:
-        return _search.stats(self.conn, scope)
+        return _keywords.stats(self.conn, scope)
 
     def keyword_scores(
         self,
@@ -310,12 +312,12 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
         limit: int = 50,
         newest: int | None = None,
     ) -> dict[int, float]:
-        return _search.keyword_scores(
+        return _keywords.keyword_scores(
             self.conn, scope, term, filters, column=column, limit=limit, newest=newest
         )
 
     def keyword_match(self, scope: Scope, terms: Sequence[str], filters: MemoryFilter) -> list[int]:
-        return _search.keyword_match(self.conn, scope, terms, filters)
+        return _keywords.keyword_match(self.conn, scope, terms, filters)
 
     def nearest(
         self,
@@ -339,6 +341,17 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin):
         self, scope: Scope, anchors: Iterable[int], window: int, filters: MemoryFilter
     ) -> dict[int, list[tuple[int, int]]]:
         return _search.session_neighbours(self.conn, scope, anchors, window, filters)
+
+    def speakers(
+        self, scope: Scope, term: str, filters: MemoryFilter, *, limit: int = 5
+    ) -> list[str]:
+        return _keywords.speakers(self.conn, scope, term, filters, limit)
+
+    def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
+        return _search.briefs(self.conn, scope, ids, filters)
+
+    def row_bound(self, scope: Scope) -> int:
+        return _search.row_bound(self.conn, scope)
 
     # ------------------------------------------------ lineage and forgetting
     def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:
