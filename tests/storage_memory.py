@@ -142,6 +142,8 @@ class MemoryBackend(SearchMixin):
             scope.writes,
         )
         c["updated_at"] = max(c["updated_at"], stamp)
+        if message.import_key is not None:
+            self.s.import_keys[message.import_key] = mid
         return mid
 
     def messages(

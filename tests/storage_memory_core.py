@@ -32,6 +32,7 @@ class _State:
     vectors: dict[int, list[float]] = field(default_factory=dict)
     documents: dict[tuple[str, str], Document] = field(default_factory=dict)
     events: dict[int, Event] = field(default_factory=dict)
+    import_keys: dict[str, int] = field(default_factory=dict)  # import key -> message id
     last: dict[str, int] = field(default_factory=lambda: {"memory": 0, "message": 0, "event": 0})
 
 

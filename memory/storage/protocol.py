@@ -278,6 +278,37 @@ class StorageBackend(Protocol):
         an exact vector scan is cheap."""
         ...
 
+    # ------------------------------------------------------ for the store
+    def taken(
+        self, scope: Scope, *, conversation: str | None = None, import_key: str | None = None
+    ) -> bool:
+        """Whether another namespace holds this conversation id or message
+        import key (one namespace in the file), saying nothing of whose."""
+        ...
+
+    def message_id(self, scope: Scope, import_key: str) -> int | None:
+        """The scope's own message with this import key."""
+        ...
+
+    def event(self, scope: Scope, event_id: int) -> Event | None:
+        """One event of the trail of a memory :meth:`events` shows."""
+        ...
+
+    def reindex(
+        self,
+        scope: Scope,
+        embedder: str,
+        dim: int,
+        embed: Callable[[list[str]], Sequence[Sequence[float]]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 256,
+    ) -> int:
+        """Rebuild every vector with ``embed`` (a batch at a time, no lock held
+        while embedding) and then record ``embedder``; interrupted, it changes
+        nothing and the next call resumes. Returns the number of memories."""
+        ...
+
     # ------------------------------------------------ lineage and forgetting
     def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:
         """What derives from the scope's own ``message_ids``."""
