@@ -43,6 +43,7 @@ from memory.storage.sqlite.reindex import reindex as _reindex
 from memory.storage.sqlite.schema import ensure_schema
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
+_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MEMORY_COLUMNS.split(","))
 
 
 class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, SearchLegsMixin):
@@ -248,10 +249,11 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, SearchLegsM
     def memories(self, scope: Scope, ids: Iterable[int]) -> list[Memory]:
         wanted = [i for i in ids if _lineage.storable_id(i)]
         where, params = scope_sql(scope)
+        # json_each first: a walk of the primary key, not of the scope's index.
         rows = self.conn.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
-            "AND m.id IN (SELECT value FROM json_each(?))",
-            [*params, json.dumps(wanted)],
+            f"SELECT {_M_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value "
+            f"WHERE {where}",
+            [json.dumps(wanted), *params],
         ).fetchall()
         found = {m.id: m for m in map(memory_from_row, rows)}
         return [found[i] for i in dict.fromkeys(wanted) if i in found]
