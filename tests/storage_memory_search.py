@@ -132,7 +132,7 @@ class SearchMixin(Core):
     def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
         ok = {m.id: m for m in self._passing(scope, filters)}
         return [
-            MemoryBrief(m.id, m.kind, m.conversation, m.created_at, m.speaker, m.importance)
+            (m.id, m.kind, m.conversation, m.created_at, m.speaker, m.importance)
             for m in (ok.get(i) for i in ids)
             if m is not None
         ]

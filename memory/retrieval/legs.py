@@ -85,7 +85,7 @@ def candidates(
 ) -> dict[int, Candidate]:
     """What scoring needs of the memories ``ids`` that pass the filters (not
     their text: only the final hits are read whole)."""
-    return {b.id: Candidate(*b) for b in backend.briefs(scope, ids, filters)}
+    return {b[0]: Candidate(*b) for b in backend.briefs(scope, ids, filters)}
 
 
 def neighbours(

@@ -8,7 +8,7 @@ Plain dataclasses, no SQL: the same records cross the seam for every backend.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from memory.records import KINDS, Event, Memory, Message
 
@@ -159,16 +159,10 @@ class MemoryFilter:
         return bool(self.conversation or self.since or self.until or self.where)
 
 
-class MemoryBrief(NamedTuple):
-    """What ranking reads of a search candidate: not its text (a tuple, since
-    a search reads hundreds of them)."""
-
-    id: int
-    kind: str
-    conversation: str | None
-    created_at: str
-    speaker: str | None
-    importance: float
+# What ranking reads of a search candidate, not its text: (id, kind,
+# conversation, created_at, speaker, importance). A plain tuple, since a search
+# reads hundreds of them.
+MemoryBrief = tuple[int, str, str | None, str, str | None, float]
 
 
 @dataclass(frozen=True)

@@ -57,14 +57,13 @@ class SearchLegsMixin:
         k: int,
         exact: bool | None = None,
     ) -> dict[int, float]:
-        self._check_vector(vector)
-        return _search.nearest(self.conn, scope, vector, filters, k=k, exact=exact)
+        blob = self._check_vector(vector)
+        return _search.nearest(self.conn, scope, vector, filters, k=k, exact=exact, blob=blob)
 
     def similarities(
         self, scope: Scope, vector: Sequence[float], ids: Iterable[int]
     ) -> dict[int, float]:
-        self._check_vector(vector)
-        return _search.similarities(self.conn, scope, vector, ids)
+        return _search.similarities(self.conn, scope, self._check_vector(vector), ids)
 
     def session_neighbours(
         self, scope: Scope, anchors: Iterable[int], window: int, filters: MemoryFilter

@@ -9,7 +9,6 @@ import heapq
 import json
 from collections.abc import Iterable, Sequence
 
-from memory.models.embed import pack
 from memory.storage.records import MemoryBrief, MemoryFilter
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
@@ -24,16 +23,31 @@ KNN_MAX = 4_096
 
 
 def similarities(
-    conn: Connection, scope: Scope, vector: Sequence[float], ids: Iterable[int]
+    conn: Connection, scope: Scope, blob: bytes, ids: Iterable[int]
 ) -> dict[int, float]:
+    """Exact cosine of the packed vector ``blob`` to each of ``ids`` in the scope."""
+    return {i: 1.0 - d for i, d in _distances(conn, scope, blob, ids) if d is not None}
+
+
+def _distances(
+    conn: Connection, scope: Scope, blob: bytes, ids: Iterable[int]
+) -> list[tuple[int, float | None]]:
+    """(id, cosine distance) of each of ``ids`` in the scope, in their order."""
+    if keyword_stats.stats(conn, scope.readable).whole:  # every row is the scope's
+        rows = conn.execute(
+            "SELECT v.id, vec_distance_cosine(v.vector, ?) FROM json_each(?) j "
+            "CROSS JOIN memory_vectors v ON v.id = j.value",
+            [blob, json.dumps(list(ids))],
+        ).fetchall()
+        return [(int(r[0]), None if r[1] is None else float(r[1])) for r in rows]
     where, params = scope_sql(scope)
     rows = conn.execute(
         "SELECT v.id, vec_distance_cosine(v.vector, ?) FROM json_each(?) j "
         "CROSS JOIN memories m ON m.id = j.value CROSS JOIN memory_vectors v ON v.id = m.id "
         f"WHERE {where}",
-        [pack(vector), json.dumps(list(ids)), *params],
+        [blob, json.dumps(list(ids)), *params],
     ).fetchall()
-    return {int(r[0]): 1.0 - float(r[1]) for r in rows if r[1] is not None}
+    return [(int(r[0]), None if r[1] is None else float(r[1])) for r in rows]
 
 
 def nearest(
@@ -44,6 +58,7 @@ def nearest(
     *,
     k: int,
     exact: bool | None,
+    blob: bytes,
 ) -> dict[int, float]:
     """Exact (cosine over float32) under a narrowing filter or in a small
     scope, nearest first; otherwise a bit-quantised KNN of ``k`` over
@@ -54,7 +69,6 @@ def nearest(
         return {}
     if exact is None:
         exact = filters.narrow or row_bound(conn, scope) <= EXACT_VECTOR_LIMIT
-    blob = pack(vector)
     if exact:
         where, params = filter_sql(scope, filters)
         rows = conn.execute(
@@ -74,11 +88,19 @@ def nearest(
                 [blob, fetch],
             ).fetchall()
         ]
-        kept = passing(conn, scope, filters, found)
+        if only_scope(filters):  # the scope applies inside the one query
+            scored = _distances(conn, scope, blob, found)
+            kept = [i for i, _ in scored]
+        else:
+            kept = passing(conn, scope, filters, found)
+            scored = []
         if len(kept) >= k or len(found) < fetch or fetch >= KNN_MAX:
             break
         fetch = min(fetch * 4, KNN_MAX)
-    sims = similarities(conn, scope, vector, kept)
+    if only_scope(filters):
+        sims = {i: 1.0 - d for i, d in scored if d is not None}
+    else:
+        sims = similarities(conn, scope, blob, kept)
     if len(sims) <= k:
         return sims
     return dict(heapq.nlargest(k, sims.items(), key=lambda kv: (kv[1], -kv[0])))
@@ -95,7 +117,7 @@ def row_bound(conn: Connection, scope: Scope) -> int:
 
 def passing(conn: Connection, scope: Scope, filters: MemoryFilter, ids: Iterable[int]) -> list[int]:
     """Those of ``ids`` in the scope that pass ``filters``, in the same order."""
-    return [b.id for b in briefs(conn, scope, ids, filters)]
+    return [b[0] for b in briefs(conn, scope, ids, filters)]
 
 
 def briefs(
@@ -104,12 +126,12 @@ def briefs(
     """What ranking reads of each of ``ids`` that passes (not the text), in
     the order of ``ids``."""
     where, params = filter_sql(scope, filters)
-    rows = conn.execute(
+    rows: list[MemoryBrief] = conn.execute(
         "SELECT m.id, m.kind, m.conversation_id, m.created_at, m.speaker, m.importance "
         f"FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value WHERE {where}",
         [json.dumps(list(ids)), *params],
     ).fetchall()
-    return [MemoryBrief(int(r[0]), r[1], r[2], r[3], r[4], float(r[5])) for r in rows]
+    return rows  # (INTEGER, TEXT, TEXT, TEXT, TEXT, REAL): already the record's types
 
 
 def session_neighbours(
