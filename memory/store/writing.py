@@ -193,7 +193,7 @@ class Writing(StoreBase):
         with self.backend.transaction(scope):
             self._check_embedder(scope)
             patch = MemoryPatch(content=content, importance=importance)
-            self.backend.update_memory(scope, memory_id, patch, vec)
+            new = self.backend.update_memory(scope, memory_id, patch, vec)
             self._event(
                 memory_id,
                 "update",
@@ -203,7 +203,7 @@ class Writing(StoreBase):
                 actor=actor,
                 scope=scope,
             )
-        return self.get(memory_id)
+        return new
 
     def supersede(
         self,
@@ -215,8 +215,7 @@ class Writing(StoreBase):
         detail: dict[str, Any] | None = None,
     ) -> None:
         """Mark ``old_id`` replaced by ``new_id``: kept, but no longer current."""
-        old = self.get(old_id)  # both in scope, or NotFoundError
-        self.get(new_id)
+        old = self.get(old_id)  # both in scope, or NotFoundError (``new_id``: the backend's)
         scope = self.writer(old.profile)
         with self.backend.transaction(scope):
             self.backend.update_memory(scope, old_id, MemoryPatch(superseded_by=new_id))
