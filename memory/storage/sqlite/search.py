@@ -146,16 +146,18 @@ def session_neighbours(
     anchors = list(anchors)
     if not anchors or window < 1:
         return {}
+    where, params = scope_sql(scope, "c")  # bound values: a list subquery costs a scan
     side = (
-        "SELECT a.value, p.id FROM json_each(?1) a CROSS JOIN memories c ON c.id = a.value "
+        "SELECT a.value, p.id FROM json_each(?) a CROSS JOIN memories c ON c.id = a.value "
         "CROSS JOIN memories p ON p.id IN (SELECT q.id FROM memories q "
         "WHERE q.conversation_id = c.conversation_id AND q.kind = 'message' "
-        "AND q.profile = c.profile AND q.id {op} c.id ORDER BY q.id {order} LIMIT ?2) "
-        "WHERE c.kind = 'message' AND c.profile IN (SELECT value FROM json_each(?3))"
+        "AND q.profile = c.profile AND q.id {op} c.id ORDER BY q.id {order} LIMIT ?) "
+        f"WHERE c.kind = 'message' AND {where}"
     )
+    args = [json.dumps(anchors), window, *params]
     pairs = conn.execute(
         side.format(op="<", order="DESC") + " UNION ALL " + side.format(op=">", order="ASC"),
-        [json.dumps(anchors), window, json.dumps(list(scope.readable))],
+        args + args,
     ).fetchall()
     around: dict[int, list[int]] = {}
     for anchor, other in pairs:
