@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from memory.eval.evaluation import percentile  # noqa: E402
 from memory.models.embed import Embedder, get_embedder, pack  # noqa: E402
+from memory.retrieval import legs  # noqa: E402
 from memory.retrieval import search as retrieval  # noqa: E402
 from memory.storage.sqlite import keyword_stats  # noqa: E402
 from memory.storage.sqlite.db import transaction  # noqa: E402
@@ -398,7 +399,7 @@ def paraphrased(corpus: Corpus) -> list[tuple[str, str | None]]:
 # How many searches ran the vector leg (a KNN or exact scan bringing candidates of
 # its own): counted by wrapping the function that runs it (bench only).
 _VECTOR_CALLS = [0]
-_nearest = retrieval._nearest
+_nearest = legs.nearest
 
 
 def _counted_nearest(*args: Any, **kwargs: Any) -> Any:
@@ -406,7 +407,7 @@ def _counted_nearest(*args: Any, **kwargs: Any) -> Any:
     return _nearest(*args, **kwargs)
 
 
-retrieval._nearest = _counted_nearest
+legs.nearest = _counted_nearest
 
 
 @dataclass

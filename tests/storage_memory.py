@@ -146,6 +146,8 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
         self.s.message_meta[mid] = copy.deepcopy(message.metadata)
         self.s.message_keys[mid] = message.import_key
         c["updated_at"] = max(c["updated_at"], stamp)
+        if message.import_key is not None:
+            self.s.import_keys[message.import_key] = mid
         return mid
 
     def messages(

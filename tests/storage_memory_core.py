@@ -34,6 +34,7 @@ class _State:
     events: dict[int, Event] = field(default_factory=dict)
     message_meta: dict[int, dict[str, Any]] = field(default_factory=dict)
     message_keys: dict[int, str | None] = field(default_factory=dict)
+    import_keys: dict[str, int] = field(default_factory=dict)  # import key -> message id
     last: dict[str, int] = field(default_factory=lambda: {"memory": 0, "message": 0, "event": 0})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from storage_memory_core import IDF_FLOOR, K1, B, Core, _cosine, _count, tokens
@@ -16,7 +16,7 @@ from storage_memory_core import IDF_FLOOR, K1, B, Core, _cosine, _count, tokens
 from memory.errors import NotFoundError, UsageError
 from memory.storage import ForgetResult, KeywordStats, Lineage, MemoryFilter, Scope
 from memory.storage.protocol import Column, Scrub
-from memory.storage.records import Memory
+from memory.storage.records import Event, Memory, MemoryBrief
 
 
 class SearchMixin(Core):
@@ -121,6 +121,65 @@ class SearchMixin(Core):
             near = [(i, -n) for n, i in enumerate(before, 1) if i in ok]
             out[a] = near + [(i, n) for n, i in enumerate(after, 1) if i in ok]
         return out
+
+    def speakers(
+        self, scope: Scope, term: str, filters: MemoryFilter, *, limit: int = 5
+    ) -> list[str]:
+        phrase = tokens(term)
+        found = [m for m in self._passing(scope, filters) if _count(tokens(m.speaker), phrase)]
+        return [m.speaker or "" for m in found[:limit]] if phrase else []
+
+    def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
+        ok = {m.id: m for m in self._passing(scope, filters)}
+        return [
+            (m.id, m.kind, m.conversation, m.created_at, m.speaker, m.importance)
+            for m in (ok.get(i) for i in ids)
+            if m is not None
+        ]
+
+    def row_bound(self, scope: Scope) -> int:
+        return self.keyword_stats(scope).rows
+
+    # ------------------------------------------------------ for the store
+    def taken(
+        self, scope: Scope, *, conversation: str | None = None, import_key: str | None = None
+    ) -> bool:
+        if import_key is None:
+            c = self.s.conversations.get(conversation or "")
+            return c is not None and c["profile"] != scope.writes
+        m = self.s.messages.get(self.s.import_keys.get(import_key, 0))
+        return m is not None and m.profile != scope.writes
+
+    def message_id(self, scope: Scope, import_key: str) -> int | None:
+        m = self.s.messages.get(self.s.import_keys.get(import_key, 0))
+        return m.id if m is not None and m.profile == scope.writes else None
+
+    def event(self, scope: Scope, event_id: int) -> Event | None:
+        e = self.s.events.get(event_id)
+        if e is None or e.memory_id is None:
+            return None
+        return next((x for x in self.events(scope, e.memory_id) if x.id == event_id), None)
+
+    def reindex(
+        self,
+        scope: Scope,
+        embedder: str,
+        dim: int,
+        embed: Callable[[list[str]], Sequence[Sequence[float]]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 256,
+    ) -> int:
+        ids = sorted(self.s.memories)
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            vectors = embed([self.s.memories[i].content for i in chunk])
+            self.s.vectors.update({i: list(v) for i, v in zip(chunk, vectors, strict=True)})
+            if progress:
+                progress(min(start + batch, len(ids)), len(ids))
+        self.s.meta.update(embedder=embedder, embedder_dim=str(dim))
+        self.dim = dim
+        return len(ids)
 
     # ------------------------------------------------ lineage and forgetting
     def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:

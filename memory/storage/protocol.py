@@ -44,6 +44,7 @@ from memory.storage.records import (
     KeywordStats,
     Lineage,
     Memory,
+    MemoryBrief,
     MemoryFilter,
     MemoryPatch,
     Message,
@@ -259,6 +260,54 @@ class StorageBackend(LifecycleCalls, Protocol):
         before and after it in its conversation: anchor -> [(id, offset)],
         offset -1, -2 … before and 1, 2 … after; those failing ``filters``
         are left out (their offsets still count)."""
+        ...
+
+    def speakers(
+        self, scope: Scope, term: str, filters: MemoryFilter, *, limit: int = 5
+    ) -> list[str]:
+        """Speakers ("" for none) of up to ``limit`` memories whose speaker
+        matches ``term`` (the index's stemming): is the term a name?"""
+        ...
+
+    def briefs(self, scope: Scope, ids: Iterable[int], filters: MemoryFilter) -> list[MemoryBrief]:
+        """What ranking reads of each readable one of ``ids`` passing
+        ``filters``, without the text, in the order of ``ids``."""
+        ...
+
+    def row_bound(self, scope: Scope) -> int:
+        """A cheap upper bound on the scope's memory rows (no scan): whether
+        an exact vector scan is cheap."""
+        ...
+
+    # ------------------------------------------------------ for the store
+    def taken(
+        self, scope: Scope, *, conversation: str | None = None, import_key: str | None = None
+    ) -> bool:
+        """Whether another namespace holds this conversation id or message
+        import key (one namespace in the file), saying nothing of whose."""
+        ...
+
+    def message_id(self, scope: Scope, import_key: str) -> int | None:
+        """The scope's own message with this import key."""
+        ...
+
+    def event(self, scope: Scope, event_id: int) -> Event | None:
+        """One event of the trail of a memory :meth:`events` shows."""
+        ...
+
+    def reindex(
+        self,
+        scope: Scope,
+        embedder: str,
+        dim: int,
+        embed: Callable[[list[str]], Sequence[Sequence[float]]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 256,
+    ) -> int:
+        """Rebuild every vector with ``embed`` (a batch at a time, no lock held
+        while embedding) and then record ``embedder``; interrupted, it changes
+        nothing and the next call resumes. Returns the number of memories."""
         ...
 
     # ------------------------------------------------ lineage and forgetting

@@ -23,6 +23,7 @@ __all__ = [
     "KeywordStats",
     "Lineage",
     "Memory",
+    "MemoryBrief",
     "MemoryFilter",
     "MemoryPatch",
     "Message",
@@ -159,6 +160,12 @@ class MemoryFilter:
     def narrow(self) -> bool:
         """A filter that leaves few rows: exact scans are cheap under it."""
         return bool(self.conversation or self.since or self.until or self.where)
+
+
+# What ranking reads of a search candidate, not its text: (id, kind,
+# conversation, created_at, speaker, importance). A plain tuple, since a search
+# reads hundreds of them.
+MemoryBrief = tuple[int, str, str | None, str, str | None, float]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """SQLiteBackend: the :class:`StorageBackend` protocol over mem's SQLite file.
 
-Same schema and connection as :class:`memory.store.MemoryStore` (memory.storage.sqlite.db,
-memory.storage.sqlite.schema), so both can work on one file while callers move to the seam.
-Search legs live in :mod:`.search`, deletion and lineage in :mod:`.lineage`.
+The engine's :class:`memory.store.MemoryStore` works through this backend
+(opened with :mod:`.opening`; vectors rebuilt by :mod:`.reindex`). Search legs
+live in :mod:`.legs` (over :mod:`.keywords` and :mod:`.search`), deletion and
+lineage in :mod:`.lineage`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from typing import Any
 
 from memory import timeutil
 from memory.errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
-from memory.models.embed import pack
 from memory.records import KINDS, MEMORY_COLUMNS, memory_from_row
-from memory.storage.protocol import Column, Scrub, StorageBackend
+from memory.storage.protocol import Scrub, StorageBackend
 from memory.storage.records import (
     Counts,
     ForgetResult,
-    KeywordStats,
     Lineage,
     Memory,
     MemoryFilter,
@@ -32,20 +31,31 @@ from memory.storage.records import (
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
 from memory.storage.sqlite import lineage as _lineage
-from memory.storage.sqlite import search as _search
 from memory.storage.sqlite.conversations import ConversationsMixin
 from memory.storage.sqlite.db import Connection, connect, transaction, translate
 from memory.storage.sqlite.documents import DocumentsMixin
 from memory.storage.sqlite.events import EventsMixin
 from memory.storage.sqlite.filters import filter_sql, marks, scope_sql
+from memory.storage.sqlite.legs import SearchLegsMixin
 from memory.storage.sqlite.lifecycle import LifecycleMixin
+from memory.storage.sqlite.opening import Pick, create_vector_tables, open_picked
+from memory.storage.sqlite.reindex import Embed, Progress
+from memory.storage.sqlite.reindex import reindex as _reindex
 from memory.storage.sqlite.schema import ensure_schema
 from memory.storage.sqlite.transfer import TransferMixin
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
+_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MEMORY_COLUMNS.split(","))
 
 
-class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMixin, TransferMixin):
+class SQLiteBackend(
+    ConversationsMixin,
+    DocumentsMixin,
+    EventsMixin,
+    LifecycleMixin,
+    TransferMixin,
+    SearchLegsMixin,
+):
     """mem's embedded default backend: one SQLite file (sqlean + sqlite-vec)."""
 
     name = "sqlite"
@@ -63,10 +73,15 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
         *,
         embedder: str | None = None,
         dim: int | None = None,
+        pick: Pick | None = None,
+        allow_embedder_change: bool = False,
     ) -> SQLiteBackend:
         """Open (creating) a mem database. A new file needs the ``embedder``
         name and ``dim`` its vector tables are built for; an existing one
-        built for another embedder is refused (``mem reindex``)."""
+        built for another embedder is refused (``mem reindex``). The engine
+        passes ``pick`` instead (see :mod:`memory.storage.sqlite.opening`)."""
+        if pick is not None:
+            return cls(*open_picked(path, pick, allow_embedder_change=allow_embedder_change))
         target = Path(path)
         conn = connect(target)
         try:
@@ -79,7 +94,7 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
             if "embedder" not in stored:
                 if not embedder or not dim:
                     raise UsageError(f"{target} is new: give the embedder and its dimension.")
-                _create_vector_tables(conn, embedder, dim)
+                create_vector_tables(conn, embedder, dim)
             elif embedder and stored["embedder"] != embedder:
                 raise EmbedderMismatchError(
                     f"This database's vectors were built with {stored['embedder']}, not "
@@ -117,14 +132,6 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
         )
 
     # ------------------------------------------------------------- memories
-    def _check_vector(self, vector: Sequence[float]) -> bytes:
-        if len(vector) != self.dim:
-            raise UsageError(
-                f"A vector of {len(vector)} numbers for an index of {self.dim}: "
-                "embed with the database's embedder."
-            )
-        return pack(vector)
-
     def _index(self, memory_id: int, content: str, speaker: str | None, blob: bytes) -> None:
         self.conn.execute(
             "INSERT INTO memories_fts(rowid, content, speaker) VALUES (?, ?, ?)",
@@ -251,10 +258,11 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
     def memories(self, scope: Scope, ids: Iterable[int]) -> list[Memory]:
         wanted = [i for i in ids if _lineage.storable_id(i)]
         where, params = scope_sql(scope)
+        # json_each first: a walk of the primary key, not of the scope's index.
         rows = self.conn.execute(
-            f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {where} "
-            "AND m.id IN (SELECT value FROM json_each(?))",
-            [*params, json.dumps(wanted)],
+            f"SELECT {_M_COLUMNS} FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value "
+            f"WHERE {where}",
+            [json.dumps(wanted), *params],
         ).fetchall()
         found = {m.id: m for m in map(memory_from_row, rows)}
         return [found[i] for i in dict.fromkeys(wanted) if i in found]
@@ -298,50 +306,6 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
                 deleted.append(memory_id)
         return deleted
 
-    # ---------------------------------------------------------- search legs
-    def keyword_stats(self, scope: Scope) -> KeywordStats:
-        return _search.stats(self.conn, scope)
-
-    def keyword_scores(
-        self,
-        scope: Scope,
-        term: str,
-        filters: MemoryFilter,
-        *,
-        column: Column = "content",
-        limit: int = 50,
-        newest: int | None = None,
-    ) -> dict[int, float]:
-        return _search.keyword_scores(
-            self.conn, scope, term, filters, column=column, limit=limit, newest=newest
-        )
-
-    def keyword_match(self, scope: Scope, terms: Sequence[str], filters: MemoryFilter) -> list[int]:
-        return _search.keyword_match(self.conn, scope, terms, filters)
-
-    def nearest(
-        self,
-        scope: Scope,
-        vector: Sequence[float],
-        filters: MemoryFilter,
-        *,
-        k: int,
-        exact: bool | None = None,
-    ) -> dict[int, float]:
-        self._check_vector(vector)
-        return _search.nearest(self.conn, scope, vector, filters, k=k, exact=exact)
-
-    def similarities(
-        self, scope: Scope, vector: Sequence[float], ids: Iterable[int]
-    ) -> dict[int, float]:
-        self._check_vector(vector)
-        return _search.similarities(self.conn, scope, vector, ids)
-
-    def session_neighbours(
-        self, scope: Scope, anchors: Iterable[int], window: int, filters: MemoryFilter
-    ) -> dict[int, list[tuple[int, int]]]:
-        return _search.session_neighbours(self.conn, scope, anchors, window, filters)
-
     # ------------------------------------------------ lineage and forgetting
     def lineage(self, scope: Scope, message_ids: Iterable[int]) -> Lineage:
         return _lineage.lineage(self.conn, scope, message_ids)
@@ -366,24 +330,25 @@ class SQLiteBackend(ConversationsMixin, DocumentsMixin, EventsMixin, LifecycleMi
     def scrub(self, scope: Scope) -> bool:
         return _lineage.scrub(self.conn)
 
+    # ------------------------------------------------------ for the store
+    def reindex(
+        self,
+        scope: Scope,
+        embedder: str,
+        dim: int,
+        embed: Embed,
+        *,
+        progress: Progress | None = None,
+        batch: int = 256,
+    ) -> int:
+        total = _reindex(self.conn, embedder, dim, embed, progress=progress, batch=batch)
+        self.dim = dim
+        return total
 
-def _create_vector_tables(conn: Connection, embedder: str, dim: int) -> None:
-    """The vector tables of a new file (as ``MemoryStore`` makes them)."""
-    with transaction(conn):
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS memory_vectors (id INTEGER PRIMARY KEY "
-            "REFERENCES memories(id) ON DELETE CASCADE, vector BLOB NOT NULL)"
-        )
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS memories_vec USING vec0("
-            f"id INTEGER PRIMARY KEY, embedding bit[{int(dim)}])"
-        )
-        for key, value in (("embedder", embedder), ("embedder_dim", str(int(dim)))):
-            conn.execute(
-                "INSERT INTO meta(key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
+    def delete_row(self, memory_id: int, *, detail: dict[str, Any], actor: str = "user") -> None:
+        """Not of the protocol: ``MemoryStore.delete_row`` for the verbs that
+        still hold the transaction and check the namespace themselves."""
+        _lineage.delete_row(self.conn, memory_id, detail=detail, actor=actor)
 
 
 def _conforms(backend: SQLiteBackend) -> StorageBackend:

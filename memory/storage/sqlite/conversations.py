@@ -138,3 +138,22 @@ class ConversationsMixin:
             sql += f" LIMIT {int(limit)}"
         rows = self.conn.execute(sql, [conversation_id, scope.writes, after_id]).fetchall()
         return [Message(*r) for r in reversed(rows)]
+
+    def taken(
+        self, scope: Scope, *, conversation: str | None = None, import_key: str | None = None
+    ) -> bool:
+        sql = (
+            "SELECT profile FROM conversations WHERE id = ?"
+            if import_key is None
+            else "SELECT profile FROM messages WHERE import_key = ?"
+        )
+        row = self.conn.execute(sql, [conversation if import_key is None else import_key])
+        found = row.fetchone()
+        return found is not None and found[0] != scope.writes
+
+    def message_id(self, scope: Scope, import_key: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM messages WHERE import_key = ? AND profile = ?",
+            [import_key, scope.writes],
+        ).fetchone()
+        return None if row is None else int(row[0])

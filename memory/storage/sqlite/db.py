@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,7 +207,10 @@ def transaction(conn: Connection) -> Iterator[Connection]:
     busy timeout instead of failing a lock upgrade with "database is locked".
     """
     if conn.in_transaction:
-        name = f"mem_{secrets.token_hex(6)}"
+        # One name for every level: when a block ends, the newest savepoint of
+        # that name is its own (inner ones have ended), and the statements stay
+        # in the connection's cache instead of being prepared afresh each time.
+        name = "mem_savepoint"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield conn

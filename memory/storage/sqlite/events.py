@@ -104,3 +104,11 @@ class EventsMixin:
             [scope.writes, *events, batch, batch, limit],
         ).fetchall()
         return [_event(r) for r in rows]
+
+    def event(self, scope: Scope, event_id: int) -> Event | None:
+        row = self.conn.execute(
+            "SELECT memory_id FROM memory_events WHERE id = ?", [event_id]
+        ).fetchone()
+        if row is None:
+            return None
+        return next((e for e in self.events(scope, row[0]) if e.id == event_id), None)

@@ -15,6 +15,7 @@ scope holding every row scores bit for bit as ``bm25()`` does.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,7 +102,30 @@ class Stats:
         return self.rows == self.all_rows and self.tokens == self.all_tokens
 
 
+# The last statistics read on each connection, with what says whether they still
+# hold: the file's data_version (another connection committed) and the
+# connection's own change count. Searches ask for them once per term.
+_memo: weakref.WeakKeyDictionary[Any, tuple[tuple[int, int], tuple[str, ...], Stats]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def stats(conn: Connection, profiles: Sequence[str]) -> Stats:
+    """The statistics of the index and of ``profiles``; read again only when
+    the file changed (not inside a transaction, which may yet roll back)."""
+    if conn.in_transaction:
+        return _read(conn, profiles)
+    version = (int(conn.execute("PRAGMA data_version").fetchone()[0]), int(conn.total_changes))
+    key = tuple(profiles)
+    hit = _memo.get(conn)
+    if hit is not None and hit[0] == version and hit[1] == key:
+        return hit[2]
+    st = _read(conn, key)
+    _memo[conn] = (version, key, st)
+    return st
+
+
+def _read(conn: Connection, profiles: Sequence[str]) -> Stats:
     block = conn.execute("SELECT block FROM memories_fts_data WHERE id = 1").fetchone()
     numbers = varints(bytes(block[0])) if block and block[0] else [0]
     rows = tokens = others = 0

@@ -1,10 +1,6 @@
-"""The search legs over SQLite: per-term BM25 (FTS5), vector KNN and exact
-cosine (sqlite-vec), session neighbours. Every query carries the scope.
-
-Keyword scores use the scope's own statistics (:mod:`memory.storage.sqlite.keyword_stats`):
-FTS5's ``bm25()`` counts every row of the shared index, so when other
-namespaces hold rows the scores are recomputed from the scope's rows, tokens
-and matches, bit for bit FTS5's formula.
+"""The vector and structure legs over SQLite: KNN and exact cosine
+(sqlite-vec), session neighbours, what ranking reads of candidates. Every
+query carries the scope. The keyword legs: :mod:`memory.storage.sqlite.keywords`.
 """
 
 from __future__ import annotations
@@ -13,12 +9,12 @@ import heapq
 import json
 from collections.abc import Iterable, Sequence
 
-from memory.models.embed import pack
-from memory.storage.records import KeywordStats, MemoryFilter
+from memory.storage.records import MemoryBrief, MemoryFilter
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
 from memory.storage.sqlite.db import Connection
 from memory.storage.sqlite.filters import filter_sql, scope_sql
+from memory.storage.sqlite.keywords import only_scope
 
 # A scope of up to this many rows is searched by exact vector scan, not KNN.
 EXACT_VECTOR_LIMIT = 2_000
@@ -26,72 +22,32 @@ EXACT_VECTOR_LIMIT = 2_000
 KNN_MAX = 4_096
 
 
-def phrase(column: str, term: str) -> str:
-    """A column-restricted FTS5 phrase; quoting makes user text a literal."""
-    return f'{column} : "' + term.replace('"', '""') + '"'
-
-
-def stats(conn: Connection, scope: Scope) -> KeywordStats:
-    st = keyword_stats.stats(conn, scope.readable)
-    return KeywordStats(st.rows, st.tokens)
-
-
-def keyword_scores(
-    conn: Connection,
-    scope: Scope,
-    term: str,
-    filters: MemoryFilter,
-    *,
-    column: str,
-    limit: int,
-    newest: int | None,
-) -> dict[int, float]:
-    if not term.strip() or limit < 1:
-        return {}
-    st = keyword_stats.stats(conn, scope.readable)
-    where, params = filter_sql(scope, filters)
-    match = phrase(column, term)
-    rows = conn.execute(
-        "SELECT f.rowid, -bm25(memories_fts), d.sz FROM memories_fts f "
-        "CROSS JOIN memories m ON m.id = f.rowid "
-        "CROSS JOIN memories_fts_docsize d ON d.id = f.rowid "
-        f"WHERE memories_fts MATCH ? AND {where} ORDER BY f.rowid DESC LIMIT ?",
-        [match, *params, newest or -1],
-    ).fetchall()
-    if st.whole:
-        scores = {int(r[0]): float(r[1]) for r in rows}
-    else:
-        scores = keyword_stats.rescore(conn, match, rows, st)
-    return dict(heapq.nlargest(limit, scores.items(), key=lambda kv: (kv[1], kv[0])))
-
-
-def keyword_match(
-    conn: Connection, scope: Scope, terms: Sequence[str], filters: MemoryFilter
-) -> list[int]:
-    terms = [t for t in terms if t.strip()]
-    if not terms:
-        return []
-    where, params = filter_sql(scope, filters)
-    match = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
-    rows = conn.execute(
-        "SELECT m.id FROM memories_fts f CROSS JOIN memories m ON m.id = f.rowid "
-        f"WHERE memories_fts MATCH ? AND m.profile = ? AND {where} ORDER BY m.id",
-        [match, scope.writes, *params],
-    ).fetchall()
-    return [int(r[0]) for r in rows]
-
-
 def similarities(
-    conn: Connection, scope: Scope, vector: Sequence[float], ids: Iterable[int]
+    conn: Connection, scope: Scope, blob: bytes, ids: Iterable[int]
 ) -> dict[int, float]:
+    """Exact cosine of the packed vector ``blob`` to each of ``ids`` in the scope."""
+    return {i: 1.0 - d for i, d in _distances(conn, scope, blob, ids) if d is not None}
+
+
+def _distances(
+    conn: Connection, scope: Scope, blob: bytes, ids: Iterable[int]
+) -> list[tuple[int, float | None]]:
+    """(id, cosine distance) of each of ``ids`` in the scope, in their order."""
+    if keyword_stats.stats(conn, scope.readable).whole:  # every row is the scope's
+        rows = conn.execute(
+            "SELECT v.id, vec_distance_cosine(v.vector, ?) FROM json_each(?) j "
+            "CROSS JOIN memory_vectors v ON v.id = j.value",
+            [blob, json.dumps(list(ids))],
+        ).fetchall()
+        return [(int(r[0]), None if r[1] is None else float(r[1])) for r in rows]
     where, params = scope_sql(scope)
     rows = conn.execute(
         "SELECT v.id, vec_distance_cosine(v.vector, ?) FROM json_each(?) j "
         "CROSS JOIN memories m ON m.id = j.value CROSS JOIN memory_vectors v ON v.id = m.id "
         f"WHERE {where}",
-        [pack(vector), json.dumps(list(ids)), *params],
+        [blob, json.dumps(list(ids)), *params],
     ).fetchall()
-    return {int(r[0]): 1.0 - float(r[1]) for r in rows if r[1] is not None}
+    return [(int(r[0]), None if r[1] is None else float(r[1])) for r in rows]
 
 
 def nearest(
@@ -102,26 +58,27 @@ def nearest(
     *,
     k: int,
     exact: bool | None,
+    blob: bytes,
 ) -> dict[int, float]:
     """Exact (cosine over float32) under a narrowing filter or in a small
-    scope; otherwise a bit-quantised KNN over ``memories_vec``, whose
-    candidates are kept only within the scope and filters (fetching more
-    while too few pass) and re-scored exactly."""
+    scope, nearest first; otherwise a bit-quantised KNN of ``k`` over
+    ``memories_vec`` (its cost grows with k), whose candidates are kept only
+    within the scope and filters (fetching more while too few pass) and
+    re-scored exactly, in the KNN's order."""
     if k < 1 or not any(vector):
         return {}
-    where, params = filter_sql(scope, filters)
     if exact is None:
-        exact = filters.narrow or stats(conn, scope).rows <= EXACT_VECTOR_LIMIT
-    blob = pack(vector)
+        exact = filters.narrow or row_bound(conn, scope) <= EXACT_VECTOR_LIMIT
     if exact:
+        where, params = filter_sql(scope, filters)
         rows = conn.execute(
             "SELECT m.id, vec_distance_cosine(v.vector, ?) AS d FROM memory_vectors v "
             f"JOIN memories m ON m.id = v.id WHERE {where} AND d IS NOT NULL "
-            "ORDER BY d, m.id LIMIT ?",
+            "ORDER BY d LIMIT ?",
             [blob, *params, k],
         ).fetchall()
         return {int(r[0]): 1.0 - float(r[1]) for r in rows}
-    fetch = min(k * 2, KNN_MAX)
+    fetch = min(k, KNN_MAX)
     while True:
         found = [
             int(r[0])
@@ -131,24 +88,50 @@ def nearest(
                 [blob, fetch],
             ).fetchall()
         ]
-        kept = passing(conn, scope, filters, found)
+        if only_scope(filters):  # the scope applies inside the one query
+            scored = _distances(conn, scope, blob, found)
+            kept = [i for i, _ in scored]
+        else:
+            kept = passing(conn, scope, filters, found)
+            scored = []
         if len(kept) >= k or len(found) < fetch or fetch >= KNN_MAX:
             break
         fetch = min(fetch * 4, KNN_MAX)
-    sims = similarities(conn, scope, vector, kept)
+    if only_scope(filters):
+        sims = {i: 1.0 - d for i, d in scored if d is not None}
+    else:
+        sims = similarities(conn, scope, blob, kept)
+    if len(sims) <= k:
+        return sims
     return dict(heapq.nlargest(k, sims.items(), key=lambda kv: (kv[1], -kv[0])))
+
+
+def row_bound(conn: Connection, scope: Scope) -> int:
+    """The highest memory id while the scope holds every row (a bound on the
+    row count that costs no scan), else the scope's own row count."""
+    st = keyword_stats.stats(conn, scope.readable)
+    if st.whole:
+        return int(conn.execute("SELECT max(id) FROM memories").fetchone()[0] or 0)
+    return st.rows
 
 
 def passing(conn: Connection, scope: Scope, filters: MemoryFilter, ids: Iterable[int]) -> list[int]:
     """Those of ``ids`` in the scope that pass ``filters``, in the same order."""
-    ids = list(ids)
+    return [b[0] for b in briefs(conn, scope, ids, filters)]
+
+
+def briefs(
+    conn: Connection, scope: Scope, ids: Iterable[int], filters: MemoryFilter
+) -> list[MemoryBrief]:
+    """What ranking reads of each of ``ids`` that passes (not the text), in
+    the order of ``ids``."""
     where, params = filter_sql(scope, filters)
-    rows = conn.execute(
-        f"SELECT m.id FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value WHERE {where}",
-        [json.dumps(ids), *params],
+    rows: list[MemoryBrief] = conn.execute(
+        "SELECT m.id, m.kind, m.conversation_id, m.created_at, m.speaker, m.importance "
+        f"FROM json_each(?) j CROSS JOIN memories m ON m.id = j.value WHERE {where}",
+        [json.dumps(list(ids)), *params],
     ).fetchall()
-    ok = {int(r[0]) for r in rows}
-    return [i for i in ids if i in ok]
+    return rows  # (INTEGER, TEXT, TEXT, TEXT, TEXT, REAL): already the record's types
 
 
 def session_neighbours(
@@ -177,7 +160,9 @@ def session_neighbours(
     around: dict[int, list[int]] = {}
     for anchor, other in pairs:
         around.setdefault(int(anchor), []).append(int(other))
-    ok = set(passing(conn, scope, filters, {i for ids in around.values() for i in ids}))
+    near_ids = {i for ids in around.values() for i in ids}
+    # Neighbours share their anchor's namespace: the scope alone keeps them all.
+    ok = near_ids if only_scope(filters) else set(passing(conn, scope, filters, near_ids))
     out: dict[int, list[tuple[int, int]]] = {}
     for anchor, ids in around.items():
         before = sorted((i for i in ids if i < anchor), reverse=True)
