@@ -73,8 +73,9 @@ def main() -> int:
         pg_server.stop()
     sq, pg = rows["sqlite"][0], rows["postgres"][0]
     budgets = [b for b in sq.budgets if b == 2000] or sq.budgets[:1]
+    heads = " ".join(f"{'≤' + str(b):>6}" for b in budgets)
     print(f"{'backend':<10} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR':>6} "
-          + " ".join(f"{'≤' + str(b):>6}" for b in budgets) + f" {'p50 ms':>7} {'import s':>8}")  # fmt: skip
+          f"{heads} {'p50 ms':>7} {'import s':>8}")  # fmt: skip
     for name, (r, imported) in rows.items():
         o = r.overall
         print(f"{name:<10} {o.questions:>5} {o.recall[1]:>6.3f} {o.recall[5]:>6.3f} "
