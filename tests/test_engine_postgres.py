@@ -167,3 +167,43 @@ def test_two_member_roles_see_only_their_own_profile(cli: Any, pg_url: str, url:
     assert "role 'bob'" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert "Quokka" in cli("list", "--db", alice, "--profile", "alice").stdout
     assert "chess" not in cli("list", "--db", alice, "--profile", "alice").stdout
+
+
+def test_the_repl_chats_on_a_server(fake_llm: Any, url: str, mem_home: Path, cli: Any) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(
+        os.environ,
+        **fake_llm.env(),
+        MEM_HOME=str(mem_home),
+        MEM_DB=url,
+        NO_COLOR="1",
+        TERM="xterm",
+        PROMPT_TOOLKIT_NO_CPR="1",
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "cli.main", "chat", "--model", MODEL],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 160),
+    )
+    child.expect_exact("you>")
+    child.sendline("/remember My dog is called Rex")
+    child.expect_exact("+ remembered: My dog is called Rex")
+    child.expect_exact("you>")
+    fake_llm.enqueue("Your dog is Rex.")
+    child.sendline("I live in Lyon. What is my dog called?")
+    child.expect_exact("Your dog is Rex.")
+    child.expect_exact("you>")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    sent = [r for r in fake_llm.chat_requests() if r.get("stream")][-1]["messages"][0]
+    assert "My dog is called Rex" in sent["content"]
+    assert not (mem_home / "mem.db").exists()  # nothing went to the default file
+    histories = list((mem_home / "servers").glob("*/history"))
+    assert len(histories) == 1 and "What is my dog called?" in histories[0].read_text()
+    facts = [m["content"] for m in cli.json("list", "--kind", "fact", "--db", url)]
+    assert "The user lives in Lyon." in facts  # formed in the background, on the server
