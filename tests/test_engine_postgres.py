@@ -207,3 +207,14 @@ def test_the_repl_chats_on_a_server(fake_llm: Any, url: str, mem_home: Path, cli
     assert len(histories) == 1 and "What is my dog called?" in histories[0].read_text()
     facts = [m["content"] for m in cli.json("list", "--kind", "fact", "--db", url)]
     assert "The user lives in Lyon." in facts  # formed in the background, on the server
+
+
+def test_mem_eval_makes_its_temporary_database_on_the_server(cli: Any, pg_url: str) -> None:
+    folder = Path(__file__).parent / "data" / "eval_small"
+    server = url_of(pg_url)
+    report = cli.json("eval", str(folder), "--db", server)
+    local = cli.json("eval", str(folder))
+    assert report["overall"]["recall"] == local["overall"]["recall"]
+    with psycopg.connect(pg_url) as conn:
+        left = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'mem_eval%'")
+        assert left.fetchone() == (0,)  # dropped after
