@@ -128,10 +128,8 @@ def eval_(
         )
     server = db if db and not live and is_server_url(db) else None
     if db and not live and server is None:
-        raise UsageError(
-            "--db names the database for --live (or a postgresql:// server to make the "
-            "temporary one on): add --live to evaluate it."
-        )
+        # (a postgresql:// URL is the server the temporary database is made on)
+        raise UsageError("--db names the database for --live: add --live to evaluate it.")
     progress, update = render.stage_progress(STAGES)
     with progress:
         if live:
