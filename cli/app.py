@@ -156,7 +156,12 @@ def _completion_profile(ctx: click.Context) -> str | None:
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database file (default: $MEM_HOME/mem.db).", metavar="PATH"),
+    typer.Option(
+        "--db",
+        help="Database file, or a postgresql:// URL (default: $MEM_DB, the config's db, "
+        "$MEM_HOME/mem.db).",
+        metavar="PATH",
+    ),
 ]
 ProfileOption = Annotated[
     str | None,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 import memory
+from memory.config import is_server_url
 from memory.errors import UsageError
 
 from . import render
@@ -125,7 +126,9 @@ def eval_(
             "--extract indexes a temporary import: run `mem import FILE --extract` on your "
             "database instead of combining it with --live."
         )
-    if db and not live:
+    server = db if db and not live and is_server_url(db) else None
+    if db and not live and server is None:
+        # (a postgresql:// URL is the server the temporary database is made on)
         raise UsageError("--db names the database for --live: add --live to evaluate it.")
     progress, update = render.stage_progress(STAGES)
     with progress:
@@ -141,6 +144,7 @@ def eval_(
                 extract=extract,
                 profile=profile,
                 progress=update,
+                server=server,
             )
     if report.fact_keys is not None and report.fact_keys.failed:
         fk = report.fact_keys

@@ -159,7 +159,7 @@ class Repl:
             self.error(err)
             return
         except Exception as err:
-            named = database_error(err, self.store.path)
+            named = database_error(err, self.store.target)
             if named is None:
                 raise
             self.error(named)

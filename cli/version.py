@@ -56,6 +56,8 @@ def version_lines(*, verbose: bool, db: str | None = None) -> list[str]:
     lines.append(f"embedder   {about.embedder} ({source})")
     if about.built_with:
         lines.append(f"database   {about.database} (built with {about.built_with})")
+    elif isinstance(about.database, str):  # a server (its URL shown without a password)
+        lines.append(f"database   {about.database} (not reachable, or not set up yet)")
     elif about.exists:
         lines.append(f"database   {about.database} (not readable without a passphrase, or damaged)")
     else:

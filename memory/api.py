@@ -17,7 +17,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from memory.config import Config, load_config, resolve_embedder, resolve_model, resolve_profile
+from memory.config import (
+    Config,
+    is_server_url,
+    load_config,
+    resolve_db,
+    resolve_embedder,
+    resolve_model,
+    resolve_profile,
+)
 from memory.errors import UsageError
 from memory.records import Event, Hit, Message
 from memory.records import Memory as MemoryRecord
@@ -57,13 +65,18 @@ class MemoryDetail:
         return data
 
 
-def _sqlite_path(path_or_url: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
-    """A path, or a ``sqlite:///path`` URL (the only backend today)."""
+def _target(path_or_url: str | os.PathLike[str] | None) -> str | os.PathLike[str] | None:
+    """A path, a ``sqlite:///path`` URL (the file), or a ``postgresql://`` URL
+    (the server, opened through the ``postgres`` storage backend)."""
     if isinstance(path_or_url, str) and "://" in path_or_url:
+        if is_server_url(path_or_url):
+            return path_or_url
         scheme, _, rest = path_or_url.partition("://")
         if scheme != "sqlite" or not rest:
+            # Not echoed: a URL may hold a password.
             raise UsageError(
-                f"Unsupported database URL {path_or_url!r}: give a file path or sqlite:///PATH."
+                f"Unsupported database URL scheme {scheme[:20]!r}: give a file path, "
+                "sqlite:///PATH or postgresql://user@host/dbname."
             )
         return rest
     return path_or_url
@@ -91,7 +104,7 @@ class Memory:
         arguments first, then MEM_PROFILE / MEM_EMBEDDER, then the config file."""
         cfg = config if config is not None else load_config()
         store = MemoryStore.open(
-            _sqlite_path(path_or_url),
+            _target(resolve_db(path_or_url, cfg)),
             embedder=resolve_embedder(embedder, cfg),
             profile=resolve_profile(profile, cfg),
             allow_embedder_change=allow_embedder_change,
@@ -116,6 +129,12 @@ class Memory:
     @property
     def path(self) -> Path:
         return Path(self.store.path)
+
+    @property
+    def location(self) -> str:
+        """The database as shown to the user: the file, or the server's URL
+        without its password."""
+        return self.store.location
 
     @property
     def embedder(self) -> str:

@@ -46,10 +46,50 @@ def config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP)) / "config.toml"
 
 
+# A database named by one of these is a PostgreSQL server (the "postgres"
+# storage backend); anything else is a SQLite file.
+SERVER_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_server_url(value: object) -> bool:
+    """Whether ``value`` (a --db, MEM_DB or config ``db``) names a PostgreSQL server."""
+    return isinstance(value, str) and value.strip().lower().startswith(SERVER_SCHEMES)
+
+
+def db_target(override: str | os.PathLike[str] | None = None) -> Path | str:
+    """The database to open: ``override`` (--db), else ``MEM_DB``, else the
+    default file. A server URL is returned as given (it may hold a password:
+    never print it; ``memory.storage.postgres.redact``), a path as a Path."""
+    value = override or os.environ.get("MEM_DB") or None
+    if is_server_url(value):
+        return str(value).strip()
+    return db_path(value)
+
+
 def db_path(override: str | os.PathLike[str] | None = None) -> Path:
-    if override:
-        return Path(override).expanduser()
+    """The SQLite file (``override``, else ``MEM_DB``, else the default). A
+    server URL is no file: the commands that need one say so."""
+    value = override or os.environ.get("MEM_DB") or None
+    if is_server_url(value):
+        raise UsageError(
+            "This works on a SQLite database file, and --db / MEM_DB / the config's db names "
+            "a PostgreSQL server: give a file path (--db PATH)."
+        )
+    if value:
+        return Path(value).expanduser()
     return data_dir() / "mem.db"
+
+
+def server_home(url: str) -> Path:
+    """Where files that sit next to a SQLite database (the REPL's input
+    history) go for a server database: a folder of the data directory named
+    by a digest of the URL without its password."""
+    import hashlib
+
+    bare = re.sub(r"^([a-z]+://[^:@/?#]*):[^@/?#]*@", r"\1@", url.strip(), flags=re.I)
+    bare = re.sub(r"password\s*=\s*\S*", "", bare, flags=re.I)
+    digest = hashlib.sha256(bare.encode()).hexdigest()[:16]
+    return data_dir() / "servers" / digest
 
 
 STRATEGIES = ("buffer", "window", "summary", "summary-buffer")
@@ -72,6 +112,7 @@ class Config:
     checks every key of the file against them once."""
 
     model: str | None = None
+    db: str | None = None  # a SQLite file or a postgresql:// URL (--db, MEM_DB first)
     api_base: str | None = None
     embedder: str | None = None
     profile: str = DEFAULT_PROFILE
@@ -221,6 +262,13 @@ def resolve_profile(option: str | None, cfg: Config | None = None) -> str:
 def resolve_model(option: str | None, cfg: Config) -> str | None:
     """``--model``, then ``MEM_MODEL``, then the config file."""
     return option or os.environ.get("MEM_MODEL") or cfg.model or None
+
+
+def resolve_db(
+    option: str | os.PathLike[str] | None, cfg: Config | None = None
+) -> str | os.PathLike[str] | None:
+    """``--db``, then ``MEM_DB``, then the config file's ``db`` (None: the default file)."""
+    return option or os.environ.get("MEM_DB") or (cfg.db if cfg else None) or None
 
 
 def resolve_embedder(option: str | None, cfg: Config | None = None) -> str | None:

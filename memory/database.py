@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memory.config import DEFAULT_PROFILE, SYSTEM_PROFILE, db_path
+from memory.config import DEFAULT_PROFILE, SYSTEM_PROFILE, db_path, db_target
 from memory.errors import MemError, UsageError
 
 MAX_CANDIDATES = 200
@@ -34,7 +34,10 @@ def database_error(err: BaseException, db: DbPath = None) -> MemError | None:
 
     if not is_driver_error(err) or not isinstance(err, Exception):
         return None
-    return translate(err, db_path(db))
+    target = db_target(db)
+    if isinstance(target, str):  # a server's errors are named by its backend
+        return None
+    return translate(err, target)
 
 
 # ------------------------------------------------------------------ encryption
@@ -48,6 +51,11 @@ def is_encrypted(path: Path) -> bool:
 
 
 def _existing(db: DbPath) -> Path:
+    if isinstance(db_target(db), str):
+        raise UsageError(
+            "mem encrypt and mem decrypt convert a SQLite file; a PostgreSQL database is "
+            "protected by its server (roles, TLS, disk encryption): give --db PATH for a file."
+        )
     path = db_path(db)
     if not path.exists():
         raise UsageError(f"No database at {path}: nothing to convert; check --db or MEM_HOME.")
@@ -96,7 +104,7 @@ class About:
     schema: int
     embedder: str
     embedder_configured: bool
-    database: Path
+    database: Path | str  # a server's URL without its password
     built_with: str | None  # the database's embedder; None when unreadable or absent
     exists: bool
     plugins: list[str] = field(default_factory=list)
@@ -104,27 +112,62 @@ class About:
 
 def about(db: DbPath = None) -> About:
     """The versions and names ``mem --version -v`` prints; opens nothing for writing."""
-    from memory.config import load_config, resolve_embedder
+    from memory.config import load_config, resolve_db, resolve_embedder
     from memory.models.embed import DEFAULT_EMBEDDER
     from memory.plugins import plugin_names
     from memory.storage.sqlite.schema import schema_version
 
-    configured = resolve_embedder(None, load_config())
-    path = db_path(db)
-    built = _query(db, "SELECT value FROM meta WHERE key = 'embedder'")
+    cfg = load_config()
+    configured = resolve_embedder(None, cfg)
+    target = db_target(resolve_db(db, cfg))
+    if isinstance(target, str):
+        where, built_with = _server_about(target)
+        return About(
+            schema=schema_version(),
+            embedder=configured or DEFAULT_EMBEDDER,
+            embedder_configured=bool(configured),
+            database=where,
+            built_with=built_with,
+            exists=built_with is not None,
+            plugins=plugin_names(),
+        )
+    built = _query(target, "SELECT value FROM meta WHERE key = 'embedder'")
     return About(
         schema=schema_version(),
         embedder=configured or DEFAULT_EMBEDDER,
         embedder_configured=bool(configured),
-        database=path,
+        database=target,
         built_with=built[0] if built else None,
-        exists=path.exists(),
+        exists=target.exists(),
         plugins=plugin_names(),
     )
 
 
+def _server_about(url: str) -> tuple[str, str | None]:
+    """The server's URL without its password, and its embedder (None when it
+    cannot be reached within a second or has no mem schema yet)."""
+    try:
+        from memory.storage.postgres import redact
+        from memory.storage.postgres.connection import connect
+    except ImportError:  # psycopg not installed: the URL alone
+        return "postgresql://…", None
+    try:
+        conn = connect(url, connect_timeout=1)
+    except MemError:
+        return redact(url), None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        return redact(url), None if row is None else str(row[0])
+    except Exception:
+        return redact(url), None
+    finally:
+        conn.close()
+
+
 # ------------------------------------------------------------------ completion
 def _query(db: DbPath, sql: str, params: tuple[str, ...] = ()) -> list[str]:
+    if isinstance(db_target(db), str):  # a server: no look-ups on every Tab
+        return []
     path = Path(db_path(db))
     if not path.is_file():
         return []

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memory.errors import NotFoundError
+from memory.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from memory.assistant.budget import AssembledPrompt
@@ -116,18 +116,28 @@ def evaluate(
     profile: str | None = None,
     progress: StageProgress | None = None,
     config: Config | None = None,
+    server: str | None = None,
 ) -> EvalReport:
     """Recall@k (k: 1, 5, 10, 20 and ``ks``), MRR, latency and recall within a
     token budget of DIR's questions, on a temporary database that
-    ``DIR/messages.jsonl`` is imported into (deleted after). ``extract``: a
+    ``DIR/messages.jsonl`` is imported into (deleted after): a file, or with
+    ``server`` (a postgresql:// URL) a database made on that server. ``extract``: a
     model (``model``, else the configured one) indexes fact keys first; no
     model is an error before anything is read. :meth:`Memory.eval` measures an
     open database instead."""
-    from memory.config import load_config, resolve_embedder, resolve_model, resolve_profile
+    from memory.config import (
+        is_server_url,
+        load_config,
+        resolve_embedder,
+        resolve_model,
+        resolve_profile,
+    )
     from memory.eval.evaluation import KS, run_eval
     from memory.formation.fact_keys import model_completer, require_model
 
     cfg = config if config is not None else load_config()
+    if server is not None and not is_server_url(server):
+        raise UsageError("Not a server URL: give postgresql://user@host/dbname.")
     model_name = resolve_model(model, cfg)
     complete = None
     if extract:
@@ -141,6 +151,7 @@ def evaluate(
         limit=limit,
         extract=complete,
         progress=progress,
+        server=server,
     )
 
 

@@ -20,6 +20,7 @@ _CLEARED = (
     "MEM_EMBEDDER",
     "MEM_DEBUG",
     "MEM_PASSPHRASE",
+    "MEM_DB",
     "OPENAI_API_KEY",
     "OPENAI_API_BASE",
     "OPENAI_BASE_URL",

@@ -47,6 +47,7 @@ class FakeStore:
     def __init__(self, hits: list[Hit]) -> None:
         self.hits = hits
         self.path = Path("fake.db")
+        self.location = "fake.db"
         self.embedder = type("E", (), {"name": "fake"})()
         self.limits: list[int] = []
 

@@ -70,7 +70,7 @@ def form_in_background(
     def work() -> None:
         try:
             with MemoryStore.open(
-                store.path,
+                store.target,  # the same file, or the same server
                 embedder=store.embedder.name,
                 profile=store.profile,
                 secrets=store.secrets,  # the config's policy, not the default

@@ -7,8 +7,9 @@ and reported as :class:`memory.eval.report.EvalReport`.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,19 @@ __all__ = [
 StageProgress = Callable[[str, int, int], None]
 
 
+@contextlib.contextmanager
+def _scratch(server: str | None) -> Iterator[Path | str]:
+    """Where a temporary eval database goes: a file, or a database on ``server``."""
+    if server is None:
+        with tempfile.TemporaryDirectory(prefix="mem-eval-") as tmp:
+            yield Path(tmp) / "eval.db"
+        return
+    from memory.storage.postgres.scratch import temporary_database
+
+    with temporary_database(server) as url:
+        yield url
+
+
 def run_eval(
     directory: str | Path,
     *,
@@ -51,9 +65,11 @@ def run_eval(
     limit: int | None = None,
     extract: Complete | None = None,
     progress: StageProgress | None = None,
+    server: str | None = None,
 ) -> EvalReport:
     """Evaluate the folder: against ``store`` (the live database) when given, else against a
-    temporary database that ``DIR/messages.jsonl`` is imported into and that is deleted after.
+    temporary database that ``DIR/messages.jsonl`` is imported into and that is deleted after
+    (a file, or with ``server`` a database made on that PostgreSQL server).
 
     ``extract`` (a model's ``complete``) also indexes fact keys
     (:mod:`memory.formation.fact_keys`) in the temporary database before searching.
@@ -84,8 +100,8 @@ def run_eval(
         report.skipped = skipped
         return report
     assert messages_path is not None
-    with tempfile.TemporaryDirectory(prefix="mem-eval-") as tmp:
-        with MemoryStore.open(Path(tmp) / "eval.db", embedder=embedder, profile=profile) as temp:
+    with _scratch(server) as target:
+        with MemoryStore.open(target, embedder=embedder, profile=profile) as temp:
             imported = import_file(temp, messages_path, progress=stage("importing"))
             check_conversations(temp, questions, f"add its messages to {messages_path}")
             keys = None

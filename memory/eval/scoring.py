@@ -178,6 +178,6 @@ def evaluate(
         conversation_tokens=conversation_tokens(store, convs, count),
         encoding=encoding_name(model),
         embedder=store.embedder.name,
-        database=str(store.path),
+        database=store.location,
         results=results,
     )

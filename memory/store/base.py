@@ -43,6 +43,10 @@ class StoreBase:
         self.half_life_days: float = 30.0
         self._scope = Scope(profile, self.readable_profiles()[1:])
         self._sqlite_utils_db: Any = None
+        # A server database's URL (with any password: to reopen it, never to
+        # print); ``path`` is then a place for the files that sit beside a
+        # SQLite database (the REPL's input history).
+        self.url: str | None = None
 
     @property
     def scope(self) -> Scope:
@@ -50,6 +54,19 @@ class StoreBase:
         if self._scope.profile != self.profile:
             self._scope = Scope(self.profile, self.readable_profiles()[1:])
         return self._scope
+
+    @property
+    def target(self) -> Path | str:
+        """What :meth:`MemoryStore.open` opens this database by again."""
+        return self.url if self.url is not None else self.path
+
+    @property
+    def location(self) -> str:
+        """The database as shown to the user: the file, or the server's URL
+        without its password."""
+        if self.url is None:
+            return str(self.path)
+        return str(getattr(self.backend, "where", "a PostgreSQL server"))
 
     @property
     def conn(self) -> Any:

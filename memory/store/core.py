@@ -45,14 +45,14 @@ class MemoryStore(Conversations):
         default embedder for a new file); naming a different one is an error
         that points at ``mem reindex`` unless ``allow_embedder_change``.
         """
-        from memory.config import db_path, validate_profile
+        from memory.config import db_target, server_home, validate_profile
         from memory.plugins import storage_backend
         from memory.privacy.history import drop_plaintext
 
         chosen_profile = validate_profile(profile or DEFAULT_PROFILE)
         if secrets not in POLICIES:
             raise UsageError(f"Unknown secrets policy {secrets!r}: use redact, refuse or allow.")
-        target = db_path(path)
+        target = db_target(path)
         picked: list[Embedder] = []
 
         def pick(stored_name: str | None, stored_dim: int | None) -> Embedder:
@@ -69,6 +69,14 @@ class MemoryStore(Conversations):
             picked.append(chosen)
             return chosen
 
+        if isinstance(target, str):  # a postgresql:// URL: the server backend
+            backend = storage_backend("postgres")(
+                target, pick=pick, allow_embedder_change=allow_embedder_change
+            )
+            home = server_home(target)
+            store = cls(backend, home / "mem.db", picked[-1], chosen_profile, secrets=secrets)
+            store.url = target
+            return store
         backend = storage_backend("sqlite")(
             target, pick=pick, allow_embedder_change=allow_embedder_change
         )
@@ -123,13 +131,15 @@ class MemoryStore(Conversations):
     def stats(self) -> dict[str, Any]:
         counts = self.backend.counts(self.scope)
         kinds = {k: {"active": a, "inactive": i} for k, (a, i) in counts.kinds.items()}
-        size = sum(
-            os.path.getsize(p)
-            for p in (str(self.path), f"{self.path}-wal", f"{self.path}-shm")
-            if os.path.exists(p)
-        )
+        size = 0
+        if self.url is None:
+            size = sum(
+                os.path.getsize(p)
+                for p in (str(self.path), f"{self.path}-wal", f"{self.path}-shm")
+                if os.path.exists(p)
+            )
         return {
-            "path": str(self.path),
+            "path": self.location,
             "profile": self.profile,
             "kinds": kinds,
             "memories": sum(v["active"] + v["inactive"] for v in kinds.values()),

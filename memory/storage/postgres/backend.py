@@ -10,7 +10,7 @@ security, :mod:`.rls`), a call for another profile is refused before any SQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -36,10 +36,10 @@ from .base import Base, word_count
 from .connection import connect, redact, translate
 from .conversations import ConversationsMixin
 from .documents import DocumentsMixin
-from .events import EventsMixin
 from .filters import MEMORY_COLUMNS, filter_sql, memory_of, scope_sql, storable
+from .legs import LegsMixin
 from .lifecycle import LifecycleMixin
-from .search import SearchMixin
+from .reindex import ReindexMixin
 from .transfer import TransferMixin
 
 _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
@@ -48,10 +48,10 @@ _NOT_FOUND = "No memory with id {}: see `mem list` for ids."
 class PostgresBackend(
     ConversationsMixin,
     DocumentsMixin,
-    EventsMixin,
-    SearchMixin,
+    LegsMixin,
     LifecycleMixin,
     TransferMixin,
+    ReindexMixin,
     Base,
 ):
     """mem's server backend: PostgreSQL 16 + pgvector, one database."""
@@ -66,11 +66,15 @@ class PostgresBackend(
         embedder: str | None = None,
         dim: int | None = None,
         scope: Scope | None = None,
+        pick: Callable[[str | None, int | None], Any] | None = None,
+        allow_embedder_change: bool = False,
     ) -> PostgresBackend:
         """Connect, bring the schema up to date (the owner) or check it is
         (a member), and check the embedder as ``SQLiteBackend.open`` does.
         ``scope``: the profile this connection will act for; a member role
-        connecting for another profile is refused here."""
+        connecting for another profile is refused here. ``pick`` (as for
+        ``SQLiteBackend.open``): given the stored embedder and dimension (None,
+        None when new), returns the embedder to use (``.name``, ``.dim``)."""
         if not url:
             raise UsageError("No PostgreSQL URL: give postgresql://user@host/dbname.")
         where = redact(url)
@@ -84,6 +88,10 @@ class PostgresBackend(
                         "SELECT key, value FROM meta WHERE key IN ('embedder', 'embedder_dim')"
                     ).fetchall()
                 )
+                if pick is not None:
+                    dim_stored = stored.get("embedder_dim")
+                    chosen = pick(stored.get("embedder"), int(dim_stored) if dim_stored else None)
+                    embedder, dim = str(chosen.name), int(chosen.dim)
                 if "embedder" not in stored:
                     if not embedder or not dim:
                         raise UsageError(
@@ -97,7 +105,7 @@ class PostgresBackend(
                         [embedder, str(int(dim))],
                     )
                     stored = {"embedder": embedder, "embedder_dim": str(int(dim))}
-                elif embedder and stored["embedder"] != embedder:
+                elif embedder and stored["embedder"] != embedder and not allow_embedder_change:
                     raise EmbedderMismatchError(
                         f"This database's vectors were built with {stored['embedder']}, not "
                         f"{embedder}: run `mem reindex --embedder {embedder}` to rebuild them."
