@@ -329,6 +329,9 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
             raise NotFoundError(f"No event with id {event_id}.")
         self.s.events[event_id] = replace(e, detail={**e.detail, **detail})
 
+    def change_mark(self, scope: Scope) -> int:
+        return self.s.last["event"]
+
     def last_events(
         self,
         scope: Scope,

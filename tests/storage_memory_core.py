@@ -40,6 +40,7 @@ class _State:
 
 class Core:
     name = "memory"
+    encrypted = False
 
     def __init__(self, dim: int) -> None:
         self.dim = dim

@@ -90,3 +90,16 @@ def test_reindex_rebuilds_every_vector(db: StorageBackend) -> None:
     assert row_of(db, BOB, mid) in db.nearest(
         BOB, list(reversed(vec("bob says something"))), ALL, k=1
     )
+
+
+def test_change_mark_moves_with_every_audited_change(db: StorageBackend) -> None:
+    """The turn caches instructions and profile facts until this moves: an add,
+    an update and a forget of a readable memory must each move it."""
+    start = db.change_mark(ALICE)
+    kept = add(db, ALICE, "prefers tea")
+    db.add_event(ALICE, NewEvent(kept, "add", after={"content": "prefers tea"}))
+    added = db.change_mark(ALICE)
+    assert added > start
+    assert db.change_mark(ALICE) == added  # reading does not move it
+    db.delete_memories(ALICE, [kept], reason="test")
+    assert db.change_mark(ALICE) > added

@@ -28,7 +28,7 @@ class InputHistory:
     @classmethod
     def for_store(cls, store: MemoryStore) -> InputHistory:
         path = history.path_for(Path(store.path), store.profile)
-        if not history.is_encrypted(store.conn):
+        if not store.backend.encrypted:
             return cls(path, store.secrets)
         inputs = cls(path, store.secrets, kept=False)
         inputs.removed_plaintext = history.remove(path)

@@ -186,7 +186,7 @@ class Assistant:
         """Standing instructions and profile facts, re-read only when the audit
         trail has moved (every add, update, supersede and forget writes to it),
         so a turn does not list them again when nothing changed."""
-        version = self.store.conn.execute("SELECT max(id) FROM memory_events").fetchone()[0]
+        version = self.store.backend.change_mark(self.store.scope)
         if self._stable is None or self._stable[0] != version:
             instructions = self.store.list_memories(kind="instruction")
             # Facts about the user; fact keys of imported conversations (about

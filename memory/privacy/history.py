@@ -136,10 +136,10 @@ def remove(path: Path) -> bool:
     return True
 
 
-def drop_plaintext(db_path: Path, conn: Any) -> int:
+def drop_plaintext(db_path: Path, encrypted: bool) -> int:
     """Next to an encrypted database, delete the plaintext history files (of
     every profile) that a REPL wrote before it was encrypted."""
-    if not is_encrypted(conn):
+    if not encrypted:
         return 0
     folder = Path(db_path).parent
     return sum(remove(p) for p in [folder / "history", *folder.glob("history-*")])

@@ -280,6 +280,18 @@ class StorageBackend(LifecycleCalls, Protocol):
         ...
 
     # ------------------------------------------------------ for the store
+    @property
+    def encrypted(self) -> bool:
+        """Whether what the backend stores is encrypted at rest by mem (SQLCipher):
+        then nothing beside it may be written in plaintext (the input history)."""
+        ...
+
+    def change_mark(self, scope: Scope) -> int:
+        """A number that moves whenever a memory the scope reads is added,
+        changed or forgotten (the audit trail's newest id): callers cache
+        what they read until it moves. It may also move for other writes."""
+        ...
+
     def taken(
         self, scope: Scope, *, conversation: str | None = None, import_key: str | None = None
     ) -> bool:

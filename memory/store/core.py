@@ -82,7 +82,9 @@ class MemoryStore(Conversations):
         )
         store = cls(backend, target, picked[-1], chosen_profile, secrets=secrets)
         try:
-            drop_plaintext(target, store.conn)  # an encrypted database keeps no plaintext history
+            drop_plaintext(
+                target, store.backend.encrypted
+            )  # an encrypted database keeps no plaintext history
         except BaseException:
             store.close()
             raise

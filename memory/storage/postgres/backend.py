@@ -57,6 +57,7 @@ class PostgresBackend(
     """mem's server backend: PostgreSQL 16 + pgvector, one database."""
 
     name = "postgres"
+    encrypted = False  # at rest it is the server's disk encryption, not mem's
 
     @classmethod
     def open(

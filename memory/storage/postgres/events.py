@@ -69,6 +69,11 @@ class EventsMixin(Base):
         if not cur.rowcount:
             raise NotFoundError(f"No event with id {event_id}.")
 
+    def change_mark(self, scope: Scope) -> int:
+        self.check(scope)
+        row = self.x("SELECT coalesce(max(id), 0) FROM memory_events").fetchone()
+        return int(row[0]) if row else 0
+
     def last_events(
         self,
         scope: Scope,

@@ -17,6 +17,7 @@ from typing import Any
 
 from memory import timeutil
 from memory.errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
+from memory.privacy.history import is_encrypted
 from memory.records import KINDS, MEMORY_COLUMNS, memory_from_row
 from memory.storage.protocol import Scrub, StorageBackend
 from memory.storage.records import (
@@ -59,6 +60,10 @@ class SQLiteBackend(
     """mem's embedded default backend: one SQLite file (sqlean + sqlite-vec)."""
 
     name = "sqlite"
+
+    @property
+    def encrypted(self) -> bool:
+        return is_encrypted(self.conn)
 
     def __init__(self, conn: Connection, path: Path | None = None) -> None:
         self.conn = conn

@@ -88,6 +88,10 @@ class EventsMixin:
         if not cur.rowcount:
             raise NotFoundError(f"No event with id {event_id}.")
 
+    def change_mark(self, scope: Scope) -> int:
+        row = self.conn.execute("SELECT max(id) FROM memory_events").fetchone()
+        return int(row[0] or 0)
+
     def last_events(
         self,
         scope: Scope,
