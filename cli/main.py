@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 # Importing the command modules registers their commands.
-from . import chat, commands, documents, evaluation, security  # noqa: F401
+from . import chat, commands, documents, evaluation, mcp, security  # noqa: F401
 from .app import DbOption, ProfileOption, app, guarded, root_options
 
 VersionOption = Annotated[
