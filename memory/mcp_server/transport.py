@@ -6,6 +6,7 @@ HTTP binds 127.0.0.1 unless told otherwise and requires the bearer token of
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +34,28 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, port
 
 
+class _OneLine(logging.Formatter):
+    """A log record on one line: what went wrong, never a traceback (the
+    server's stderr is often a client's log window)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"mem mcp: {record.levelname.lower()}: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            err = record.exc_info[1]
+            text += f" ({type(err).__name__}: {err})" if str(err) else f" ({type(err).__name__})"
+        return " ".join(text.split())
+
+
+def _quiet_logging() -> None:
+    """Warnings and errors only, one line each, on stderr (set before the SDK
+    configures its own handler, which then leaves the root logger alone)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
 def serve(
     mem: Memory,
     *,
@@ -45,6 +68,7 @@ def serve(
     from .server import build
 
     say = status or (lambda line: print(line, file=sys.stderr, flush=True))
+    _quiet_logging()
     server = build(mem, read_only=read_only, shared_roots=shared_roots)
     if http is None:
         server.run("stdio")
@@ -62,5 +86,7 @@ def serve(
         f"mem mcp: profile {mem.profile}{' (read-only)' if read_only else ''} at "
         f"http://{shown}:{port}/mcp (send Authorization: Bearer <token>)"
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level="warning", access_log=False
+    )
     uvicorn.Server(config).run()
