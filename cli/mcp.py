@@ -15,7 +15,9 @@ from .app import DbOption, ProfileOption, command
 from .commands import open_memory
 
 
-def _server_args(db: str | None, profile: str | None, read_only: bool, share: list[str]) -> list[str]:
+def _server_args(
+    db: str | None, profile: str | None, read_only: bool, share: list[str]
+) -> list[str]:
     """The options a client must pass to start this same server."""
     args: list[str] = []
     if db:

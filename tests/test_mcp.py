@@ -131,7 +131,9 @@ def test_stdio_every_tool_resource_and_prompt(cli: Any, mem_home: Path, tmp_path
                 assert "recent_context" in prompt.messages[0].content.text  # type: ignore[union-attr]
 
                 # errors: one line each, from the engine or the SDK's validation
-                assert "less than or equal to 100" in await error(s, "search", query="x", limit=1000)
+                assert "less than or equal to 100" in await error(
+                    s, "search", query="x", limit=1000
+                )
                 assert "Nothing to remember" in await error(s, "remember", text="   ")
                 assert "Nothing to forget" in await error(s, "forget")
                 await error(s, "search", query="x", since="not a date")
@@ -302,8 +304,11 @@ def test_bad_options_are_one_line_errors(cli: Any, tmp_path: Path) -> None:
 def test_mem_help_imports_neither_the_sdk_nor_litellm() -> None:
     code = "import sys, cli.main; print(sorted({m.split('.')[0] for m in sys.modules}))"
     out = subprocess.run(
-        [sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)), text=True,
-        capture_output=True, check=True,
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        text=True,
+        capture_output=True,
+        check=True,
     ).stdout
     loaded = set(json.loads(out.replace("'", '"')))
     assert not loaded & {"mcp", "litellm", "uvicorn", "starlette"}
@@ -324,8 +329,11 @@ def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
         os.environ, **fake_llm.env(), **_env(mem_home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1"
     )
     repl = pexpect.spawn(
-        sys.executable, ["-m", "cli.main", "chat", "--model", "openai/x"], env=env,
-        encoding="utf-8", timeout=120,
+        sys.executable,
+        ["-m", "cli.main", "chat", "--model", "openai/x"],
+        env=env,
+        encoding="utf-8",
+        timeout=120,
     )
     repl.expect_exact("you>")
     failures: list[BaseException] = []

@@ -33,7 +33,7 @@ that may depend on what the user told you before, call search. When the user sta
 a durable fact about themselves or asks you to remember something, call remember
 (one short self-contained sentence). Only forget what the user asks you to forget."""
 
-READ_ONLY = {"readOnlyHint": True, "destructiveHint": False, "idempotentHint": True}
+READING = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 
 
 def _one_line(text: str) -> str:
@@ -60,9 +60,7 @@ def _client_name(ctx: Context) -> str | None:
     return params.client_info.name if params is not None else None
 
 
-def build(
-    mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] = ()
-) -> MCPServer:
+def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] = ()) -> MCPServer:
     """An MCP server over ``mem`` (bound to its profile, never another)."""
     verbs = Verbs(mem, list(shared_roots))
 
@@ -93,7 +91,7 @@ def build(
         middleware=[guard],
     )
 
-    @server.tool(annotations=ToolAnnotations(**READ_ONLY))
+    @server.tool(annotations=READING)
     async def search(
         query: Annotated[str, Field(description="What to look for, in the user's words.")],
         limit: Annotated[int, Field(ge=1, le=100, description="Most results to return.")] = 10,
@@ -112,13 +110,13 @@ def build(
         what the user said before."""
         return _call(lambda: verbs.search(query, limit, kind, since, until, conversation))
 
-    @server.tool(annotations=ToolAnnotations(**READ_ONLY))
+    @server.tool(annotations=READING)
     async def recent_context() -> dict[str, Any]:
         """The user's standing instructions and the main facts about them: load this
         once at the start of a session and follow the instructions."""
         return _call(verbs.context)
 
-    @server.tool(name="list", annotations=ToolAnnotations(**READ_ONLY))
+    @server.tool(name="list", annotations=READING)
     async def list_memories(
         kind: Annotated[
             ListedKind | None, Field(description="Only this kind (default: all but messages).")
@@ -128,7 +126,7 @@ def build(
         """List stored memories, newest first (to browse; use search to find)."""
         return _call(lambda: verbs.list(kind, limit))
 
-    @server.tool(annotations=ToolAnnotations(**READ_ONLY))
+    @server.tool(annotations=READING)
     async def show(
         id: Annotated[int, Field(ge=1, description="The memory id (from search or list).")],
     ) -> dict[str, Any]:
@@ -174,7 +172,7 @@ def build(
 def _writing_tools(server: MCPServer, verbs: Verbs) -> None:
     """remember, forget and add: left out of a --read-only server."""
 
-    @server.tool(annotations=ToolAnnotations(destructiveHint=False))
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False))
     async def remember(
         text: Annotated[
             str,
@@ -199,7 +197,7 @@ def _writing_tools(server: MCPServer, verbs: Verbs) -> None:
         client = _client_name(ctx)
         return _call(lambda: verbs.remember(text, kind, importance, tags or (), client))
 
-    @server.tool(annotations=ToolAnnotations(destructiveHint=True))
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True))
     async def forget(
         ids: Annotated[
             list[Annotated[int, Field(ge=1)]] | None,
@@ -217,7 +215,7 @@ def _writing_tools(server: MCPServer, verbs: Verbs) -> None:
         query to see what would go, then with the ids the user confirmed."""
         return _call(lambda: verbs.forget(ids or (), query))
 
-    @server.tool(annotations=ToolAnnotations(destructiveHint=False))
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False))
     async def add(
         paths: Annotated[
             list[str],

@@ -130,8 +130,8 @@ class Verbs:
 
     def context(self) -> dict[str, Any]:
         instructions = self.mem.list(kind="instruction")
-        facts = [m for m in self.mem.list(kind="fact", limit=CONTEXT_FACTS * 2)]
-        facts = [m for m in facts if m.source != "fact-key"][:CONTEXT_FACTS]
+        recent = self.mem.list(kind="fact", limit=CONTEXT_FACTS * 2)
+        facts = [m for m in recent if m.source != "fact-key"][:CONTEXT_FACTS]
         return {
             "profile": self.mem.profile,
             "instructions": [record(m) for m in instructions],
