@@ -347,7 +347,7 @@ def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
             repl.sendeof()
             repl.expect(pexpect.EOF)
         except BaseException as err:  # reported below, in the test's thread
-            failures.append(err)
+            failures.append(AssertionError(f"{type(err).__name__}: {repl.before!r}"))
 
     async def server_writes(name: str) -> None:
         async with stdio_session(mem_home, client=name) as s:
@@ -368,3 +368,22 @@ def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
     for who in ("repl", "alpha", "beta"):
         assert {f"{who} note {i}" for i in range(N_WRITES)} <= contents, who
     assert len(contents) == 3 * N_WRITES
+
+
+def test_a_client_name_is_cleaned_before_it_becomes_a_source() -> None:
+    from memory.mcp_server.verbs import client_source
+
+    assert client_source("Cursor") == "mcp:Cursor"
+    assert client_source("Evil\n\x1b[31mName\u202e") == "mcp:Evil [31mName"
+    assert client_source("  ") == client_source(None) == "mcp:unnamed client"
+    assert len(client_source("x" * 1000)) == len("mcp:") + 64
+
+
+def test_idf_survives_a_write_between_its_two_reads() -> None:
+    """Found by the concurrent-writers test: the REPL died with "math domain
+    error" when another process committed rows between search's read of the
+    scope's row count and of a term's hits (hits > rows)."""
+    from memory.keyword_stats import IDF_FLOOR, _idf
+
+    assert _idf(rows=10, hits=12) == IDF_FLOOR
+    assert _idf(rows=10, hits=1) > IDF_FLOOR

@@ -33,6 +33,7 @@ that may depend on what the user told you before, call search. When the user sta
 a durable fact about themselves or asks you to remember something, call remember
 (one short self-contained sentence). Only forget what the user asks you to forget."""
 
+MAX_TEXT = 100_000  # characters of a query or a memory, as `mem search -` takes a line
 READING = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True)
 
 
@@ -93,7 +94,10 @@ def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] 
 
     @server.tool(annotations=READING)
     async def search(
-        query: Annotated[str, Field(description="What to look for, in the user's words.")],
+        query: Annotated[
+            str,
+            Field(max_length=MAX_TEXT, description="What to look for, in the user's words."),
+        ],
         limit: Annotated[int, Field(ge=1, le=100, description="Most results to return.")] = 10,
         kind: Annotated[Kind | None, Field(description="Only memories of this kind.")] = None,
         since: Annotated[
@@ -178,6 +182,7 @@ def _writing_tools(server: MCPServer, verbs: Verbs) -> None:
             str,
             Field(
                 min_length=1,
+                max_length=MAX_TEXT,
                 description="One self-contained sentence, e.g. 'The user's dog is called Rex.'",
             ),
         ],

@@ -29,7 +29,8 @@ def client_source(name: str | None) -> str:
 
     The name comes from the client's initialize handshake, so it is untrusted
     text: control characters dropped, whitespace collapsed, length capped."""
-    cleaned = "".join(c for c in (name or "") if unicodedata.category(c)[0] not in "CZ" or c == " ")
+    spaced = (" " if c.isspace() else c for c in name or "")
+    cleaned = "".join(c for c in spaced if c == " " or unicodedata.category(c)[0] not in "CZ")
     cleaned = " ".join(cleaned.split())[:_CLIENT_NAME_MAX]
     return SOURCE_PREFIX + (cleaned or "unnamed client")
 
