@@ -154,6 +154,10 @@ def test_read_only_server_refuses_writes(cli: Any, mem_home: Path) -> None:
                 message = await error(s, tool, **args)
                 assert message.startswith(f"{tool} is refused: this mem server is read-only")
             assert (await call(s, "search", query="cat"))["results"][0]["id"] == 1
+            facts = (await s.read_resource("mem://facts")).contents[0]
+            assert "The cat is grey" in facts.text  # type: ignore[union-attr]
+            guide = (await s.get_prompt("use_memory")).messages[0].content
+            assert "remember" not in guide.text  # type: ignore[union-attr]
 
     anyio.run(scenario)
     assert [m["content"] for m in cli.json("list")] == ["The cat is grey"]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
@@ -29,7 +29,8 @@ INSTRUCTIONS = """\
 mem is the user's long-term memory: facts about them, their standing instructions,
 past conversations and documents they chose to share. At the start of a session call
 recent_context and follow the instructions it returns. Before answering a question
-that may depend on what the user told you before, call search. When the user states
+that may depend on what the user told you before, call search."""
+WRITING = """ When the user states
 a durable fact about themselves or asks you to remember something, call remember
 (one short self-contained sentence). Only forget what the user asks you to forget."""
 
@@ -54,6 +55,14 @@ def _call(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise ToolError(
             _one_line(f"unexpected {type(err).__name__}: {err} (report it to mem)")
         ) from None
+
+
+def _read(action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """:func:`_call` for a resource: the error a resource read reports."""
+    try:
+        return _call(action)
+    except ToolError as err:
+        raise ResourceError(str(err)) from None
 
 
 def _client_name(ctx: Context) -> str | None:
@@ -86,7 +95,7 @@ def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] 
     server: MCPServer = MCPServer(
         "mem",
         title="mem: your long-term memory",
-        instructions=INSTRUCTIONS,
+        instructions=INSTRUCTIONS + ("" if read_only else WRITING),
         version=__version__,
         log_level="WARNING",
         middleware=[guard],
@@ -149,7 +158,7 @@ def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] 
         mime_type="text/markdown",
     )
     async def instructions() -> str:
-        items = _call(verbs.context)["instructions"]
+        items = _read(verbs.context)["instructions"]
         return as_markdown(items, "No standing instructions.")
 
     @server.resource(
@@ -160,7 +169,7 @@ def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] 
         mime_type="text/markdown",
     )
     async def facts() -> str:
-        return as_markdown(_call(verbs.context)["facts"], "No facts remembered yet.")
+        return as_markdown(_read(verbs.context)["facts"], "No facts remembered yet.")
 
     @server.prompt(name="use_memory", title="Use mem as your memory")
     async def use_memory() -> str:
@@ -168,7 +177,8 @@ def build(mem: Memory, *, read_only: bool = False, shared_roots: Sequence[Path] 
         tools = "search, recent_context, list, show" + (
             "" if read_only else ", remember, forget, add"
         )
-        return f"{INSTRUCTIONS}\n\nTools available: {tools}."
+        guide = INSTRUCTIONS + ("" if read_only else WRITING)
+        return f"{guide}\n\nTools available: {tools}."
 
     return server
 
