@@ -35,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "tests", ROOT / "bench"):
+for _path in (ROOT, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
+if str(ROOT / "bench") not in sys.path:  # last: bench/mcp.py must not shadow the SDK
+    sys.path.append(str(ROOT / "bench"))
 
 MEM = [sys.executable, "-m", "cli.main"]
 MODEL = "openai/x"  # served by tests/fakeserver.py

@@ -246,7 +246,10 @@ def show(
     )
     if not memory.active:
         con.print(f"superseded by #{memory.superseded_by} on {memory.valid_until}")
-    con.print(f"source: {memory.source}")
+    if memory.source.startswith("mcp:"):  # written by an MCP client (`mem mcp`)
+        con.print(f"source: from {memory.source[4:]}, {memory.created_at[:10]} (through MCP)")
+    else:
+        con.print(f"source: {memory.source}")
     if message:
         ext = f" ({message.external_id})" if message.external_id else ""
         con.print(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 # Importing the command modules registers their commands.
-from . import admin, chat, commands, database, documents, evaluation, forget, security  # noqa: F401
+from . import admin, chat, commands, database, documents, evaluation, forget, mcp, security  # noqa: F401
 from .app import DbOption, ProfileOption, app, guarded, root_options
 
 # The order `mem --help` lists the commands in: the memory verbs, the chat, documents, the rest.

@@ -143,10 +143,17 @@ class Memory:
 
     # ------------------------------------------------------------ memories
     def remember(
-        self, text: str, *, kind: str = "fact", importance: float = 0.5, tags: Sequence[str] = ()
+        self,
+        text: str,
+        *,
+        kind: str = "fact",
+        importance: float = 0.5,
+        tags: Sequence[str] = (),
+        source: str = "user",
     ) -> MemoryRecord:
-        """Store a fact or a standing instruction (secrets redacted per policy)."""
-        return self.store.remember(text, kind=kind, importance=importance, tags=tags)
+        """Store a fact or a standing instruction (secrets redacted per policy);
+        ``source`` names who said it (``mcp:Cursor`` for an MCP client)."""
+        return self.store.remember(text, kind=kind, importance=importance, tags=tags, source=source)
 
     def search(
         self,

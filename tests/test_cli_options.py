@@ -192,6 +192,7 @@ RECIPES: dict[str, Recipe] = {
     "add": Recipe(lambda w: [_new_doc(w), "--json"], _add),
     "docs": Recipe(lambda w: ["--json"], _docs),
     "eval": Recipe(lambda w: [str(DATA), "--live", "--json"], _eval),
+    "mcp": Recipe(lambda w: [], None, json=False),  # a server: tests/test_mcp.py
     "encrypt": Recipe(lambda w: [], None, json=False, profile=False),
     "decrypt": Recipe(lambda w: [], None, json=False, profile=False),
     # a PostgreSQL server's setup (tests/test_storage_postgres.py), not the local file

@@ -201,7 +201,8 @@ def test_sigkill_during_a_turn(tmp_path: Path) -> None:
 def _bench_module(name: str) -> Any:
     bench = str(ROOT / "bench")
     if bench not in sys.path:
-        sys.path.insert(0, bench)  # they import `faults` by name
+        # last: they import `faults` by name, and bench/mcp.py must not shadow the SDK
+        sys.path.append(bench)
     return importlib.import_module(name)
 
 

@@ -144,6 +144,9 @@ def _read(conn: Connection, profiles: Sequence[str]) -> Stats:
 def _idf(rows: int, hits: int) -> float:
     if rows <= 0:
         return IDF_FLOOR
+    # The scope's rows and the term's hits are read by two statements: a write
+    # committed between them (another process) can make hits exceed rows.
+    hits = min(hits, rows)
     idf = math.log((rows - hits + 0.5) / (hits + 0.5))
     return IDF_FLOOR if idf <= 0.0 else idf
 

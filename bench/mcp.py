@@ -1,0 +1,139 @@
+"""Benchmark `mem mcp` over stdio, through the SDK's own client.
+
+    .venv/bin/python bench/mcp.py                 # 100,000 memories
+    .venv/bin/python bench/mcp.py --size 10000
+
+Fills a temporary database with bench/search.py's bulk path (the same seeded
+synthetic memories), then prints:
+
+* server start to first answer: a new `mem mcp` process spawned by the client,
+  to the initialize reply and to the first `search` result (median of 5);
+* the `search` tool-call round trip, p50 and p95 over 200 queries after 20
+  warm-ups, on one running server (JSON-RPC over the pipes, tool, engine);
+* whether the server process imported litellm (read from ``-X importtime``),
+  and what importing the SDK costs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# This file is named mcp.py: its folder (first on sys.path for a script) would
+# shadow the SDK, so it goes, and bench/search.py is loaded by path.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+from mcp import ClientSession  # noqa: E402
+from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
+from mcp.types import Implementation  # noqa: E402
+from memory.evaluation import percentile  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_search", HERE / "search.py")
+assert _spec is not None and _spec.loader is not None
+search = sys.modules["bench_search"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(search)
+WARMUP, Corpus, fill, queries = search.WARMUP, search.Corpus, search.fill, search.queries
+
+STARTS = 5
+
+
+def _params(db: Path, home: Path, *python: str) -> StdioServerParameters:
+    env = {"PYTHONPATH": str(ROOT), "MEM_HOME": str(home)}
+    args = [*python, "-m", "cli.main", "mcp", "--db", str(db)]
+    return StdioServerParameters(command=sys.executable, args=args, env=env)
+
+
+async def _start(db: Path, home: Path, query: str, log: Any, *python: str) -> tuple[float, float]:
+    """Seconds from spawning the server to its initialize reply and first search."""
+    started = time.perf_counter()
+    async with stdio_client(_params(db, home, *python), errlog=log) as (read, write):
+        info = Implementation(name="bench", version="1")
+        async with ClientSession(read, write, client_info=info) as session:
+            await session.initialize()
+            ready = time.perf_counter() - started
+            result = await session.call_tool("search", {"query": query})
+            assert not result.is_error, result.content
+            return ready, time.perf_counter() - started
+
+
+async def _round_trips(db: Path, home: Path, qs: list[str]) -> list[float]:
+    times: list[float] = []
+    async with stdio_client(_params(db, home)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            for i, query in enumerate(qs):
+                t = time.perf_counter()
+                result = await session.call_tool("search", {"query": query, "limit": 10})
+                ms = (time.perf_counter() - t) * 1000
+                assert not result.is_error, result.content
+                if i >= WARMUP:
+                    times.append(ms)
+    return times
+
+
+def _imports(log: Path) -> tuple[bool, float]:
+    """From ``-X importtime`` lines: was litellm imported, and the SDK's cost (s)."""
+    litellm, sdk = False, 0.0
+    for line in log.read_text().splitlines():
+        if not line.startswith("import time:"):
+            continue
+        _, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
+        if name.split(".")[0] == "litellm":
+            litellm = True
+        if name in ("mcp", "mcp.server.mcpserver"):
+            sdk = max(sdk, int(cumulative) / 1e6)
+    return litellm, sdk
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    opts = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="mem-bench-mcp-"))
+    try:
+        db = home / "bench.db"
+        corpus = Corpus(opts.seed)
+        seconds, _ = fill(db, corpus, opts.size)
+        print(f"== {opts.size:,} memories ({os.path.getsize(db) / 1e6:.0f} MB, {seconds:.0f} s)")
+        qs = [text for text, _ in queries(corpus, db)]
+        with open(os.devnull, "w") as quiet:
+            starts = [anyio.run(_start, db, home, qs[i], quiet) for i in range(STARTS)]
+        ready = statistics.median(s[0] for s in starts)
+        first = statistics.median(s[1] for s in starts)
+        print(
+            f"start       initialize reply {ready:.3f} s, first search answer {first:.3f} s "
+            f"(median of {STARTS} new server processes; target <= 0.5 s)"
+        )
+        times = anyio.run(_round_trips, db, home, qs)
+        print(
+            f"search      round trip over stdio p50 {statistics.median(times):.1f} ms, "
+            f"p95 {percentile(times, 0.95):.1f} ms ({len(times)} calls after {WARMUP} "
+            "warm-ups; target p50 <= 20 ms)"
+        )
+        log = home / "importtime.log"
+        with log.open("w") as errlog:
+            anyio.run(_start, db, home, qs[0], errlog, "-X", "importtime")
+        litellm, sdk = _imports(log)
+        print(
+            f"imports     litellm {'IMPORTED' if litellm else 'not imported'} by the server "
+            f"(start + initialize + search); the mcp SDK took {sdk:.2f} s to import"
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
