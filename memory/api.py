@@ -10,13 +10,13 @@ where they meet.
 from __future__ import annotations
 
 import builtins
-import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
+from memory.api_transfer import Progress, TransferVerbs
 from memory.config import (
     Config,
     is_server_url,
@@ -34,13 +34,10 @@ from memory.store import MemoryStore
 if TYPE_CHECKING:
     from memory.assistant.turn import Assistant
     from memory.eval.evaluation import EvalReport, StageProgress
-    from memory.formation.fact_keys import FactKeyReport
     from memory.knowledge.documents import AddReport, Document
     from memory.lifecycle.forgetting import ForgetReport
     from memory.lifecycle.retention import PruneReport
-    from memory.lifecycle.transfer import ImportReport
 
-Progress = Callable[[int, int], None]
 # Aliases: inside Memory, `list` names the verb.
 Hits = list[Hit]
 Records = list[MemoryRecord]
@@ -82,7 +79,7 @@ def _target(path_or_url: str | os.PathLike[str] | None) -> str | os.PathLike[str
     return path_or_url
 
 
-class Memory:
+class Memory(TransferVerbs):
     """An open memory database (one profile's view of it) with every verb."""
 
     def __init__(self, store: MemoryStore, config: Config | None = None) -> None:
@@ -251,79 +248,6 @@ class Memory:
 
     def conversations(self, limit: int = 50) -> Rows:
         return self.store.conversations(limit)
-
-    # ------------------------------------------------------- moving memory
-    def export(self, target: str | os.PathLike[str] | IO[str]) -> dict[str, int]:
-        """Write everything as JSON Lines to an open text file or a new path
-        (created 0600: an export is as private as the database)."""
-        from memory.lifecycle.transfer import export
-
-        if not isinstance(target, str | os.PathLike):
-            return export(self.store, target)
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            with open(fd, "w", encoding="utf-8") as handle:
-                return export(self.store, handle)
-        except OSError as err:
-            raise UsageError(f"Cannot write {target}: {err.strerror}; pick another path.") from None
-
-    def import_(
-        self,
-        source: str | os.PathLike[str] | IO[bytes],
-        *,
-        on_conflict: str = "error",
-        progress: Progress | None = None,
-    ) -> ImportReport:
-        """Import a JSONL file (path or open binary file); idempotent."""
-        from memory.lifecycle.transfer import import_file
-        from memory.lifecycle.transfer_import import check_conflict_policy
-
-        check_conflict_policy(on_conflict)
-        return import_file(self.store, source, progress=progress, on_conflict=on_conflict)
-
-    import_file = import_
-
-    def import_extracting(
-        self,
-        source: str | os.PathLike[str] | IO[bytes],
-        *,
-        model: str | None = None,
-        on_conflict: str = "error",
-        progress: StageProgress | None = None,
-    ) -> tuple[ImportReport, FactKeyReport]:
-        """``mem import --extract``: import, then :meth:`index_fact_keys` over the
-        same file (a stream is read once, bounded). No model is an error before
-        anything is imported; ``progress`` gets ``importing`` then ``extracting``."""
-        from memory.formation.fact_keys import require_model
-        from memory.lifecycle.transfer_import import check_conflict_policy, read_bounded
-
-        check_conflict_policy(on_conflict)
-        name = require_model(resolve_model(model, self.config))
-        if not isinstance(source, str | os.PathLike) and not source.seekable():
-            source = io.BytesIO(read_bounded(source, "<stdin>"))
-
-        def stage(label: str) -> Progress | None:
-            return None if progress is None else lambda done, total: progress(label, done, total)
-
-        report = self.import_(source, on_conflict=on_conflict, progress=stage("importing"))
-        return report, self.index_fact_keys(source, model=name, progress=stage("extracting"))
-
-    def index_fact_keys(
-        self,
-        source: str | os.PathLike[str] | IO[bytes],
-        *,
-        model: str | None = None,
-        progress: Progress | None = None,
-    ) -> FactKeyReport:
-        """``mem import --extract``: have a model index the facts of the
-        conversations in ``source`` (imported before) as search keys."""
-        from memory.formation import fact_keys
-
-        name = fact_keys.require_model(resolve_model(model, self.config))
-        complete = fact_keys.model_completer(name, api_base=self.config.api_base)
-        convs = fact_keys.file_conversations(source)
-        return fact_keys.extract_fact_keys(self.store, complete, convs, progress=progress)
 
     def reindex(self, *, progress: Progress | None = None) -> int:
         """Rebuild every vector with this store's embedder (open it with
