@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 for _path in (ROOT, ROOT / "tests"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
-if str(ROOT / "bench") not in sys.path:  # last: bench/mcp.py must not shadow the SDK
+if str(ROOT / "bench") not in sys.path:  # last: a bench script must not shadow a package
     sys.path.append(str(ROOT / "bench"))
 
 MEM = [sys.executable, "-m", "cli.main"]

@@ -21,7 +21,8 @@ def _server_args(
     """The options a client must pass to start this same server."""
     args: list[str] = []
     if db:
-        args += ["--db", str(Path(db).expanduser().resolve())]
+        is_url = "://" in db  # a server's URL, kept as given (a path is made absolute)
+        args += ["--db", db if is_url else str(Path(db).expanduser().resolve())]
     if profile:
         args += ["--profile", profile]
     if read_only:

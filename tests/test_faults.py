@@ -201,7 +201,7 @@ def test_sigkill_during_a_turn(tmp_path: Path) -> None:
 def _bench_module(name: str) -> Any:
     bench = str(ROOT / "bench")
     if bench not in sys.path:
-        # last: they import `faults` by name, and bench/mcp.py must not shadow the SDK
+        # last: they import `faults` by name; no bench script may shadow a package
         sys.path.append(bench)
     return importlib.import_module(name)
 

@@ -20,6 +20,10 @@ import pytest
 
 pytest.importorskip("mcp")
 
+# Loaded now, at collection: loaded lazily by the first stdio_client, pytest's
+# rewrite of it (anyio is a plugin) hit CPython 3.11.7's "AST constructor recursion
+# depth mismatch" once earlier tests had run.
+import anyio._core._subprocesses  # noqa: E402, F401
 import httpx2  # noqa: E402  (the SDK's HTTP client)
 from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402

@@ -1,7 +1,7 @@
 """Benchmark `mem mcp` over stdio, through the SDK's own client.
 
-    .venv/bin/python bench/mcp.py                 # 100,000 memories
-    .venv/bin/python bench/mcp.py --size 10000
+    .venv/bin/python bench/mcp_server.py                 # 100,000 memories
+    .venv/bin/python bench/mcp_server.py --size 10000
 
 Fills a temporary database with bench/search.py's bulk path (the same seeded
 synthetic memories), then prints:
@@ -17,7 +17,6 @@ synthetic memories), then prints:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import statistics
@@ -31,20 +30,12 @@ import anyio
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-# This file is named mcp.py: its folder (first on sys.path for a script) would
-# shadow the SDK, so it goes, and bench/search.py is loaded by path.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))  # the engine and the CLI; HERE (bench/) is already first
 
 from mcp import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 from mcp.types import Implementation  # noqa: E402
-from memory.evaluation import percentile  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("bench_search", HERE / "search.py")
-assert _spec is not None and _spec.loader is not None
-search = sys.modules["bench_search"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(search)
-WARMUP, Corpus, fill, queries = search.WARMUP, search.Corpus, search.fill, search.queries
+from search import WARMUP, Corpus, fill, queries  # noqa: E402  (bench/search.py)
 
 STARTS = 5
 
@@ -118,9 +109,10 @@ def main() -> None:
             f"(median of {STARTS} new server processes; target <= 0.5 s)"
         )
         times = anyio.run(_round_trips, db, home, qs)
+        p95 = statistics.quantiles(times, n=20)[-1]
         print(
             f"search      round trip over stdio p50 {statistics.median(times):.1f} ms, "
-            f"p95 {percentile(times, 0.95):.1f} ms ({len(times)} calls after {WARMUP} "
+            f"p95 {p95:.1f} ms ({len(times)} calls after {WARMUP} "
             "warm-ups; target p50 <= 20 ms)"
         )
         log = home / "importtime.log"
