@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 
 # Importing the command modules registers their commands.
-from . import admin, chat, commands, database, documents, evaluation, forget, mcp, security  # noqa: F401
+from . import (  # noqa: F401
+    admin,
+    chat,
+    commands,
+    copy,
+    database,
+    documents,
+    evaluation,
+    forget,
+    mcp,
+    security,
+)
 from .app import DbOption, ProfileOption, app, guarded, root_options
 
 # The order `mem --help` lists the commands in: the memory verbs, the chat, documents, the rest.
@@ -20,6 +31,7 @@ HELP_ORDER = (
     "stats",
     "export",
     "import",
+    "copy",
     "reindex",
     "conversations",
     "prune",

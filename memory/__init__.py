@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from memory.formation.fact_keys import FactKeyReport
     from memory.knowledge.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP, Chunk
     from memory.knowledge.documents import AddReport, Document
+    from memory.lifecycle.copy import CopyReport, copy_store
     from memory.lifecycle.forgetting import ForgetReport
     from memory.lifecycle.retention import PruneReport
     from memory.lifecycle.transfer import ImportReport
@@ -106,6 +107,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "PruneReport": ("lifecycle.retention", "PruneReport"),
     "GateResult": ("privacy.secrets_gate", "GateResult"),
     "ImportReport": ("lifecycle.transfer", "ImportReport"),
+    "copy_store": ("lifecycle.copy", "copy_store"),
+    "CopyReport": ("lifecycle.copy", "CopyReport"),
     # the owner's setup of a shared PostgreSQL server (`mem admin`); psycopg loads on use
     "server_init": ("storage.postgres.admin", "init"),
     "server_add_member": ("storage.postgres.admin", "add_member"),
@@ -148,6 +151,7 @@ __all__ = [
     "profile_names",
     "memory_ids",
     "conversation_ids",
+    "copy_store",
     # stateless
     "extract_facts",
     "scan_secrets",
@@ -168,6 +172,7 @@ __all__ = [
     "Embedder",
     "ForgetReport",
     "ImportReport",
+    "CopyReport",
     "AddReport",
     "Document",
     "PruneReport",

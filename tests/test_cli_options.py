@@ -194,6 +194,7 @@ RECIPES: dict[str, Recipe] = {
     "eval": Recipe(lambda w: [str(DATA), "--live", "--json"], _eval),
     "mcp": Recipe(lambda w: [], None, json=False),  # a server: tests/test_mcp.py
     "encrypt": Recipe(lambda w: [], None, json=False, profile=False),
+    "copy": Recipe(lambda w: [], None, profile=False),  # SRC and DST, no --db: test_copy.py
     "decrypt": Recipe(lambda w: [], None, json=False, profile=False),
     # a PostgreSQL server's setup (tests/test_storage_postgres.py), not the local file
     "admin": Recipe(lambda w: [], None, json=False, profile=False),
