@@ -329,6 +329,12 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
             raise NotFoundError(f"No event with id {event_id}.")
         self.s.events[event_id] = replace(e, detail={**e.detail, **detail})
 
+    def namespaces(self, scope: Scope) -> list[str]:
+        found = {m.profile for m in self.s.memories.values()}
+        found |= {str(c["profile"]) for c in self.s.conversations.values()}
+        found |= {d.profile for d in self.s.documents.values()}
+        return sorted(found)
+
     def change_mark(self, scope: Scope) -> int:
         return self.s.last["event"]
 

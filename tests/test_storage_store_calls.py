@@ -103,3 +103,10 @@ def test_change_mark_moves_with_every_audited_change(db: StorageBackend) -> None
     assert db.change_mark(ALICE) == added  # reading does not move it
     db.delete_memories(ALICE, [kept], reason="test")
     assert db.change_mark(ALICE) > added
+
+
+def test_namespaces_lists_every_profile_with_rows(db: StorageBackend) -> None:
+    assert db.namespaces(ALICE) == []
+    add(db, ALICE, "alice likes tea")
+    say(db, BOB, "c-bob", "hello")
+    assert db.namespaces(ALICE) == ["alice", "bob"]  # the owner's view: the whole store

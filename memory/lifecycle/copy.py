@@ -29,10 +29,6 @@ Progress = Callable[[int, int], None]
 Location = str | os.PathLike[str]
 
 # Every table that names a profile holds the profiles a copy must carry.
-_PROFILES_SQL = (
-    "SELECT profile FROM memories UNION SELECT profile FROM conversations "
-    "UNION SELECT profile FROM documents ORDER BY 1"
-)
 
 
 @dataclass
@@ -75,15 +71,8 @@ class CopyReport:
 
 
 def profiles(store: MemoryStore) -> list[str]:
-    """Every profile the store holds rows of. The one place a copy reads past
-    the storage seam (the protocol has no list of profiles yet): both backends'
-    connections run this SQL; on PostgreSQL the owner's role sees every row."""
-    conn: Any = getattr(store.backend, "conn", None)
-    if conn is None:
-        raise UsageError(
-            f"{store.location} cannot list its profiles: copy needs SQLite or PostgreSQL."
-        )
-    return [str(row[0]) for row in conn.execute(_PROFILES_SQL).fetchall()]
+    """Every profile the store holds rows of (on a server: that the role sees)."""
+    return store.backend.namespaces(store.scope)
 
 
 def _is_file(location: Location) -> bool:

@@ -286,6 +286,12 @@ class StorageBackend(LifecycleCalls, Protocol):
         then nothing beside it may be written in plaintext (the input history)."""
         ...
 
+    def namespaces(self, scope: Scope) -> list[str]:
+        """Every namespace holding rows that this connection may see, sorted:
+        the whole store for the file's owner or a server's owner role, only its
+        own (and granted) ones for a member role. What ``mem copy`` copies."""
+        ...
+
     def change_mark(self, scope: Scope) -> int:
         """A number that moves whenever a memory the scope reads is added,
         changed or forgotten (the audit trail's newest id): callers cache

@@ -69,6 +69,14 @@ class EventsMixin(Base):
         if not cur.rowcount:
             raise NotFoundError(f"No event with id {event_id}.")
 
+    def namespaces(self, scope: Scope) -> list[str]:
+        self.check(scope)
+        rows = self.x(
+            "SELECT profile FROM memories UNION SELECT profile FROM conversations "
+            "UNION SELECT profile FROM documents ORDER BY 1"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def change_mark(self, scope: Scope) -> int:
         self.check(scope)
         row = self.x("SELECT coalesce(max(id), 0) FROM memory_events").fetchone()

@@ -88,6 +88,13 @@ class EventsMixin:
         if not cur.rowcount:
             raise NotFoundError(f"No event with id {event_id}.")
 
+    def namespaces(self, scope: Scope) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT profile FROM memories UNION SELECT profile FROM conversations "
+            "UNION SELECT profile FROM documents ORDER BY 1"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def change_mark(self, scope: Scope) -> int:
         row = self.conn.execute("SELECT max(id) FROM memory_events").fetchone()
         return int(row[0] or 0)
