@@ -104,6 +104,9 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
         c = self._own_conv(scope, conversation_id)
         return None if c is None else self._conv(conversation_id, c)
 
+    def has_conversation(self, scope: Scope, conversation_id: str) -> bool:
+        return self._own_conv(scope, conversation_id) is not None
+
     def conversations(self, scope: Scope, *, limit: int = 50) -> list[Conversation]:
         own = [(cid, c) for cid, c in self.s.conversations.items() if c["profile"] == scope.writes]
         own.sort(key=lambda kv: (kv[1]["updated_at"], kv[1]["seq"]), reverse=True)

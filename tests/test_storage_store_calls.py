@@ -110,3 +110,10 @@ def test_namespaces_lists_every_profile_with_rows(db: StorageBackend) -> None:
     add(db, ALICE, "alice likes tea")
     say(db, BOB, "c-bob", "hello")
     assert db.namespaces(ALICE) == ["alice", "bob"]  # the owner's view: the whole store
+
+
+def test_has_conversation_sees_only_the_scopes_own(db: StorageBackend) -> None:
+    say(db, ALICE, "c-alice", "hello")
+    assert db.has_conversation(ALICE, "c-alice")
+    assert not db.has_conversation(BOB, "c-alice")  # answered like a missing one
+    assert not db.has_conversation(ALICE, "c-none")

@@ -92,6 +92,11 @@ class StorageBackend(LifecycleCalls, Protocol):
 
     def conversation(self, scope: Scope, conversation_id: str) -> Conversation | None: ...
 
+    def has_conversation(self, scope: Scope, conversation_id: str) -> bool:
+        """Whether the scope owns this conversation (no message count: search
+        checks this on every query filtered by conversation)."""
+        ...
+
     def conversations(self, scope: Scope, *, limit: int = 50) -> list[Conversation]:
         """The scope's own conversations, most recently updated first."""
         ...

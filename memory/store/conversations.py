@@ -60,7 +60,7 @@ class Conversations(Writing):
         return self.backend.message_id(self.scope, self.import_key_for(key))
 
     def conversation_exists(self, conversation_id: str) -> bool:
-        return self.backend.conversation(self.scope, conversation_id) is not None
+        return self.backend.has_conversation(self.scope, conversation_id)
 
     def require_conversation(self, conversation_id: str) -> None:
         if not self.conversation_exists(conversation_id):

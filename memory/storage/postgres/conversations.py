@@ -49,6 +49,14 @@ class ConversationsMixin(Base):
         found = self._conversations(scope, "c.id = %s", [conversation_id], 1)
         return found[0] if found else None
 
+    def has_conversation(self, scope: Scope, conversation_id: str) -> bool:
+        self.check(scope)
+        row = self.x(
+            "SELECT 1 FROM conversations WHERE id = %s AND profile = %s",
+            [conversation_id, scope.writes],
+        ).fetchone()
+        return row is not None
+
     def conversations(self, scope: Scope, *, limit: int = 50) -> list[Conversation]:
         return self._conversations(scope, "true", [], limit)
 

@@ -51,6 +51,13 @@ class ConversationsMixin:
         found = self._conversations(scope, "c.id = ?", [conversation_id], 1)
         return found[0] if found else None
 
+    def has_conversation(self, scope: Scope, conversation_id: str) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM conversations WHERE id = ? AND profile = ?",
+            [conversation_id, scope.writes],
+        ).fetchone()
+        return row is not None
+
     def conversations(self, scope: Scope, *, limit: int = 50) -> list[Conversation]:
         return self._conversations(scope, "1", [], limit)
 
