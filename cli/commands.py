@@ -7,11 +7,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
-from memory import Hit, Memory
+from memory import Hit
+
+if TYPE_CHECKING:
+    from memory import Memory
 from memory.errors import InvalidInputError, UsageError
 
 from . import render
@@ -38,6 +41,8 @@ def open_memory(
     allow_embedder_change: bool = False,
 ) -> Memory:
     """Open the memory the way every command does (config, env, options)."""
+    from memory import Memory
+
     return Memory.open(
         db, profile=profile, embedder=embedder, allow_embedder_change=allow_embedder_change
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from memory.api import Memory, MemoryDetail
 from memory.config import Config
 from memory.errors import (
     ConfigError,
@@ -43,9 +42,9 @@ from memory.functions import (
 )
 from memory.records import Event, Hit, Message
 from memory.records import Memory as MemoryRecord  # the row; `Memory` is the open database
-from memory.store import MemoryStore
 
 if TYPE_CHECKING:
+    from memory.api import Memory, MemoryDetail
     from memory.assistant.budget import AssembledPrompt
     from memory.assistant.history import InputHistory
     from memory.assistant.results import Prepared, TurnResult
@@ -76,9 +75,14 @@ if TYPE_CHECKING:
     from memory.storage.postgres.admin import grant as server_grant
     from memory.storage.postgres.admin import init as server_init
     from memory.storage.postgres.admin import scrub as server_scrub
+    from memory.store import MemoryStore
 
 # name -> (module, attribute): imported on first use (see the module docstring)
 _LAZY: dict[str, tuple[str, str]] = {
+    # the open database: its module imports the store and the seam (not on `mem --help`)
+    "Memory": ("api", "Memory"),
+    "MemoryDetail": ("api", "MemoryDetail"),
+    "MemoryStore": ("store", "MemoryStore"),
     "Assistant": ("assistant.turn", "Assistant"),
     "Settings": ("assistant.turn", "Settings"),
     "TurnResult": ("assistant.results", "TurnResult"),
