@@ -15,14 +15,15 @@ import typer
 from memory.errors import UsageError
 
 from . import render
-from .app import app, guarded
+from .app import guarded
+from .lazy import registry
 
 admin_app = typer.Typer(
     help="Set up a shared PostgreSQL database: schema, member roles, shared namespaces.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(admin_app, name="admin")
+registry.add_typer(admin_app, name="admin")
 
 UrlOption = Annotated[
     str | None,

@@ -18,6 +18,8 @@ import typer
 
 from memory.errors import MemError, UsageError
 
+from .lazy import LazyGroup, registry
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 app = typer.Typer(
@@ -29,7 +31,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=LazyGroup,
 )
+LazyGroup.app = app
 
 INT64_MAX = 2**63 - 1  # SQLite's largest integer: ids and LIMITs beyond it cannot exist
 MAX_RESULTS = 10_000  # search depth: each result costs ranking work
@@ -225,10 +229,10 @@ def guarded(func: F) -> F:
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """``app.command`` plus :func:`guarded` and the root options (:func:`with_root_options`)."""
+    """A command on the lazy registry (cli/lazy.py) plus :func:`guarded` and the root options (:func:`with_root_options`)."""
 
     def decorator(func: F) -> F:
-        app.command(*args, **kwargs)(with_root_options(guarded(func)))
+        registry.command(*args, **kwargs)(with_root_options(guarded(func)))
         return func
 
     return decorator

@@ -20,6 +20,7 @@ from . import (  # noqa: F401
     security,
 )
 from .app import DbOption, ProfileOption, app, guarded, root_options
+from .lazy import registry
 
 # The order `mem --help` lists the commands in: the memory verbs, the chat, documents, the rest.
 HELP_ORDER = (
@@ -44,7 +45,7 @@ HELP_ORDER = (
     "decrypt",
     "admin",
 )
-app.registered_commands.sort(
+registry.registered_commands.sort(
     key=lambda c: HELP_ORDER.index(c.name) if c.name in HELP_ORDER else len(HELP_ORDER)
 )
 
