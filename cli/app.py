@@ -229,7 +229,8 @@ def guarded(func: F) -> F:
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """A command on the lazy registry (cli/lazy.py) plus :func:`guarded` and the root options (:func:`with_root_options`)."""
+    """A command on the lazy registry (cli/lazy.py), with :func:`guarded` and the
+    root options (:func:`with_root_options`)."""
 
     def decorator(func: F) -> F:
         registry.command(*args, **kwargs)(with_root_options(guarded(func)))
