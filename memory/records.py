@@ -49,9 +49,10 @@ MEMORY_COLUMNS = (
 
 def memory_from_row(row: tuple[Any, ...]) -> Memory:
     """Build a Memory from a row selected with MEMORY_COLUMNS (in that order)."""
-    values = list(row)
-    values[-1] = json.loads(values[-1] or "{}")
-    return Memory(*values)
+    meta = row[-1]
+    # Most rows carry no metadata: skip the JSON parser for them (searches read
+    # 50 candidates whole).
+    return Memory(*row[:-1], json.loads(meta) if meta and meta != "{}" else {})
 
 
 @dataclass
