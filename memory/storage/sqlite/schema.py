@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memory.errors import SchemaTooNewError
+from memory.errors import CorruptDatabaseError, SchemaTooNewError
 from memory.storage.sqlite.db import Connection, transaction
 
 MIGRATION_SET = "mem"
@@ -211,7 +211,43 @@ def _migrations() -> Any:
             """
         )
 
+    @migrations(name="m006_example_kind")
+    def m006_example_kind(db: Any) -> None:
+        widen_kinds(db.conn, "example")
+
     return migrations
+
+
+def widen_kinds(conn: Connection, kind: str) -> None:
+    """Let ``memories.kind`` take ``kind`` too, in the caller's transaction.
+
+    SQLite cannot alter a CHECK constraint, and rebuilding the table would
+    cascade into the vector rows (``memory_vectors`` references it) and copy
+    every row. Widening a CHECK changes no stored byte, so the documented
+    alternative applies (sqlite.org/lang_altertable.html, "other kinds of table
+    schema changes"): rewrite the table's SQL in ``sqlite_master`` and bump
+    ``schema_version`` so every connection re-reads it. O(1) at any size."""
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'memories'"
+    ).fetchone()
+    if f"'{kind}'" in sql:
+        return
+    marker = "'summary')"
+    if sql.count(marker) != 1:
+        raise CorruptDatabaseError(
+            "The memories table of this database has an unexpected kind constraint: "
+            "restore it from a backup or `mem export` it with the mem that wrote it."
+        )
+    (version,) = conn.execute("PRAGMA schema_version").fetchone()
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'memories'",
+            [sql.replace(marker, f"'summary', '{kind}')")],
+        )
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
 
 
 def _known_names() -> list[str]:
@@ -221,6 +257,7 @@ def _known_names() -> list[str]:
         "m003_id_floor",
         "m004_fts_stats",
         "m005_message_id_floor",
+        "m006_example_kind",
     ]
 
 

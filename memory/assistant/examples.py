@@ -1,0 +1,192 @@
+"""In-context examples: pairs of a message and the wanted reply, shown in the prompt.
+
+A few examples of the wanted behaviour teach a model a task without fine-tuning.
+Each is a memory of kind ``example``: its content is the *input* (what a message
+resembling it looks like, so search and the vectors compare like with like), its
+metadata holds the ``output`` and an optional ``task`` name. The secret gate sees
+both, as it sees every write.
+
+For a turn, :class:`ExampleShelf` brings the few examples most similar to the
+message: hybrid search restricted to kind ``example``, then a floor on the cosine
+similarity of the message to each example's input, so an unrelated message gets
+none (search's scores are relative: the best of bad matches still scores). They
+fit under their own small token budget (``example_tokens``). A profile with no
+examples pays one indexed lookup per change of the database (keyed on
+``change_mark``, as the turn's instructions are), not a search per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from memory.errors import UsageError
+from memory.models.tokens import at_most
+from memory.records import Memory
+from memory.retrieval.search import Filters, search
+
+if TYPE_CHECKING:
+    from memory.store import MemoryStore
+
+KIND = "example"
+EXAMPLE_LIMIT = 3  # examples in one prompt, at most
+# Cosine of the message to an example's input below which the example is not
+# shown, whatever search ranked it: unrelated texts score under 0.25 with the
+# offline embedders, another message of the same task 0.4-0.95.
+SIMILARITY_FLOOR = 0.35
+HEADING = "## Examples of the wanted behaviour"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example as the prompt and ``mem example list`` show it."""
+
+    id: int
+    input: str
+    output: str
+    task: str | None = None
+    similarity: float = 0.0
+
+    @classmethod
+    def of(cls, memory: Memory, similarity: float = 0.0) -> Example:
+        meta = memory.metadata
+        task = meta.get("task")
+        return cls(
+            memory.id,
+            memory.content,
+            str(meta.get("output") or ""),
+            str(task) if task else None,
+            similarity,
+        )
+
+    def render(self) -> str:
+        head = f"Example #{self.id}" + (f" ({self.task})" if self.task else "")
+        return f"{head}\nInput: {self.input}\nOutput: {self.output}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "input": self.input,
+            "output": self.output,
+            "task": self.task,
+            "similarity": round(self.similarity, 4),
+        }
+
+
+def add_example(
+    store: MemoryStore,
+    input: str,
+    output: str,
+    *,
+    task: str | None = None,
+    source: str = "user",
+    source_message_ids: Sequence[int] = (),
+    conversation: str | None = None,
+) -> Memory:
+    """Store one example (secrets gated like every write). ``source_message_ids``:
+    the exchange it was kept from (``/keep``); forgetting either message forgets it."""
+    input, output = input.strip(), output.strip()
+    if not input or not output:
+        raise UsageError(
+            "An example needs an input and an output: mem example add 'INPUT' 'OUTPUT'."
+        )
+    metadata: dict[str, Any] = {"output": output}
+    if task and task.strip():
+        metadata["task"] = task.strip()
+    ids = [int(i) for i in source_message_ids]
+    if ids:
+        metadata["source_message_ids"] = ids
+    memory_id = store.add_memory(
+        input,
+        kind=KIND,
+        source=source,
+        importance=0.8,
+        source_message_id=ids[0] if ids else None,
+        conversation=conversation,
+        metadata=metadata,
+    )
+    return store.get(memory_id)
+
+
+def list_examples(store: MemoryStore, *, task: str | None = None) -> list[Example]:
+    """The profile's examples, newest first; ``task`` keeps one task's."""
+    found = [Example.of(m) for m in store.list_memories(kind=KIND)]
+    return [e for e in found if task is None or e.task == task]
+
+
+def fit(
+    examples: Iterable[Example], count: Callable[[str], int], room: int
+) -> tuple[list[Example], str]:
+    """Whole examples, best first, while they fit in ``room`` tokens (with the
+    heading); returns them and the prompt section ("" for none)."""
+    kept: list[Example] = []
+    spent = count(HEADING) + 1
+    for example in examples:
+        cost = count(example.render()) + 2
+        if spent + cost > room:
+            continue
+        kept.append(example)
+        spent += cost
+    if not kept:
+        return [], ""
+    return kept, HEADING + "\n" + "\n\n".join(e.render() for e in kept)
+
+
+class ExampleShelf:
+    """The examples a turn's prompt carries, looked up cheaply.
+
+    Whether the profile has any examples is read again only when the database's
+    change mark moves, so a profile without examples does no search at all."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self._mark: int | None = None
+        self._any = False
+
+    def refresh(self, mark: int) -> None:
+        """Note the database's change mark (the turn reads it anyway)."""
+        if mark != self._mark:
+            self._any = bool(self.store.list_memories(kind=KIND, limit=1))
+            self._mark = mark
+
+    def relevant(self, text: str, *, limit: int = EXAMPLE_LIMIT) -> list[Example]:
+        """The examples most similar to ``text``, best first, above the floor."""
+        if self._mark is None:
+            self.refresh(self.store.backend.change_mark(self.store.scope))
+        if not self._any or limit < 1 or not text.strip():
+            return []
+        hits = search(self.store, text, limit=limit * 3, filters=Filters(kinds=(KIND,)))
+        if not hits:
+            return []
+        vector = self.store.embedder.embed([text])[0]
+        sims = self.store.backend.similarities(self.store.scope, vector, [h.id for h in hits])
+        chosen = [h for h in hits if sims.get(h.id, 0.0) >= SIMILARITY_FLOOR][:limit]
+        out: list[Example] = []
+        for hit in chosen:
+            meta = hit.metadata
+            task = meta.get("task")
+            out.append(
+                Example(
+                    hit.id,
+                    hit.content,
+                    str(meta.get("output") or ""),
+                    str(task) if task else None,
+                    sims[hit.id],
+                )
+            )
+        return out
+
+    def block(
+        self, text: str, room: int, count: Callable[[str], int]
+    ) -> tuple[list[tuple[str, str]], str]:
+        """The (input, output) pairs and the prompt section for ``text`` within
+        ``room`` tokens. Fitted by the free byte bound first: the tokenizer is
+        loaded only when the examples do not fit by it."""
+        found = self.relevant(text) if room > 0 else []
+        if not found:
+            return [], ""
+        kept, section = fit(found, at_most, room)
+        if len(kept) < len(found):
+            kept, section = fit(found, count, room)
+        return [(e.input, e.output) for e in kept], section
