@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from memory import Memory, MemoryStore
-from memory.assistant.examples import HEADING, ExampleShelf, list_examples
+from memory.assistant.examples import HEADING, SIMILARITY_FLOOR, ExampleShelf, list_examples
 from memory.assistant.turn import Assistant, Settings
 from memory.errors import SecretRefusedError, UsageError
 from memory.storage.sqlite.db import connect
@@ -110,10 +110,28 @@ def test_no_examples_no_search(store: MemoryStore) -> None:
     store.remember("Translate to French is something I do a lot")
     shelf.refresh(store.backend.change_mark(store.scope))
     assert shelf.relevant(RESEMBLING) == []
-    assert not shelf._any
+    assert shelf._examples == []
     store.add_memory(*FRENCH[0][:1], kind="example", metadata={"output": FRENCH[0][1]})
     shelf.refresh(store.backend.change_mark(store.scope))  # the mark moved: looked up again
     assert [e.output for e in shelf.relevant(RESEMBLING)] == ["Bonjour"]
+
+
+def test_many_examples_are_found_by_the_stores_search(tmp_path: Path) -> None:
+    """Past ``direct_limit`` examples the store's hybrid search (kind ``example``)
+    brings the candidates; the same floor keeps unrelated ones out."""
+    with Memory.open(tmp_path / "m.db") as mem:
+        add_three(mem)
+        mem.add_example("Write a haiku about the sea", "Waves fold into foam")
+        direct, searched = ExampleShelf(mem.store), ExampleShelf(mem.store, direct_limit=2)
+        for shelf in (direct, searched):
+            found = shelf.relevant(RESEMBLING)
+            assert sorted(e.input for e in found) == sorted(i for i, _ in FRENCH)
+            assert all(e.similarity >= SIMILARITY_FLOOR for e in found)
+            assert shelf.relevant(UNRELATED) == []
+        assert searched._examples is None and direct._examples is not None
+        assert [e.input for e in direct.relevant("a haiku about the moon")] == [
+            "Write a haiku about the sea"
+        ]
 
 
 # -------------------------------------------------------------- writing, REPL

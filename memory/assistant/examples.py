@@ -7,24 +7,26 @@ metadata holds the ``output`` and an optional ``task`` name. The secret gate see
 both, as it sees every write.
 
 For a turn, :class:`ExampleShelf` brings the few examples most similar to the
-message: hybrid search restricted to kind ``example``, then a floor on the cosine
-similarity of the message to each example's input, so an unrelated message gets
-none (search's scores are relative: the best of bad matches still scores). They
-fit under their own small token budget (``example_tokens``). A profile with no
-examples pays one indexed lookup per change of the database (keyed on
-``change_mark``, as the turn's instructions are), not a search per turn.
+message: ranked by words and vectors (hybrid, over the examples only), then a
+floor on the cosine similarity of the message to each example's input, so an
+unrelated message gets none (a ranking is relative: the best of bad matches
+still comes first). They fit under their own small token budget
+(``example_tokens``). A profile with no examples pays one indexed lookup per
+change of the database (keyed on ``change_mark``, as the turn's instructions
+are), not a search per turn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from memory.errors import UsageError
 from memory.models.tokens import at_most
-from memory.records import Memory
+from memory.records import Hit, Memory
 from memory.retrieval.search import Filters, search
+from memory.text import content_words, stem
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
@@ -36,6 +38,14 @@ EXAMPLE_LIMIT = 3  # examples in one prompt, at most
 # offline embedders, another message of the same task 0.4-0.95.
 SIMILARITY_FLOOR = 0.35
 HEADING = "## Examples of the wanted behaviour"
+# Examples scored here, exactly, without searching the store (see ExampleShelf).
+DIRECT_LIMIT = 200
+# What the share of the message's words an example holds adds to its cosine.
+WORD_WEIGHT = 0.3
+
+
+def _stems(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in content_words(text))
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,12 @@ class Example:
     similarity: float = 0.0
 
     @classmethod
-    def of(cls, memory: Memory, similarity: float = 0.0) -> Example:
+    def of(cls, memory: Memory | Hit) -> Example:
+        """The example a memory (or a search hit) of kind ``example`` holds."""
         meta = memory.metadata
         task = meta.get("task")
         return cls(
-            memory.id,
-            memory.content,
-            str(meta.get("output") or ""),
-            str(task) if task else None,
-            similarity,
+            memory.id, memory.content, str(meta.get("output") or ""), str(task) if task else None
         )
 
     def render(self) -> str:
@@ -136,46 +143,61 @@ def fit(
 class ExampleShelf:
     """The examples a turn's prompt carries, looked up cheaply.
 
-    Whether the profile has any examples is read again only when the database's
-    change mark moves, so a profile without examples does no search at all."""
+    The profile's examples are read again only when the database's change mark
+    moves (the turn reads it anyway), so a profile without examples does no
+    search at all. Up to ``direct_limit`` of them are scored here, exactly,
+    with the two signals of hybrid search: the share of the message's stemmed
+    words an example's input holds, and the cosine of their vectors (one read
+    of a few stored vectors). Searching the whole store with a kind filter would
+    walk every keyword match of a common word (10-40 ms at 100k memories).
+    Past that many examples, the store's hybrid search restricted to kind
+    ``example`` finds the candidates. Either way the cosine floor decides."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, *, direct_limit: int = DIRECT_LIMIT) -> None:
         self.store = store
+        self.direct_limit = direct_limit
         self._mark: int | None = None
-        self._any = False
+        self._examples: list[Example] | None = []  # None: too many to hold
+        self._words: dict[int, frozenset[str]] = {}
 
     def refresh(self, mark: int) -> None:
-        """Note the database's change mark (the turn reads it anyway)."""
-        if mark != self._mark:
-            self._any = bool(self.store.list_memories(kind=KIND, limit=1))
-            self._mark = mark
+        """Note the database's change mark; re-read the examples when it moved."""
+        if mark == self._mark:
+            return
+        self._mark = mark
+        found = self.store.list_memories(kind=KIND, limit=self.direct_limit + 1)
+        if len(found) > self.direct_limit:
+            self._examples, self._words = None, {}
+            return
+        self._examples = [Example.of(m) for m in found]
+        self._words = {e.id: _stems(e.input) for e in self._examples}
 
     def relevant(self, text: str, *, limit: int = EXAMPLE_LIMIT) -> list[Example]:
         """The examples most similar to ``text``, best first, above the floor."""
         if self._mark is None:
             self.refresh(self.store.backend.change_mark(self.store.scope))
-        if not self._any or limit < 1 or not text.strip():
+        if self._examples == [] or limit < 1 or not text.strip():
             return []
-        hits = search(self.store, text, limit=limit * 3, filters=Filters(kinds=(KIND,)))
-        if not hits:
+        if self._examples is None:
+            hits = search(self.store, text, limit=limit * 3, filters=Filters(kinds=(KIND,)))
+            pool = [Example.of(hit) for hit in hits]
+        else:
+            pool = self._examples
+        if not pool:
             return []
         vector = self.store.embedder.embed([text])[0]
-        sims = self.store.backend.similarities(self.store.scope, vector, [h.id for h in hits])
-        chosen = [h for h in hits if sims.get(h.id, 0.0) >= SIMILARITY_FLOOR][:limit]
-        out: list[Example] = []
-        for hit in chosen:
-            meta = hit.metadata
-            task = meta.get("task")
-            out.append(
-                Example(
-                    hit.id,
-                    hit.content,
-                    str(meta.get("output") or ""),
-                    str(task) if task else None,
-                    sims[hit.id],
-                )
-            )
-        return out
+        sims = self.store.backend.similarities(self.store.scope, vector, [e.id for e in pool])
+        asked = _stems(text)
+
+        def score(e: Example) -> float:
+            held = self._words.get(e.id)
+            shared = len(asked & held) / len(asked) if asked and held else 0.0
+            return sims.get(e.id, 0.0) + WORD_WEIGHT * shared
+
+        chosen = [e for e in pool if sims.get(e.id, 0.0) >= SIMILARITY_FLOOR]
+        if self._examples is not None:  # search has ranked its own hits
+            chosen.sort(key=lambda e: (-score(e), -e.id))
+        return [replace(e, similarity=sims[e.id]) for e in chosen[:limit]]
 
     def block(
         self, text: str, room: int, count: Callable[[str], int]
