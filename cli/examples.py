@@ -29,10 +29,11 @@ USAGE = (
 def as_dict(memory: MemoryRecord) -> dict[str, Any]:
     """An example as its input, output and task (and the memory's id and date)."""
     meta = memory.metadata
+    output = str(meta.get("output") or "")
     return {
         "id": memory.id,
-        "input": memory.content,
-        "output": meta.get("output", ""),
+        "input": meta.get("input") or memory.content.removesuffix(f" => {output}"),
+        "output": output,
         "task": meta.get("task"),
         "created_at": memory.created_at,
     }

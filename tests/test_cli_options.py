@@ -78,7 +78,7 @@ def _remember(w: World, res: Any) -> None:
 
 def _example(w: World, res: Any) -> None:
     assert _json(res)["output"] == "softly"
-    assert "a tapir hums" in w.contents()
+    assert "a tapir hums => softly" in w.contents()
 
 
 def _search(w: World, res: Any) -> None:

@@ -221,6 +221,10 @@ def test_forget_by_query_takes_examples(tmp_path: Path) -> None:
         assert [m.id for m in chosen] == [ids[2]]
         mem.forget([ids[2]], query="tomorrow")
         assert len(mem.list(kind="example")) == 2
+        # the output is part of the text: its words find the example too
+        assert [m.id for m in mem.select(query="beaucoup", kind="example")] == [ids[1]]
+        assert mem.search("Merci beaucoup", kinds="example")[0].id == ids[1]
+        assert mem.get(ids[1]).content == f"{FRENCH[1][0]} => {FRENCH[1][1]}"
 
 
 # -------------------------------------------------------------- migrations

@@ -1,14 +1,15 @@
 """In-context examples: pairs of a message and the wanted reply, shown in the prompt.
 
 A few examples of the wanted behaviour teach a model a task without fine-tuning.
-Each is a memory of kind ``example``: its content is the *input* (what a message
-resembling it looks like, so search and the vectors compare like with like), its
-metadata holds the ``output`` and an optional ``task`` name. The secret gate sees
-both, as it sees every write.
+Each is a memory of kind ``example`` whose content is ``INPUT => OUTPUT`` (so
+``mem list``, search and ``forget --query`` see both sides, as the user wrote
+them) and whose metadata holds ``input``, ``output`` and an optional ``task``.
+The secret gate sees content and metadata, as it sees every write.
 
 For a turn, :class:`ExampleShelf` brings the few examples most similar to the
 message: ranked by words and vectors (hybrid, over the examples only), then a
-floor on the cosine similarity of the message to each example's input, so an
+floor on the cosine similarity of the message to each example's *input* (what a
+message resembling it looks like; the output would dilute it), so an
 unrelated message gets none (a ranking is relative: the best of bad matches
 still comes first). They fit under their own small token budget
 (``example_tokens``). A profile with no examples pays one indexed lookup per
@@ -18,6 +19,7 @@ are), not a search per turn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,12 @@ def _stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in content_words(text))
 
 
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
 @dataclass(frozen=True)
 class Example:
     """One example as the prompt and ``mem example list`` show it."""
@@ -62,9 +70,13 @@ class Example:
     def of(cls, memory: Memory | Hit) -> Example:
         """The example a memory (or a search hit) of kind ``example`` holds."""
         meta = memory.metadata
-        task = meta.get("task")
+        given, task = meta.get("input"), meta.get("task")
+        output = str(meta.get("output") or "")
         return cls(
-            memory.id, memory.content, str(meta.get("output") or ""), str(task) if task else None
+            memory.id,
+            str(given) if given else memory.content.removesuffix(f" => {output}"),
+            output,
+            str(task) if task else None,
         )
 
     def render(self) -> str:
@@ -98,14 +110,14 @@ def add_example(
         raise UsageError(
             "An example needs an input and an output: mem example add 'INPUT' 'OUTPUT'."
         )
-    metadata: dict[str, Any] = {"output": output}
+    metadata: dict[str, Any] = {"input": input, "output": output}
     if task and task.strip():
         metadata["task"] = task.strip()
     ids = [int(i) for i in source_message_ids]
     if ids:
         metadata["source_message_ids"] = ids
     memory_id = store.add_memory(
-        input,
+        f"{input} => {output}",
         kind=KIND,
         source=source,
         importance=0.8,
@@ -118,7 +130,7 @@ def add_example(
 
 def list_examples(store: MemoryStore, *, task: str | None = None) -> list[Example]:
     """The profile's examples, newest first; ``task`` keeps one task's."""
-    found = [Example.of(m) for m in store.list_memories(kind=KIND)]
+    found = [e for e in map(Example.of, store.list_memories(kind=KIND)) if e.output]
     return [e for e in found if task is None or e.task == task]
 
 
@@ -147,8 +159,9 @@ class ExampleShelf:
     moves (the turn reads it anyway), so a profile without examples does no
     search at all. Up to ``direct_limit`` of them are scored here, exactly,
     with the two signals of hybrid search: the share of the message's stemmed
-    words an example's input holds, and the cosine of their vectors (one read
-    of a few stored vectors). Searching the whole store with a kind filter would
+    words an example's input holds, and the cosine of their vectors (the
+    inputs' vectors are made once per example and kept while this lives).
+    Searching the whole store with a kind filter would
     walk every keyword match of a common word (10-40 ms at 100k memories).
     Past that many examples, the store's hybrid search restricted to kind
     ``example`` finds the candidates. Either way the cosine floor decides."""
@@ -159,6 +172,7 @@ class ExampleShelf:
         self._mark: int | None = None
         self._examples: list[Example] | None = []  # None: too many to hold
         self._words: dict[int, frozenset[str]] = {}
+        self._vectors: dict[tuple[int, str], list[float]] = {}
 
     def refresh(self, mark: int) -> None:
         """Note the database's change mark; re-read the examples when it moved."""
@@ -169,7 +183,7 @@ class ExampleShelf:
         if len(found) > self.direct_limit:
             self._examples, self._words = None, {}
             return
-        self._examples = [Example.of(m) for m in found]
+        self._examples = [e for e in map(Example.of, found) if e.output]
         self._words = {e.id: _stems(e.input) for e in self._examples}
 
     def relevant(self, text: str, *, limit: int = EXAMPLE_LIMIT) -> list[Example]:
@@ -180,17 +194,16 @@ class ExampleShelf:
             return []
         if self._examples is None:
             hits = search(self.store, text, limit=limit * 3, filters=Filters(kinds=(KIND,)))
-            pool = [Example.of(hit) for hit in hits]
+            pool = [e for e in map(Example.of, hits) if e.output]
         else:
             pool = self._examples
         if not pool:
             return []
-        vector = self.store.embedder.embed([text])[0]
-        sims = self.store.backend.similarities(self.store.scope, vector, [e.id for e in pool])
+        sims = self._similarities(text, pool)
         asked = _stems(text)
 
         def score(e: Example) -> float:
-            held = self._words.get(e.id)
+            held = self._words.get(e.id) or _stems(e.input)
             shared = len(asked & held) / len(asked) if asked and held else 0.0
             return sims.get(e.id, 0.0) + WORD_WEIGHT * shared
 
@@ -198,6 +211,15 @@ class ExampleShelf:
         if self._examples is not None:  # search has ranked its own hits
             chosen.sort(key=lambda e: (-score(e), -e.id))
         return [replace(e, similarity=sims[e.id]) for e in chosen[:limit]]
+
+    def _similarities(self, text: str, pool: Sequence[Example]) -> dict[int, float]:
+        """Cosine of ``text`` to each example's input; the inputs embedded once."""
+        missing = [e for e in pool if (e.id, e.input) not in self._vectors]
+        if missing:
+            made = self.store.embedder.embed([e.input for e in missing])
+            self._vectors.update({(e.id, e.input): v for e, v in zip(missing, made, strict=True)})
+        asked = self.store.embedder.embed([text])[0]
+        return {e.id: _cosine(asked, self._vectors[(e.id, e.input)]) for e in pool}
 
     def block(
         self, text: str, room: int, count: Callable[[str], int]
