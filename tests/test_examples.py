@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from storage_harness import ALICE, BACKENDS, add, row_of, say
 
 from memory import Memory, MemoryStore
 from memory.assistant.examples import HEADING, SIMILARITY_FLOOR, ExampleShelf, list_examples
@@ -225,6 +226,30 @@ def test_forget_by_query_takes_examples(tmp_path: Path) -> None:
         assert [m.id for m in mem.select(query="beaucoup", kind="example")] == [ids[1]]
         assert mem.search("Merci beaucoup", kinds="example")[0].id == ids[1]
         assert mem.get(ids[1]).content == f"{FRENCH[1][0]} => {FRENCH[1][1]}"
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_every_backend_forgets_an_example_with_either_message(backend: str, tmp_path: Path) -> None:
+    """Lineage on the storage seam: an example kept from an exchange derives from
+    both messages (``metadata.source_message_ids``); a fact merely carrying such a
+    list does not (only fact keys and examples are read by it)."""
+    db = BACKENDS[backend](tmp_path).new()
+    try:
+        for forgotten in (0, 1):
+            conv = f"c{forgotten}"
+            asked = say(db, ALICE, conv, "Translate to French: thank you")
+            said = say(db, ALICE, conv, "Merci", role="assistant")
+            pair = [asked, said]
+            rows = [row_of(db, ALICE, m) for m in pair]  # before the example takes a link
+            meta = {"source_message_ids": pair}
+            text = "Translate to French: thank you => Merci"
+            example = add(db, ALICE, text, kind="example", source_message_id=asked, metadata=meta)
+            bystander = add(db, ALICE, "a note", metadata=meta)
+            result = db.forget(ALICE, [rows[forgotten]])
+            assert example in result.derived and bystander not in result.derived
+            assert db.memories(ALICE, [example]) == []
+    finally:
+        db.close()
 
 
 # -------------------------------------------------------------- migrations
