@@ -53,7 +53,10 @@ def example(
     profile: ProfileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """In-context examples: a message like INPUT gets INPUT => OUTPUT in its prompt."""
+    """In-context examples: add INPUT OUTPUT, list, rm ID…; a message like INPUT gets them.
+
+    A message resembling an example's INPUT gets the few most similar examples
+    (INPUT => OUTPUT) in its prompt; `mem ask --show-prompt` shows them."""
     given = list(args or [])
     if action == "add":
         if len(given) != 2:
