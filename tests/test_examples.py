@@ -17,9 +17,9 @@ from storage_harness import ALICE, BACKENDS, add, row_of, say
 from memory import Memory, MemoryStore
 from memory.assistant.examples import HEADING, SIMILARITY_FLOOR, ExampleShelf, list_examples
 from memory.assistant.turn import Assistant, Settings
-from memory.errors import SecretRefusedError, UsageError
+from memory.errors import CorruptDatabaseError, SecretRefusedError, UsageError
 from memory.storage.sqlite.db import connect
-from memory.storage.sqlite.schema import _known_names, _migrations, applied_names
+from memory.storage.sqlite.schema import _known_names, _migrations, applied_names, widen_kinds
 
 MODEL = "openai/x"
 FRENCH = [
@@ -302,6 +302,33 @@ def test_a_brand_new_sqlite_file_refuses_unknown_kinds_still(tmp_path: Path) -> 
             "INSERT INTO memories(profile, kind, content, source, created_at, updated_at) "
             "VALUES ('default', 'nope', 'x', 'user', '2024', '2024')"
         )
+    conn.close()
+
+
+def test_a_later_kind_widens_the_constraint_the_same_way(tmp_path: Path) -> None:
+    """``widen_kinds`` is there for the next kind too: it appends to whatever list the
+    file has, once, and refuses a table whose constraint it cannot find."""
+    conn = connect(tmp_path / "new.db")
+    from sqlite_utils import Database
+
+    _migrations().apply(Database(conn))
+    for _ in range(2):
+        conn.execute("BEGIN IMMEDIATE")
+        widen_kinds(conn, "later")
+        conn.execute("COMMIT")
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'memories'").fetchone()
+    assert sql.count("'later'") == 1 and "'summary', 'example', 'later')" in sql
+    conn.execute(
+        "INSERT INTO memories(profile, kind, content, source, created_at, updated_at) "
+        "VALUES ('default', 'later', 'x', 'user', '2024', '2024')"
+    )
+    conn.execute("CREATE TABLE other (kind TEXT)")
+    conn.execute("DROP TABLE memories_fts")
+    conn.execute("DROP TRIGGER memories_id_floor")
+    conn.execute("ALTER TABLE memories RENAME TO memories_old")
+    conn.execute("ALTER TABLE other RENAME TO memories")
+    with pytest.raises(CorruptDatabaseError, match="no kind constraint mem knows"):
+        widen_kinds(conn, "another")
     conn.close()
 
 

@@ -7,6 +7,7 @@ current never imports sqlite-utils (about 130 ms of start-up) on its read path.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from memory.errors import CorruptDatabaseError, SchemaTooNewError
@@ -230,20 +231,21 @@ def widen_kinds(conn: Connection, kind: str) -> None:
     (sql,) = conn.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'memories'"
     ).fetchone()
-    if f"'{kind}'" in sql:
-        return
-    marker = "'summary')"
-    if sql.count(marker) != 1:
+    found = re.search(r"CHECK \(kind IN\s*\(([^)]*)\)", sql)
+    if found is None:
         raise CorruptDatabaseError(
-            "The memories table of this database has an unexpected kind constraint: "
+            "The memories table of this database has no kind constraint mem knows: "
             "restore it from a backup or `mem export` it with the mem that wrote it."
         )
+    if f"'{kind}'" in found.group(1):
+        return
+    at = found.end(1)
     (version,) = conn.execute("PRAGMA schema_version").fetchone()
     conn.execute("PRAGMA writable_schema = ON")
     try:
         conn.execute(
             "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'memories'",
-            [sql.replace(marker, f"'summary', '{kind}')")],
+            [f"{sql[:at]}, '{kind}'{sql[at:]}"],
         )
         conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
