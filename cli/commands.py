@@ -65,7 +65,9 @@ def _bounded_lines(stream: IO[bytes], limit: int) -> Iterator[bytes]:
 
 KindOption = Annotated[
     str | None,
-    typer.Option("--kind", help="fact, instruction, message, episode, document or summary."),
+    typer.Option(
+        "--kind", help="fact, instruction, message, episode, document, summary or example."
+    ),
 ]
 
 

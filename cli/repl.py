@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "/new": ("", "start a new conversation"),
     "/budget": ("[TEXT]", "show the prompt that TEXT would get, with tokens per part"),
     "/model": ("[NAME]", "show or switch the model"),
+    "/example": ("IN => OUT", "store an in-context example: a message like IN gets it"),
+    "/keep": ("[TASK]", "keep the last exchange (your message, the reply) as an example"),
     "/help": ("", "this list"),
     "/exit": ("", "leave (Ctrl-D works too)"),
 }
@@ -232,7 +234,7 @@ class Repl:
 
     def cmd_help(self, arg: str) -> None:
         for name, (args, what) in COMMANDS.items():
-            self.say(f"  {name:<10} {args:<7} {what}")
+            self.say(f"  {name:<10} {args:<9} {what}")
         self.say("  Esc Enter inserts a new line; Ctrl-C cancels a reply; Ctrl-D leaves.")
 
     def cmd_exit(self, arg: str) -> str:
@@ -308,3 +310,25 @@ class Repl:
             self.assistant.set_model(arg)
             self.assistant.preload()
         self.say(f"model: {self.assistant.settings.model or '(none: set one with /model NAME)'}")
+
+    def cmd_example(self, arg: str) -> None:
+        given, arrow, wanted = arg.partition("=>")
+        if not arrow or not given.strip() or not wanted.strip():
+            raise UsageError("Usage: /example INPUT => OUTPUT, e.g. /example 2+2 => 4.")
+        record = self.memory.add_example(given, wanted, conversation=self.assistant.conversation)
+        self.say(f"+ example #{record.id}: {render.short(record.content, 70)}")
+
+    def cmd_keep(self, arg: str) -> None:
+        conversation = self.assistant.conversation
+        last = self.store.messages(conversation, limit=2) if conversation else []
+        if len(last) < 2 or (last[0].role, last[1].role) != ("user", "assistant"):
+            raise UsageError("Nothing to keep yet: /keep saves your last message and its reply.")
+        asked, said = last
+        record = self.memory.add_example(
+            asked.content,
+            said.content,
+            task=arg or None,
+            source_messages=(asked.id, said.id),
+            conversation=conversation,
+        )
+        self.say(f"+ example #{record.id}: {render.short(record.content, 70)}")

@@ -152,6 +152,30 @@ class Memory(TransferVerbs):
         ``source`` names who said it (``mcp:Cursor`` for an MCP client)."""
         return self.store.remember(text, kind=kind, importance=importance, tags=tags, source=source)
 
+    def add_example(
+        self,
+        input: str,
+        output: str,
+        *,
+        task: str | None = None,
+        source_messages: Sequence[int] = (),
+        conversation: str | None = None,
+    ) -> MemoryRecord:
+        """Store an in-context example (kind ``example``): a message resembling
+        ``input`` gets it in the prompt as the wanted reply ``output``. Its content
+        is the input; ``metadata`` holds ``output`` and ``task``. ``source_messages``:
+        the exchange it was kept from (forgetting one forgets the example)."""
+        from memory.assistant.examples import add_example
+
+        return add_example(
+            self.store,
+            input,
+            output,
+            task=task,
+            source_message_ids=source_messages,
+            conversation=conversation,
+        )
+
     def search(
         self,
         query: str,

@@ -121,6 +121,8 @@ class Config:
     budget: int | None = field(default=None, metadata=_rule(*BUDGET_RANGE))
     reply_tokens: int = field(default=1024, metadata=_rule(16, 1_000_000))
     summary_trigger_tokens: int = field(default=2000, metadata=_rule(64, 10_000_000))
+    # in-context examples in a prompt get this many tokens at most; 0 shows none
+    example_tokens: int = field(default=500, metadata=_rule(0, 1_000_000))
     # search's recency nudge halves every this many days (memory.retrieval.ranking)
     recency_half_life_days: float = field(default=30.0, metadata=_rule(0.01, 100_000))
     extraction: bool = True

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("fact", "instruction", "message", "episode", "document", "summary")
+KINDS = ("fact", "instruction", "message", "episode", "document", "summary", "example")
 
 
 @dataclass

@@ -191,7 +191,7 @@ class SearchMixin(Core):
         for mid, m in sorted(self.s.memories.items()):
             if m.profile != scope.writes:
                 continue
-            keyed = m.source == "fact-key" and any(
+            keyed = (m.source == "fact-key" or m.kind == "example") and any(
                 x in ids for x in m.metadata.get("source_message_ids") or []
             )
             derived = m.kind in ("summary", "episode") and m.conversation in convs

@@ -166,7 +166,7 @@ def test_forget_older_than(cli: Any, tmp_path: Path) -> None:
             ["search", "x", "--kind", "nope"],
             2,
             "Unknown kind 'nope': use one of fact, instruction, message, episode, document, "
-            "summary.",
+            "summary, example.",
         ),
         (
             ["search", "x", "--since", "someday"],

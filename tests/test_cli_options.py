@@ -76,6 +76,11 @@ def _remember(w: World, res: Any) -> None:
     assert "a quokka smiles" in w.contents()
 
 
+def _example(w: World, res: Any) -> None:
+    assert _json(res)["output"] == "softly"
+    assert "a tapir hums => softly" in w.contents()
+
+
 def _search(w: World, res: Any) -> None:
     hits = _json(res)
     assert isinstance(hits, list) and any("zebra" in h["content"] for h in hits)
@@ -179,6 +184,7 @@ RECIPES: dict[str, Recipe] = {
     "forget": Recipe(lambda w: [str(w.ids["zebra"]), "--yes", "--json"], _forget),
     "list": Recipe(lambda w: ["--json"], _list),
     "show": Recipe(lambda w: [str(w.ids["zebra"]), "--json"], _show),
+    "example": Recipe(lambda w: ["add", "a tapir hums", "softly", "--json"], _example),
     "stats": Recipe(lambda w: ["--json"], _stats),
     "export": Recipe(lambda w: [], _export, json=False),
     "import": Recipe(lambda w: [_new_file(w), "--json"], _import),

@@ -179,7 +179,7 @@ def test_retention_runs_when_a_chat_starts(
         (
             '[retention]\nwidgets = "1d"\n',
             "Unknown kind 'widgets' in [retention]: use one of fact, instruction, message, "
-            "episode, document, summary.",
+            "episode, document, summary, example.",
         ),
         (
             '[retention]\nfact = "soon"\n',

@@ -131,7 +131,7 @@ def test_a_hit_carries_where_the_memory_came_from(store: MemoryStore) -> None:
 def test_filter_errors_say_what_to_give(store: MemoryStore) -> None:
     cases = [
         (lambda: make_filters(kinds="thought"), "Unknown kind 'thought': use one of fact, "
-         "instruction, message, episode, document, summary."),
+         "instruction, message, episode, document, summary, example."),
         (lambda: search(store, "x", limit=0), "Invalid limit 0: use a whole number of at least 1."),
         (lambda: parse_where("=docs"), f"Invalid --where '=docs': {WHERE_HELP}."),
         (lambda: parse_where("a b=c"), f"Invalid metadata key 'a b' in --where: {WHERE_HELP}."),

@@ -217,23 +217,28 @@ def assemble(
     recent: Sequence[Message] = (),
     base_prompt: str = BASE_PROMPT,
     bound: Callable[[str], int] | None = None,
+    examples: Sequence[tuple[str, str]] = (),
+    examples_text: str = "",
 ) -> AssembledPrompt:
     """Fit the parts into ``budget - reserve`` tokens; see the module docstring.
 
     ``bound`` is a free upper bound of ``count`` (e.g. :func:`memory.models.tokens.at_most`).
     When every part fits by it, nothing would be dropped by exact counts either (each
     limit only grows as costs shrink), so the prompt is the same and ``count`` is only
-    called if its parts' token counts are read."""
+    called if its parts' token counts are read. ``examples_text`` (the section of
+    ``examples``, fitted under its own budget: memory.assistant.examples) follows the
+    profile facts, and goes when the message and instructions leave no room for it."""
+    shown = (examples, examples_text)
     if bound is not None:
         quick = _assemble(
             current, bound, count, budget, reserve, instructions, profile, retrieved,
-            summary, recent, base_prompt, all_or_none=True,
+            summary, recent, base_prompt, shown, all_or_none=True,
         )  # fmt: skip
         if quick is not None:
             return quick
     exact = _assemble(
         current, count, count, budget, reserve, instructions, profile, retrieved,
-        summary, recent, base_prompt, all_or_none=False,
+        summary, recent, base_prompt, shown, all_or_none=False,
     )  # fmt: skip
     assert exact is not None
     return exact
@@ -251,6 +256,7 @@ def _assemble(
     summary: str | None,
     recent: Sequence[Message],
     base_prompt: str,
+    shown: tuple[Sequence[tuple[str, str]], str],
     *,
     all_or_none: bool,
 ) -> AssembledPrompt | None:
@@ -281,6 +287,12 @@ def _assemble(
     profile_lines = [render_fact(m) for m in profile_used]
     profile_text = _section("What you know about the user", profile_lines)
     fixed += count(profile_text) + 2 if profile_text else 0
+    examples, examples_text = shown
+    if examples_text and fixed + count(examples_text) + 2 <= room:
+        fixed += count(examples_text) + 2
+    elif examples_text:
+        dropped["examples"] = len(examples)
+        examples, examples_text = (), ""
     avail = room - fixed
 
     # Recent window: newest first, whole messages, up to a share of what is left.
@@ -323,7 +335,9 @@ def _assemble(
     if all_or_none and dropped:
         return None
 
-    system = "\n\n".join(t for t in (stable_head, profile_text, mem_text, summary_text) if t)
+    system = "\n\n".join(
+        t for t in (stable_head, profile_text, examples_text, mem_text, summary_text) if t
+    )
     messages = [{"role": "system", "content": system}]
     messages += [
         {"role": "assistant" if m.role == "assistant" else "user", "content": m.content}
@@ -352,8 +366,11 @@ def _assemble(
         ),
         Part("message", current, lambda: exact(current) + MESSAGE_OVERHEAD, 1),
     ]
+    if examples_text:  # the instruction block's examples, counted on their own
+        parts.insert(1, Part("examples", examples_text, tokens(examples_text, 2), len(examples)))
     sections = PromptSections(
         instructions=[m.content for m in instructions],
+        examples=list(examples),
         facts=list(profile_used),
         memories=[item for item in _layout(used) if not isinstance(item, str)],
         summary=summary if summary_text and summary else "",

@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from memory.assistant.budget import AssembledPrompt, assemble
+from memory.assistant.examples import ExampleShelf
 from memory.assistant.results import Prepared, TurnResult
 from memory.assistant.summary import fold_summary
 from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
@@ -68,6 +69,7 @@ class Assistant:
         self._budget: int | None = None
         self._stable: tuple[int | None, list[Memory], list[Memory]] | None = None
         self._preloaded: set[str] = set()
+        self._examples = ExampleShelf(store)
 
     def start(
         self,
@@ -187,6 +189,7 @@ class Assistant:
         trail has moved (every add, update, supersede and forget writes to it),
         so a turn does not list them again when nothing changed."""
         version = self.store.backend.change_mark(self.store.scope)
+        self._examples.refresh(version)  # any examples? (memory.assistant.examples)
         if self._stable is None or self._stable[0] != version:
             instructions = self.store.list_memories(kind="instruction")
             # Facts about the user; fact keys of imported conversations (about
@@ -208,7 +211,7 @@ class Assistant:
         # What the prompt already holds is left out inside the search, so the
         # search asks for the same few hits however long the window grows.
         filters = Filters(
-            exclude_kinds=("instruction",),
+            exclude_kinds=("instruction", "example"),
             exclude_ids=tuple(sorted(profile_ids)),
             exclude_messages=tuple(sorted(in_window)),
         )
@@ -217,6 +220,7 @@ class Assistant:
             floor = hits[0].score * RELEVANCE_FLOOR
             hits = [h for h in hits if h.score >= floor]
         budget = self.budget()
+        examples, block = self._examples.block(text, self.settings.example_tokens, self._count)
         return assemble(
             current=text,
             count=self._count,
@@ -228,6 +232,8 @@ class Assistant:
             retrieved=hits,
             summary=summary,
             recent=recent,
+            examples=examples,
+            examples_text=block,
         )
 
     def prepare(self, text: str) -> Prepared:

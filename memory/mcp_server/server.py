@@ -22,8 +22,8 @@ from memory.errors import MemError
 
 from .verbs import WRITING_TOOLS, Verbs, as_markdown
 
-Kind = Literal["fact", "instruction", "message", "episode", "document", "summary"]
-ListedKind = Literal["fact", "instruction", "episode", "summary"]
+Kind = Literal["fact", "instruction", "message", "episode", "document", "summary", "example"]
+ListedKind = Literal["fact", "instruction", "episode", "summary", "example"]
 
 INSTRUCTIONS = """\
 mem is the user's long-term memory: facts about them, their standing instructions,

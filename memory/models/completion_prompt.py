@@ -95,7 +95,13 @@ def prompt_parts(sections: PromptSections) -> PromptParts:
         instructions=[_one_line(i) for i in sections.instructions if i.strip()],
         facts=facts,
         summary=_one_line(sections.summary),
-        turns=[(role, _one_line(text)) for role, text in sections.recent if text.strip()],
+        # In-context examples read as earlier Q/A turns: few-shot, as a base model learns.
+        turns=[
+            (role, _one_line(text))
+            for pair in sections.examples[::-1]
+            for role, text in zip(("user", "assistant"), pair, strict=True)
+        ]
+        + [(role, _one_line(text)) for role, text in sections.recent if text.strip()],
         question=_one_line(sections.current),
     )
 

@@ -19,6 +19,7 @@ class PromptSections:
     from these, so rewording the layout here cannot silently change what it reads."""
 
     instructions: list[str] = field(default_factory=list)
+    examples: list[tuple[str, str]] = field(default_factory=list)  # (input, output), best first
     facts: list[Memory] = field(default_factory=list)  # profile facts, in prompt order
     memories: list[Hit] = field(default_factory=list)  # retrieved, in prompt order
     summary: str = ""

@@ -111,7 +111,8 @@ def lineage(b: Base, scope: Scope, message_ids: Iterable[int]) -> Lineage:
     rows = b.x(
         "SELECT id FROM memories m WHERE profile = %s AND (source_message_id = ANY(%s) "
         "OR (kind IN ('summary', 'episode') AND conversation_id = ANY(%s)) "
-        "OR (source = 'fact-key' AND jsonb_typeof(metadata->'source_message_ids') = 'array' "
+        "OR ((source = 'fact-key' OR kind = 'example') "
+        "AND jsonb_typeof(metadata->'source_message_ids') = 'array' "
         "AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(metadata->'source_message_ids') j "
         "WHERE j = ANY(%s)))) ORDER BY id",
         [scope.writes, ids, convs, [str(i) for i in ids]],

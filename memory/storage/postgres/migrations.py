@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from ...errors import DatabaseError, SchemaTooNewError
-from . import rls
+from . import kinds, rls
 
 Conn = psycopg.Connection[Any]
 _LOCK = 7_461_737  # pg_advisory_xact_lock key: one migrator at a time
@@ -123,6 +123,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
         "document order",
         _run("ALTER TABLE documents ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY"),
     ),
+    # The kind CHECK SQLite has, with in-context examples (memory.storage.postgres.kinds).
+    (5, "example kind", lambda conn: kinds.constrain(conn, kinds.WITH_EXAMPLES)),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -122,7 +122,7 @@ def lineage(conn: Connection, scope: Scope, message_ids: Iterable[int]) -> Linea
         f"SELECT id FROM memories m WHERE profile = ? AND ("
         f"source_message_id IN ({id_marks}) "
         f"OR (kind IN ('summary', 'episode') AND conversation_id IN ({conv_marks})) "
-        f"OR (source = 'fact-key' AND EXISTS (SELECT 1 FROM "
+        f"OR ((source = 'fact-key' OR kind = 'example') AND EXISTS (SELECT 1 FROM "
         f"json_each(m.metadata, '$.source_message_ids') j WHERE j.value IN ({id_marks})))) "
         "ORDER BY id",
         [scope.writes, *ids, *convs, *ids],

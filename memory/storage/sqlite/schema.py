@@ -7,9 +7,10 @@ current never imports sqlite-utils (about 130 ms of start-up) on its read path.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from memory.errors import SchemaTooNewError
+from memory.errors import CorruptDatabaseError, SchemaTooNewError
 from memory.storage.sqlite.db import Connection, transaction
 
 MIGRATION_SET = "mem"
@@ -211,7 +212,44 @@ def _migrations() -> Any:
             """
         )
 
+    @migrations(name="m006_example_kind")
+    def m006_example_kind(db: Any) -> None:
+        widen_kinds(db.conn, "example")
+
     return migrations
+
+
+def widen_kinds(conn: Connection, kind: str) -> None:
+    """Let ``memories.kind`` take ``kind`` too, in the caller's transaction.
+
+    SQLite cannot alter a CHECK constraint, and rebuilding the table would
+    cascade into the vector rows (``memory_vectors`` references it) and copy
+    every row. Widening a CHECK changes no stored byte, so the documented
+    alternative applies (sqlite.org/lang_altertable.html, "other kinds of table
+    schema changes"): rewrite the table's SQL in ``sqlite_master`` and bump
+    ``schema_version`` so every connection re-reads it. O(1) at any size."""
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'memories'"
+    ).fetchone()
+    found = re.search(r"CHECK \(kind IN\s*\(([^)]*)\)", sql)
+    if found is None:
+        raise CorruptDatabaseError(
+            "The memories table of this database has no kind constraint mem knows: "
+            "restore it from a backup or `mem export` it with the mem that wrote it."
+        )
+    if f"'{kind}'" in found.group(1):
+        return
+    at = found.end(1)
+    (version,) = conn.execute("PRAGMA schema_version").fetchone()
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = 'memories'",
+            [f"{sql[:at]}, '{kind}'{sql[at:]}"],
+        )
+        conn.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
 
 
 def _known_names() -> list[str]:
@@ -221,6 +259,7 @@ def _known_names() -> list[str]:
         "m003_id_floor",
         "m004_fts_stats",
         "m005_message_id_floor",
+        "m006_example_kind",
     ]
 
 
