@@ -49,10 +49,12 @@ MEMORY_COLUMNS = (
 
 def memory_from_row(row: tuple[Any, ...]) -> Memory:
     """Build a Memory from a row selected with MEMORY_COLUMNS (in that order)."""
-    meta = row[-1]
+    values = list(row)
+    meta = values[-1]
     # Most rows carry no metadata: skip the JSON parser for them (searches read
     # 50 candidates whole).
-    return Memory(*row[:-1], json.loads(meta) if meta and meta != "{}" else {})
+    values[-1] = json.loads(meta) if meta and meta != "{}" else {}
+    return Memory(*values)
 
 
 @dataclass
