@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     forget,
     mcp,
     security,
+    tend,
 )
 from .app import DbOption, ProfileOption, app, guarded, root_options
 from .lazy import registry
@@ -36,6 +37,8 @@ HELP_ORDER = (
     "reindex",
     "conversations",
     "prune",
+    "tend",
+    "undo",
     "ask",
     "chat",
     "add",
