@@ -290,3 +290,52 @@ def test_every_profile_tends_its_own(mem_home: Path) -> None:
 def test_tend_on_an_empty_database(cli: Any, args: list[str]) -> None:
     assert "Nothing to tend." in cli(*args).stdout
     assert "Nothing to undo." in cli("undo").stdout
+
+
+def test_tend_and_undo_on_a_postgresql_server(cli: Any, pg_url: str) -> None:
+    from test_engine_postgres import url_of
+
+    url = url_of(pg_url)
+    first = cli.json("remember", "The user's sister Ana lives in Lisbon.", "--db", url)["id"]
+    second = cli.json("remember", "the user's sister ana lives in lisbon", "--db", url)["id"]
+    with Memory.open(url) as mem:
+        for _ in range(3):
+            mem.store.touch([first])
+    plan = cli.json("tend", "--db", url)
+    assert {(a["action"], a["id"]) for a in plan["actions"]} == {
+        ("merge", second),
+        ("strengthen", first),
+    }
+    cli("tend", "--yes", "--db", url)
+    shown = cli.json("show", str(second), "--db", url)
+    assert shown["superseded_by"] == first
+    assert cli.json("show", str(first), "--db", url)["importance"] > 0.5
+    assert len(cli.json("undo", "--db", url)["undone"]) == 2
+    assert cli.json("show", str(second), "--db", url)["superseded_by"] is None
+    assert cli.json("show", str(first), "--db", url)["importance"] == 0.5
+
+
+class _Episodes:
+    """An episodes module as tending sees it (memory.lifecycle.tending_plan.EpisodeHook)."""
+
+    def __init__(self) -> None:
+        self.rebuilt: list[tuple[str | None, str]] = []
+
+    def stale(self, store: MemoryStore) -> list[tending.Action]:
+        return [tending.Action("episode", None, "Trip", "a turn was forgotten", conversation="c1")]
+
+    def rebuild(self, store: MemoryStore, action: tending.Action, batch: str) -> bool:
+        self.rebuilt.append((action.conversation, batch))
+        return True
+
+
+def test_the_episodes_hook_is_planned_then_applied(store: MemoryStore) -> None:
+    from memory.formation.consolidation import DUPLICATES
+
+    hook = _Episodes()
+    tenders = tending.Tenders(DUPLICATES, episodes=hook)
+    planned = tending.tend(store, tenders)
+    assert [a.action for a in planned.changes] == ["episode"] and hook.rebuilt == []
+    done = tending.tend(store, tenders, apply=True)
+    assert [a.conversation for a in done.changes] == ["c1"]
+    assert hook.rebuilt == [("c1", done.batch)]

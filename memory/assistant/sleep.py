@@ -30,7 +30,8 @@ def tenders(store: MemoryStore, config: Config) -> Tenders:
     def refold(conversation: str) -> bool:
         return fold_summary(store, conversation, config, count, None, lambda _: None)
 
-    # Episodes (memory.formation.episodes) add their rebuilds as Tenders.episodes.
+    # Episodes (memory.formation.episodes) plug in here: Tenders(..., episodes=HOOK),
+    # HOOK an EpisodeHook (memory.lifecycle.tending_plan) that lists and rebuilds.
     return Tenders(DUPLICATES, refold)
 
 

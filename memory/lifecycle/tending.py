@@ -21,8 +21,8 @@ a chat (memory.assistant.sleep) plan and apply:
 * **summary**: a conversation with the assistant whose running summary was
   dropped (a forget took a turn it folded in), with turns past the fold's
   trigger, is folded again, offline (``Tenders.refold``).
-* **episode**: the hook ``Tenders.episodes`` lets the episodes module add
-  rebuilds of episodes whose turns changed (none without it).
+* **episode**: the hook ``Tenders.episodes`` (``EpisodeHook``) lets the
+  episodes module list and rebuild episodes whose turns changed (none without it).
 * **fade** is no change: an unused memory of low importance falls in ranking
   by itself (memory.retrieval.ranking: no use lift, recency from its age);
   the report lists the facts and instructions this is true of. Tending never
@@ -45,14 +45,31 @@ from typing import TYPE_CHECKING, Any
 from memory import timeutil
 from memory.config import Config
 from memory.errors import MemError
-from memory.lifecycle.tending_plan import Action, Judge, Tenders, plan, strengthened
+from memory.lifecycle.tending_plan import (
+    Action,
+    EpisodeHook,
+    Judge,
+    Tenders,
+    plan,
+    strengthened,
+)
 from memory.records import Memory
 from memory.storage import MemoryPatch, NewEvent
 
 if TYPE_CHECKING:
     from memory.store import MemoryStore
 
-__all__ = ["Action", "Judge", "TendReport", "Tenders", "due", "last_run", "plan", "tend"]
+__all__ = [
+    "Action",
+    "EpisodeHook",
+    "Judge",
+    "TendReport",
+    "Tenders",
+    "due",
+    "last_run",
+    "plan",
+    "tend",
+]
 
 ACTOR = "tend"
 LAST_RUN = "tend_last_run"  # meta key (per profile): when tending last ran
@@ -115,8 +132,9 @@ def tend(
                 event = NewEvent(None, "tend", ACTOR, detail={**detail, "batch": batch})
                 backend.add_event(scope, event)
                 done.append(action)
-        elif action.action == "episode":
-            done.append(action)  # the hook applied it
+        elif action.action == "episode" and tenders.episodes is not None:
+            if tenders.episodes.rebuild(store, action, batch):
+                done.append(action)
     mark_run(store)
     return TendReport(True, done, batch)
 

@@ -38,6 +38,19 @@ class Judge(Protocol):
     def same(self, a: Memory, b: Memory) -> bool: ...
 
 
+class EpisodeHook(Protocol):
+    """How episodes (memory.formation.episodes) plug into tending: ``stale``
+    lists, reading only, the episodes whose turns changed since they were
+    written (``Action("episode", memory_id, title, reason, conversation=…)``);
+    ``rebuild`` rewrites one, True when it did, its events carrying ``batch``
+    in their detail (an ``add``/``update``/``supersede`` with it is reverted
+    by the run's undo)."""
+
+    def stale(self, store: MemoryStore) -> list[Action]: ...
+
+    def rebuild(self, store: MemoryStore, action: Action, batch: str) -> bool: ...
+
+
 @dataclass
 class Tenders:
     """What tending asks of the layers above it: the duplicate judge, the
@@ -45,7 +58,7 @@ class Tenders:
 
     judge: Judge
     refold: Callable[[str], bool] | None = None
-    episodes: Callable[[MemoryStore], list[Action]] | None = None
+    episodes: EpisodeHook | None = None
 
 
 @dataclass
@@ -109,7 +122,7 @@ def plan(store: MemoryStore, tenders: Tenders, config: Config | None = None) -> 
     actions += _strengthen(store, own, gone)
     actions += _summaries(store, config)
     if tenders.episodes is not None:
-        actions += tenders.episodes(store)
+        actions += tenders.episodes.stale(store)
     actions += _fading(current, gone, config)
     return actions
 
