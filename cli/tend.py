@@ -36,9 +36,9 @@ def tend(
     if not result.actions:
         out.print("Nothing to tend.")
         return
-    if report or result.applied:
-        for action in result.actions:
-            out.print(action.line(), markup=False, highlight=False)
+    # --report: every action and why; applied: what changed (fading changes nothing)
+    for action in result.actions if report else changes if result.applied else []:
+        out.print(action.line(), markup=False, highlight=False)
     parts = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     if result.applied:
         tail = " (`mem undo` reverts them)" if changes else ""

@@ -225,10 +225,18 @@ def test_a_dropped_summary_is_folded_again(store: MemoryStore) -> None:
     assert run(store, config).changes == []
 
 
-def test_an_imported_log_gets_no_summary(store: MemoryStore) -> None:
-    conv = store.new_conversation()
-    for n in range(20):
-        store.log_message(conv, "user", f"Line {n} of an imported chat about boats.")
+def test_an_imported_log_gets_no_summary(store: MemoryStore, tmp_path: Path) -> None:
+    import json
+
+    lines = [
+        {"conversation": "log", "role": role, "content": f"Line {n} about boats.", "id": f"m{n}"}
+        for n in range(20)
+        for role in ("user", "assistant")
+    ]
+    path = tmp_path / "log.jsonl"
+    path.write_text("".join(json.dumps({**x, "id": x["id"] + x["role"]}) + "\n" for x in lines))
+    Memory(store).import_(path)
+    assert store.conversations()
     assert run(store, Config(summary_trigger_tokens=20, window=2)).changes == []
 
 

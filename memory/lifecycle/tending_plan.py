@@ -223,7 +223,9 @@ def _strengthen(store: MemoryStore, own: Scope, skip: set[int | None]) -> list[A
 
 def _summaries(store: MemoryStore, config: Config) -> list[Action]:
     """Conversations with the assistant whose running summary was dropped (a
-    forget), whose unsummarised turns pass the fold's trigger."""
+    forget), whose unsummarised turns pass the fold's trigger. A conversation
+    whose last reply was imported (it has the file's id) is a log, not a chat
+    mem kept a summary of."""
     if config.memory not in ("summary", "summary-buffer"):
         return []
     actions: list[Action] = []
@@ -231,8 +233,9 @@ def _summaries(store: MemoryStore, config: Config) -> list[Action]:
         if conv.summary is not None or conv.profile != store.profile:
             continue
         turns = store.messages(conv.id)
-        if not any(m.role == "assistant" for m in turns):
-            continue  # an imported log: mem never kept its summary
+        replies = [m for m in turns if m.role == "assistant"]
+        if not replies or replies[-1].external_id is not None:
+            continue  # no chat with mem's assistant (an imported log): no summary was kept
         if config.memory == "summary-buffer":
             kept = config.window * 2
             if len(turns) <= kept or sum(at_most(m.content) for m in turns) <= (
