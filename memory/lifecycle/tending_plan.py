@@ -134,7 +134,8 @@ def _keeper_order(m: Memory, terms: set[str]) -> tuple[int, int, int]:
 def _merges(mems: Sequence[Memory], judge: Judge) -> list[Action]:
     """Near-duplicate pairs, found without comparing every pair: two sets with
     Jaccard >= t share a word among the rarest ``n - ceil(t n) + 1`` of each
-    (prefix filtering), so only those words are indexed."""
+    (prefix filtering), so only those words are indexed, and the judge is
+    asked only about pairs whose word sets overlap that much."""
     terms = {m.id: judge.terms(m.content) for m in mems}
     freq = Counter(t for ts in terms.values() for t in ts)
     ordered = sorted(mems, key=lambda m: _keeper_order(m, terms[m.id]))
@@ -146,12 +147,17 @@ def _merges(mems: Sequence[Memory], judge: Judge) -> list[Action]:
         prefix = ts[: len(ts) - math.ceil(judge.threshold * len(ts)) + 1] if ts else []
         seen: set[int] = set()
         keeper = None
+        mine = terms[m.id]
         for t in prefix:
             for k in index[t]:
-                if k.id not in seen and k.id not in absorbed and judge.same(k, m):
+                if k.id in seen:
+                    continue
+                seen.add(k.id)
+                theirs = terms[k.id]
+                # The overlap from the sets at hand first: the judge re-reads the texts.
+                if len(mine & theirs) >= judge.threshold * len(mine | theirs) and judge.same(k, m):
                     keeper = k
                     break
-                seen.add(k.id)
             if keeper is not None:
                 break
         if keeper is None:
