@@ -253,6 +253,7 @@ def start_repl(
     settings = settings_from(load_config(), model, memory, window, budget)
     with open_memory(db, profile) as mem:
         assistant = make_assistant(mem, settings, verbose)
-        # the REPL preloads once its prompt shows: the prompt never waits for it
-        retention_note(assistant.start(conversation, resume=resume, preload=False))
+        # the REPL preloads once its prompt shows: the prompt never waits for it;
+        # tending runs in the background, at most once a day
+        retention_note(assistant.start(conversation, resume=resume, preload=False, tend=True))
         Repl(assistant, verbose=verbose).run()

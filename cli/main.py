@@ -19,6 +19,7 @@ from . import (  # noqa: F401
     forget,
     mcp,
     security,
+    tend,
 )
 from .app import DbOption, ProfileOption, app, guarded, root_options
 from .lazy import registry
@@ -37,6 +38,8 @@ HELP_ORDER = (
     "reindex",
     "conversations",
     "prune",
+    "tend",
+    "undo",
     "ask",
     "chat",
     "example",

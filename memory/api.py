@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from memory.knowledge.documents import AddReport, Document
     from memory.lifecycle.forgetting import ForgetReport
     from memory.lifecycle.retention import PruneReport
+    from memory.lifecycle.tending import TendReport
 
 # Aliases: inside Memory, `list` names the verb.
 Hits = list[Hit]
@@ -286,6 +287,14 @@ class Memory(TransferVerbs):
 
         policy = self.config.retention if retention is None else retention
         return prune(self.store, policy, dry_run=dry_run)
+
+    def tend(self, *, apply: bool = False) -> TendReport:
+        """Tending: merge near-duplicates, strengthen used memories, retire
+        stale facts, refold dropped summaries (memory.lifecycle.tending); a
+        plan unless ``apply``, then one batch that :meth:`undo` reverts."""
+        from memory.assistant.sleep import run
+
+        return run(self.store, self.config, apply=apply)
 
     # ----------------------------------------------------------- documents
     def add(

@@ -55,6 +55,17 @@ class LifecycleMixin(Core):
                         self._delete(mid, {"kind": m.kind, "source": m.source, "with_source": True})
                 del self.s.messages[msg]
 
+    def used_ids(self, scope: Scope, *, min_uses: int = 1) -> list[int]:
+        used = [
+            m
+            for m in self.s.memories.values()
+            if m.profile == scope.writes
+            and m.use_count >= max(min_uses, 1)
+            and m.superseded_by is None
+            and m.valid_until is None
+        ]
+        return [m.id for m in sorted(used, key=lambda m: (-m.use_count, m.id))]
+
     def untagged_messages(self, scope: Scope, conversation_id: str, key: str) -> list[Message]:
         return [
             m

@@ -133,6 +133,16 @@ def _prune(w: World, res: Any) -> None:
     assert data["dry_run"] and data["counts"].get("message", 0) > 0
 
 
+def _tend(w: World, res: Any) -> None:
+    data = _json(res)
+    assert data["applied"] is False and isinstance(data["actions"], list)
+
+
+def _undo(w: World, res: Any) -> None:
+    assert _json(res)["undone"]  # alice's last change: the remembered zebra
+    assert "the zebra crossing is blue" not in w.contents()
+
+
 def _ask(w: World, res: Any) -> None:
     assert "the zebra crossing is blue" in res.stdout
 
@@ -191,6 +201,8 @@ RECIPES: dict[str, Recipe] = {
     "reindex": Recipe(lambda w: ["--embedder", "hash-256"], _reindex, json=False),
     "conversations": Recipe(lambda w: ["--json"], _conversations),
     "prune": Recipe(lambda w: ["--json"], _prune),
+    "tend": Recipe(lambda w: ["--json"], _tend),
+    "undo": Recipe(lambda w: ["--json"], _undo),
     "ask": Recipe(
         lambda w: ["--show-prompt", "--json", "what colour is the zebra crossing?"], _ask
     ),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from storage_harness import ALICE, ALL, BACKENDS, BOB, Harness, add, row_of, say
 
-from memory.storage import DocumentInfo, NewEvent, NewMessage, StorageBackend
+from memory.storage import DocumentInfo, MemoryPatch, NewEvent, NewMessage, StorageBackend
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -38,6 +38,22 @@ def test_selections_see_only_the_scopes_own_rows(db: StorageBackend) -> None:
     say(db, BOB, "b", "bob speaks")
     assert db.message_ids(ALICE) == [first, later]
     assert db.message_ids(ALICE, before="2025-01-01T00:00:00Z") == [first]
+
+
+def test_used_ids_are_the_scopes_current_memories_most_used_first(db: StorageBackend) -> None:
+    once = add(db, ALICE, "used once")
+    thrice = add(db, ALICE, "used thrice")
+    add(db, ALICE, "never used")
+    old = add(db, ALICE, "used, then superseded")
+    bobs = add(db, BOB, "bob's, used")
+    at = "2030-01-01T00:00:00+00:00"
+    for ids in ([once, thrice, old, bobs], [thrice, old], [thrice]):
+        db.touch(ALICE, ids, at)
+    db.touch(BOB, [bobs], at)
+    db.update_memory(ALICE, old, MemoryPatch(superseded_by=thrice))
+    assert db.used_ids(ALICE) == [thrice, once]
+    assert db.used_ids(ALICE, min_uses=2) == [thrice]
+    assert db.used_ids(BOB) == [bobs]
 
 
 def test_expire_deletes_messages_with_their_index_rows_only(db: StorageBackend) -> None:

@@ -70,6 +70,7 @@ class Assistant:
         self._stable: tuple[int | None, list[Memory], list[Memory]] | None = None
         self._preloaded: set[str] = set()
         self._examples = ExampleShelf(store)
+        self.tending: threading.Thread | None = None
 
     def start(
         self,
@@ -78,12 +79,15 @@ class Assistant:
         resume: bool = False,
         need_model: bool = False,
         preload: bool = True,
+        tend: bool = False,
     ) -> PruneReport | None:
         """What a chat does before its first turn: refuse early when ``need_model``
         and none is set, start loading the model in the background (a REPL passes
         ``preload=False`` and calls :meth:`preload` once its prompt shows), apply
         the retention policy (``[retention]``: what expired goes before it can be
-        recalled) and open the conversation. Returns what retention deleted."""
+        recalled) and open the conversation; with ``tend`` (the REPL), tending
+        runs in the background when it last ran a day ago (memory.assistant.sleep).
+        Returns what retention deleted."""
         if need_model and not self.settings.model:
             raise NoModelError(no_model_help())
         if preload:
@@ -94,6 +98,10 @@ class Assistant:
 
             report = prune(self.store, self.settings.retention, dry_run=False)
         self.open_conversation(conversation, resume=resume)
+        if tend:
+            from memory.assistant.sleep import tend_in_background
+
+            self.tending = tend_in_background(self.store, self.settings)
         return report
 
     def preload(self) -> None:
@@ -246,7 +254,6 @@ class Assistant:
         assert self.conversation is not None
         message_id = self.store.log_message(self.conversation, "user", text)
         prompt = self.build_prompt(text, message_id=message_id)
-        self.store.touch([h.id for h in prompt.memories_used] + [m.id for m in prompt.profile_used])
         return Prepared(text, message_id, prompt)
 
     # ------------------------------------------------------------------ reply
@@ -272,7 +279,11 @@ class Assistant:
                 )
 
     def after_reply(self, prepared: Prepared) -> list[Change]:
-        """Step 6: implicit formation and summary folding (after the reply)."""
+        """Step 6: count the uses of what the prompt held (one batched update,
+        off the reply's path; tending turns use into importance), implicit
+        formation and summary folding (after the reply)."""
+        prompt = prepared.prompt
+        self.store.touch([h.id for h in prompt.memories_used] + [m.id for m in prompt.profile_used])
         changes: list[Change] = []
         if self.settings.extraction:
             changes = self.extract_and_consolidate(prepared.message_id)

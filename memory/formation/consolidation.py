@@ -73,6 +73,59 @@ def _jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
+# Words that turn a statement around: "I like tea" and "I don't like tea"
+# share every content word, so a merge also asks for the same ones of these.
+NEGATIONS = frozenset(
+    "not no never nor none nobody nothing neither without cannot can't don't doesn't "
+    "didn't isn't aren't wasn't weren't won't wouldn't shouldn't hate hates dislike "
+    "dislikes longer anymore stopped quit".split()
+)
+
+
+def same_fact(a: Memory, b: Memory) -> bool:
+    """Whether two stored memories say one thing, for tending's merge: the
+    duplicate rule of :func:`consolidate` (content words overlapping by
+    ``DUPLICATE_JACCARD``) made stricter for rows nobody is looking at: the
+    same kind, the same negations, and no two different values of one slot
+    (those are a contradiction, not a duplicate)."""
+    if a.kind != b.kind or a.id == b.id:
+        return False
+    sa, sb = a.metadata.get("slot"), b.metadata.get("slot")
+    if sa and sb:
+        va, vb = (str(m.metadata.get("value") or "").lower() for m in (a, b))
+        if (
+            sa != sb
+            or va != vb
+            or bool(a.metadata.get("negated")) != bool(b.metadata.get("negated"))
+        ):
+            return False
+    if _negations(a.content) != _negations(b.content):
+        return False
+    return _jaccard(_terms(a.content), _terms(b.content)) >= DUPLICATE_JACCARD
+
+
+class Duplicates:
+    """:func:`same_fact` as tending's ``Judge`` (memory.lifecycle.tending),
+    which sits below formation and is handed this decision."""
+
+    threshold = DUPLICATE_JACCARD
+
+    def terms(self, text: str) -> set[str]:
+        return _terms(text)
+
+    def same(self, a: Memory, b: Memory) -> bool:
+        return same_fact(a, b)
+
+
+DUPLICATES = Duplicates()
+
+
+def _negations(text: str) -> set[str]:
+    return {
+        w for w in text.lower().replace("\u2019", "'").split() if w.strip(".,!?;:") in NEGATIONS
+    }
+
+
 def _same_slot(store: MemoryStore, cand: Candidate) -> list[Memory]:
     if not cand.slot:
         return []
@@ -269,6 +322,18 @@ def _revert(
             stored_vector=vector,
         )
         return f"~ restored: {before['content']}"
+    if event == "update" and before and "importance" in before:
+        # Tending's strengthening: the importance (and metadata) it replaced.
+        backend, scope = store.backend, store.scope
+        meta = before.get("metadata")
+        patch = MemoryPatch(
+            importance=float(before["importance"]),
+            metadata=dict(meta) if isinstance(meta, dict) else None,
+        )
+        with backend.transaction(scope):
+            backend.update_memory(scope, memory_id, patch)
+            backend.add_event(scope, NewEvent(memory_id, "restore", "undo", detail={"undo": True}))
+        return f"~ restored importance {float(before['importance']):.2f}: {mem.content}"
     if event == "supersede":
         backend, scope = store.backend, store.scope
         with backend.transaction(scope):

@@ -17,6 +17,13 @@ The sum is then multiplied by boosts: the speaker is the one person the query
 asks about; the memory was made in the period the query names; importance and
 recency (exponential decay with a half-life). Facts and other memories outside
 a conversation are their own session, so they compete on the same scale.
+
+Use: a memory that turns put in their prompts (``use_count``, ``last_used_at``)
+is lifted by up to ``use_weight``, growing with the log of its uses and
+fading with the time since its last use (the same half-life), so one used in
+ten turns outranks an equal one never used, and an unused memory falls back
+to its importance and age. Tending (memory.lifecycle.tending) turns lasting
+use into importance; nothing here deletes anything.
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ class Ranking:
       offline embedder's table (up to that many, at least that similar), their
       BM25 counting at weight x similarity; 0 turns it off.
     * ``importance_weight``, ``recency_weight``, ``half_life_days``: nudges.
+    * ``use_weight``, ``use_saturation``: the lift of a used memory, full at
+      that many uses, halving with each half-life since its last use.
     * ``nearest``: None decides per query whether the vectors bring
       candidates of their own (see :meth:`wants_nearest`).
 
@@ -80,6 +89,8 @@ class Ranking:
     importance_weight: float = 0.3
     recency_weight: float = 0.2
     half_life_days: float = 30.0
+    use_weight: float = 0.2
+    use_saturation: int = 20
     nearest: bool | None = None
 
     def vector_share(self, embedder_name: str) -> float:
@@ -261,3 +272,29 @@ def answer_boosted(
         mid: score * (1.0 + boost) if pattern.search(texts.get(mid, "")) else score
         for mid, score in scores.items()
     }
+
+
+def use_lift(uses: int, last_used_at: str | None, ranking: Ranking, now: datetime) -> float:
+    """The factor of a memory's use (1.0: never used); see the module docstring."""
+    if uses <= 0 or not last_used_at or ranking.use_weight <= 0:
+        return 1.0
+    saturation = max(ranking.use_saturation, 1)
+    amount = min(1.0, math.log1p(uses) / math.log1p(saturation))
+    idle_days = max(0.0, (now - timeutil.from_iso(last_used_at)).total_seconds() / 86400)
+    fading = math.pow(0.5, idle_days / max(ranking.half_life_days, 1e-6))
+    return 1.0 + ranking.use_weight * amount * fading
+
+
+def used_boosted(
+    scores: Mapping[int, float],
+    uses: Mapping[int, tuple[int, str | None]],
+    ranking: Ranking,
+    now: datetime,
+) -> dict[int, float]:
+    """Lift the best candidates by their use (``uses``: id -> (use_count,
+    last_used_at)), read with their text, so scoring reads no more rows."""
+    out: dict[int, float] = {}
+    for mid, score in scores.items():
+        count, last = uses.get(mid, (0, None))
+        out[mid] = score * use_lift(count, last, ranking, now)
+    return out

@@ -50,6 +50,7 @@ from memory.retrieval.ranking import (
     base_scores,
     boosted,
     structural,
+    used_boosted,
 )
 from memory.text import stem
 
@@ -245,6 +246,9 @@ def _best(
     top = top[: max(limit * 5, RERANKED)]
     by_id = legs.hits(store.backend, store.scope, top)
     final = {mid: scores[mid] for mid in top if mid in by_id}
+    if ranking.use_weight:
+        uses = {mid: (m.use_count, m.last_used_at) for mid, m in by_id.items()}
+        final = used_boosted(final, uses, ranking, timeutil.now())
     if parsed.answer and ranking.answer_boost:
         texts = {mid: m.content for mid, m in by_id.items()}
         final = answer_boosted(final, texts, answer_pattern(parsed.answer), ranking.answer_boost)

@@ -47,6 +47,12 @@ class LifecycleCalls(Protocol):
         their own, so a message past its limit does not take them along."""
         ...
 
+    def used_ids(self, scope: Scope, *, min_uses: int = 1) -> list[int]:
+        """Ids of the scope's own current memories (not superseded nor ended)
+        counted in prompts at least ``min_uses`` times (``touch``), most used
+        first, then oldest: what tending strengthens."""
+        ...
+
     def untagged_messages(self, scope: Scope, conversation_id: str, key: str) -> list[Message]:
         """The conversation's own messages whose metadata lacks ``key``, in order."""
         ...

@@ -72,6 +72,15 @@ class LifecycleMixin(Base):
                     [message_id, scope.writes],
                 )
 
+    def used_ids(self, scope: Scope, *, min_uses: int = 1) -> list[int]:
+        self.check(scope)
+        rows = self.x(
+            "SELECT id FROM memories WHERE profile = %s AND use_count >= %s "
+            "AND superseded_by IS NULL AND valid_until IS NULL ORDER BY use_count DESC, id",
+            [scope.writes, max(int(min_uses), 1)],
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def untagged_messages(self, scope: Scope, conversation_id: str, key: str) -> list[Message]:
         self.check(scope)
         rows = self.x(

@@ -247,6 +247,9 @@ class SQLiteBackend(
         if not wanted:
             return
         where, params = scope_sql(scope, "memories")
+        # "+profile": the ids find the rows; left to itself the planner walks the
+        # profile's index instead (every row of it: ~20 ms per turn at 100k).
+        where = where.replace("memories.profile", "+memories.profile", 1)
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE memories SET use_count = use_count + 1, last_used_at = ? "

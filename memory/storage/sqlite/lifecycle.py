@@ -74,6 +74,14 @@ class LifecycleMixin:
                     "DELETE FROM messages WHERE id = ? AND profile = ?", [message_id, scope.writes]
                 )
 
+    def used_ids(self, scope: Scope, *, min_uses: int = 1) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT id FROM memories WHERE profile = ? AND use_count >= ? "
+            "AND superseded_by IS NULL AND valid_until IS NULL ORDER BY use_count DESC, id",
+            [scope.writes, max(int(min_uses), 1)],
+        )
+        return [int(r[0]) for r in rows]
+
     def untagged_messages(self, scope: Scope, conversation_id: str, key: str) -> list[Message]:
         rows = self.conn.execute(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND profile = ? "
