@@ -7,7 +7,9 @@ Fills a temporary database with bench/search.py's bulk path (the same seeded
 synthetic memories), then prints:
 
 * server start to first answer: a new `mem mcp` process spawned by the client,
-  to the initialize reply and to the first `search` result (median of 5);
+  to the initialize reply and to the first `search` result (median of 5); and
+  over raw JSON-RPC, the wall time and the server's own CPU time up to the
+  initialize reply (the CPU time does not grow with other processes' load);
 * the `search` tool-call round trip, p50 and p95 over 200 queries after 20
   warm-ups, on one running server (JSON-RPC over the pipes, tool, engine);
 * whether the server process imported litellm (read from ``-X importtime``),
@@ -17,9 +19,11 @@ synthetic memories), then prints:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -74,6 +78,42 @@ async def _round_trips(db: Path, home: Path, qs: list[str]) -> list[float]:
     return times
 
 
+def _cpu_start(db: Path, home: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, from /proc) of a new server up to its
+    initialize reply, over raw JSON-RPC. On a shared machine the wall time swells
+    with the load; the CPU time is what the start costs an idle machine."""
+    params = _params(db, home)
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "bench", "version": "1"},
+        },
+    }
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write((json.dumps(init) + "\n").encode())
+    proc.stdin.flush()
+    reply = proc.stdout.readline()
+    wall = time.perf_counter() - started
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    proc.stdin.close()
+    proc.wait()
+    assert b'"result"' in reply, reply[:300]
+    return wall, cpu
+
+
 def _imports(log: Path) -> tuple[bool, float]:
     """From ``-X importtime`` lines: was litellm imported, and the SDK's cost (s)."""
     litellm, sdk = False, 0.0
@@ -107,6 +147,13 @@ def main() -> None:
         print(
             f"start       initialize reply {ready:.3f} s, first search answer {first:.3f} s "
             f"(median of {STARTS} new server processes; target <= 0.5 s)"
+        )
+        raw = [_cpu_start(db, home) for _ in range(STARTS)]
+        print(
+            f"start       initialize reply {statistics.median(w for w, _ in raw):.3f} s wall, "
+            f"{statistics.median(c for _, c in raw):.2f} s of the server's CPU (user + system; "
+            f"raw JSON-RPC, median of {STARTS}; load average {os.getloadavg()[0]:.1f} on "
+            f"{os.cpu_count()} cores)"
         )
         times = anyio.run(_round_trips, db, home, qs)
         p95 = statistics.quantiles(times, n=20)[-1]
