@@ -17,7 +17,12 @@ from .commands import open_memory
 if TYPE_CHECKING:
     from memory import EvalReport
 
-STAGES = {"importing": "importing", "extracting": "extracting facts", "searching": "searching"}
+STAGES = {
+    "importing": "importing",
+    "extracting": "extracting facts",
+    "episodes": "building episodes",
+    "searching": "searching",
+}
 
 
 def _pct(value: float) -> str:

@@ -56,6 +56,10 @@ class Ranking:
       offline embedder's table (up to that many, at least that similar), their
       BM25 counting at weight x similarity; 0 turns it off.
     * ``importance_weight``, ``recency_weight``, ``half_life_days``: nudges.
+    * ``episode_turns``: an episode hit opens into this many of its best turns
+      (:mod:`memory.retrieval.episodes`); 0 keeps episodes closed. ``episode_lift``
+      scores an episode at least as its best turn (off: it counts R@k generously
+      without bringing more evidence into a prompt's token budget).
     * ``nearest``: None decides per query whether the vectors bring
       candidates of their own (see :meth:`wants_nearest`).
 
@@ -81,6 +85,8 @@ class Ranking:
     recency_weight: float = 0.2
     half_life_days: float = 30.0
     nearest: bool | None = None
+    episode_turns: int = 3
+    episode_lift: bool = False
 
     def vector_share(self, embedder_name: str) -> float:
         if self.vector_weight is not None:

@@ -1,0 +1,133 @@
+"""An episode found by a search opens into its best turns.
+
+An episode (:mod:`memory.formation.episodes`) is found by its gist like any memory. Its
+hit then carries, below its title and gist, the turns of its session that this search
+scored best (up to :data:`TURNS_PER_EPISODE`, each with a score above zero): the event
+and its evidence in one unit, dated once. The turns it carries are the ones the search
+had ranked anyway, so an episode does not invent relevance; what it adds is the session
+as a unit, which brings a second or third session's best turn into view for questions
+whose answer is spread over several sessions.
+
+The expanded hit says which turns it holds (``metadata["turns"]``, and their external ids in
+``metadata["source_external_ids"]``, as a fact key names its sources), its text holds them
+(so a prompt that shows the hit shows them, and its tokens count in the budget), and a turn
+shown inside an episode is not repeated later in the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from memory.records import Hit
+from memory.retrieval import legs
+
+if TYPE_CHECKING:
+    from memory.records import Memory
+    from memory.retrieval.ranking import Candidate
+    from memory.storage import StorageBackend, Scope
+
+TURNS_PER_EPISODE = 3
+
+
+def turn_line(turn: Hit | Memory) -> str:
+    """One turn inside an episode's text, as the prompt shows a message."""
+    return f"  - {turn.speaker or 'someone'} #{turn.id}: {turn.content}"
+
+
+def lift(
+    backend: StorageBackend,
+    scope: Scope,
+    scores: Mapping[int, float],
+    cands: Mapping[int, Candidate],
+) -> dict[int, float]:
+    """An episode scores at least as well as its best turn: it is found where its
+    session's evidence is, and holds that turn when it opens."""
+    ids = [mid for mid, c in cands.items() if c.kind == "episode"]
+    if not ids:
+        return dict(scores)
+    found = legs.hits(backend, scope, ids)
+    out = dict(scores)
+    by_conv: dict[str | None, list[int]] = {}
+    for mid, c in cands.items():
+        if c.kind == "message" and scores.get(mid, 0.0) > 0:
+            by_conv.setdefault(c.conversation, []).append(mid)
+    for mid, memory in found.items():
+        start = memory.metadata.get("start") or memory.created_at
+        end = memory.metadata.get("end") or start
+        inside = [
+            scores[t]
+            for t in by_conv.get(memory.conversation, [])
+            if start <= cands[t].created_at <= end
+        ]
+        out[mid] = max([scores.get(mid, 0.0), *inside])
+    return out
+
+
+def heading(memory: Memory) -> str:
+    """An expanded episode's first line: its title (the hit's line shows its day)."""
+    return str(memory.metadata.get("title") or memory.content.split("\n", 1)[0])
+
+
+def expand(
+    backend: StorageBackend,
+    scope: Scope,
+    ranked: Sequence[int],
+    by_id: Mapping[int, Memory],
+    scores: Mapping[int, float],
+    cands: Mapping[int, Candidate],
+    limit: int,
+    per_episode: int = TURNS_PER_EPISODE,
+) -> list[Hit]:
+    """The top ``limit`` of ``ranked`` as hits, each episode expanded (module docstring).
+    ``scores`` are the search's scores of every candidate, ``cands`` the candidates."""
+    episodes = [mid for mid in ranked[:limit] if by_id[mid].kind == "episode"]
+    if not episodes or per_episode < 1:
+        return [legs.hit(by_id[mid], scores[mid]) for mid in ranked[:limit]]
+    by_session: dict[str | None, list[int]] = {}
+    for mid, c in cands.items():
+        if c.kind == "message" and scores.get(mid, 0.0) > 0:
+            by_session.setdefault(c.conversation, []).append(mid)
+    chosen: dict[int, list[int]] = {}
+    shown: set[int] = set()
+    for mid in ranked[:limit]:
+        memory = by_id[mid]
+        if memory.kind != "episode":
+            shown.add(mid)
+            continue
+        span = (memory.metadata.get("start") or memory.created_at, memory.metadata.get("end"))
+        inside = [
+            t
+            for t in by_session.get(memory.conversation, [])
+            if t not in shown and span[0] <= cands[t].created_at <= (span[1] or span[0])
+        ]
+        best = sorted(inside, key=lambda t: (-scores[t], t))[:per_episode]
+        chosen[mid] = best
+        shown.update(best)
+    held_ids = {t for best in chosen.values() for t in best}
+    turns = legs.hits(backend, scope, sorted(held_ids))
+    out: list[Hit] = []
+    for mid in ranked:
+        if len(out) == limit:
+            break
+        memory = by_id.get(mid)
+        if memory is None or mid in held_ids:
+            continue
+        hit = legs.hit(memory, scores[mid])
+        if mid in chosen:
+            held = [turns[t] for t in chosen[mid] if t in turns]
+            held.sort(key=lambda t: (t.created_at, t.id))
+            hit = replace(
+                hit,
+                content="\n".join([heading(memory), *(turn_line(t) for t in held)])
+                if held
+                else memory.content,
+                metadata={
+                    **memory.metadata,
+                    "turns": [t.id for t in held],
+                    "source_external_ids": [t.external_id for t in held if t.external_id],
+                },
+            )
+        out.append(hit)
+    return out
