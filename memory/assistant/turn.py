@@ -128,8 +128,15 @@ class Assistant:
         return self.conversation
 
     def new_conversation(self) -> str:
+        self.end_conversation()
         self.conversation = self.store.new_conversation()
         return self.conversation
+
+    def end_conversation(self) -> list[int]:
+        """The conversation is over: its sessions become episodes (their ids)."""
+        from memory.assistant.episodes import close_episodes
+
+        return close_episodes(self, conversation_over=True)
 
     # ------------------------------------------------------------------ model
     @property
@@ -272,6 +279,9 @@ class Assistant:
             changes = self.extract_and_consolidate(prepared.message_id)
         if self.settings.memory in ("summary", "summary-buffer"):
             self.fold_summary()
+        from memory.assistant.episodes import close_episodes
+
+        close_episodes(self)  # a session that ended before an idle gap
         return changes
 
     def after_reply_in_background(

@@ -16,7 +16,8 @@ has not ended and gets no episode unless ``open_sessions`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -142,3 +143,17 @@ def _build_one(
         )
         report.added += 1
         report.ids.append(memory_id)
+
+
+@contextlib.contextmanager
+def rebuild_after_forget(store: MemoryStore) -> Iterator[None]:
+    """Around a forget: the episodes it removed (lineage deletes a forgotten message's
+    episodes) are written again, offline, from the turns that are left, so no episode
+    keeps the forgotten text and none goes missing. Conversations that had no episodes
+    are left alone."""
+    before = {(m.id, m.conversation) for m in episodes_of(store)}
+    yield
+    after = {m.id for m in episodes_of(store)}
+    lost = sorted({conv for mid, conv in before if mid not in after and conv})
+    if lost:
+        build_episodes(store, [c for c in lost if store.conversation_exists(c)], open_sessions=True)

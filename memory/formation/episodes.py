@@ -52,7 +52,8 @@ _CAPITAL = re.compile(r"\b[A-Z][\w'’-]*[a-z][\w'’-]*\b")
 _DATE = re.compile(
     r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|yesterday|today|tomorrow|tonight|"
     r"(?:last|next|this) (?:week|month|year|weekend|summer|winter|spring|fall)|"
-    r"(?:\d{1,2} )?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?(?: \d{1,2})?"
+    r"(?:\d{1,2} )?(?:january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?(?: \d{1,2})?"
     r"(?:,? \d{4})?|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}(?:/\d{2,4})?)\b",
     re.IGNORECASE,
 )
@@ -61,11 +62,17 @@ _DECISION = re.compile(
     r"plan to|planning to|let's|settled on|chose|choose|booked|signed up)\b",
     re.IGNORECASE,
 )
+_DELIBERATE = re.compile(r"\b(?:should|whether|which|not sure|or not)\b", re.IGNORECASE)
 # Words that are capitalised but name nobody: sentence openers, pronouns, interjections.
 _NOT_NAMES = frozenset(
     "i im i'm ive i've id i'd ill i'll hey hi hello hmm oh ok okay yes yeah yep no nope wow "
     "thanks thank sure great cool awesome nice good well so and but or the a an that this "
     "it its it's my your our what when where who why how".split()
+)
+# Words that carry no topic in chat: they never make a title or a topic.
+_CHATTER = _NOT_NAMES | frozenset(
+    "really pretty lot thing things stuff wow awesome amazing glad love lovely photo shares "
+    "sounds looks feel feeling know think see good great cool nice yeah totally".split()
 )
 
 
@@ -158,7 +165,8 @@ def _entities(sentences: Sequence[tuple[int, Message, str]], people: set[str]) -
     for _, _, sentence in sentences:
         for match in _CAPITAL.finditer(sentence):
             word = match.group(0).rstrip("'’s").rstrip("'’")
-            if match.start() == 0 or word.casefold() in _NOT_NAMES or word.casefold() in people:
+            low = word.casefold()
+            if match.start() == 0 or low in _NOT_NAMES or any(p.startswith(low) for p in people):
                 continue
             counts[word] += 1
     return [w for w, _ in counts.most_common(8)]
@@ -198,9 +206,13 @@ def extract(
             if w not in STOPWORDS and len(w) > 2 and w.isalpha():
                 surface.setdefault(stem(w), Counter())[w] += 1
     top = sorted(weight, key=lambda t: (-weight[t], t))
-    topics = [surface[t].most_common(1)[0][0] for t in top[:TOPICS] if t in surface]
-    topics = [t for t in topics if t not in people]
-    title_words = list(dict.fromkeys([*entities[:2], *topics]))[:TITLE_TERMS]
+    topics = [surface[t].most_common(1)[0][0] for t in top[: TOPICS * 2] if t in surface]
+    topics = [t for t in topics if t not in people and t not in _CHATTER]
+    topics = topics[:TOPICS]
+    seen: dict[str, str] = {}
+    for word in [*entities[:2], *topics]:
+        seen.setdefault(stem(word.casefold()), word)
+    title_words = list(seen.values())[:TITLE_TERMS]
     title = ", ".join(title_words) if title_words else " and ".join(participants)
     dates = list(dict.fromkeys(m.group(0) for _, _, s in sentences for m in _DATE.finditer(s)))[
         :MAX_ITEMS
@@ -235,13 +247,13 @@ def _open_questions(
     """Questions nobody answered: asked in the last two turns, or never taken up by a
     later turn of someone else (no shared topic word)."""
     out = []
-    last = len(group) - 1
+    last = len(group) - 1  # the last two turns' questions had no time to be answered
     for i, msg, sentence in sentences:
         if not sentence.endswith("?"):
             continue
         asked = set(terms(sentence))
         later = [m for m in group[i + 1 :] if _speaker(m) != _speaker(msg)]
         answered = any(asked & set(terms(m.content)) for m in later)
-        if i >= last - 1 and not later or (asked and not answered):
+        if asked and not answered and (i >= last - 1 or not later or _DELIBERATE.search(sentence)):
             out.append(f"{_speaker(msg)}: {sentence}")
     return out

@@ -26,7 +26,7 @@ from memory.retrieval import legs
 if TYPE_CHECKING:
     from memory.records import Memory
     from memory.retrieval.ranking import Candidate
-    from memory.storage import StorageBackend, Scope
+    from memory.storage import Scope, StorageBackend
 
 TURNS_PER_EPISODE = 3
 
