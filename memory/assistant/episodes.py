@@ -10,7 +10,7 @@ model and no model leave it to offline extraction, as the summary does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from memory import timeutil
 from memory.errors import MemError
@@ -19,7 +19,21 @@ from memory.formation.episodes import IDLE_GAP
 from memory.models.local_model import is_local
 
 if TYPE_CHECKING:
-    from memory.assistant.turn import Assistant
+    from memory.config import Config
+    from memory.models.llm import ChatModel
+    from memory.store import MemoryStore
+
+
+class Assistant(Protocol):
+    """What closing episodes needs of memory.assistant.turn.Assistant (named here so
+    this module does not import the one that imports it)."""
+
+    store: MemoryStore
+    settings: Config
+    conversation: str | None
+
+    @property
+    def model(self) -> ChatModel: ...
 
 
 def _complete(assistant: Assistant) -> Complete | None:

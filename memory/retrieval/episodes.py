@@ -111,9 +111,10 @@ def expand(
     for mid in ranked:
         if len(out) == limit:
             break
-        memory = by_id.get(mid)
-        if memory is None or mid in held_ids:
+        found = by_id.get(mid)
+        if found is None or mid in held_ids:
             continue
+        memory = found
         hit = legs.hit(memory, scores[mid])
         if mid in chosen:
             held = [turns[t] for t in chosen[mid] if t in turns]
