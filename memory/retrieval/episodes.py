@@ -16,6 +16,7 @@ shown inside an episode is not repeated later in the results.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -29,6 +30,21 @@ if TYPE_CHECKING:
     from memory.storage import Scope, StorageBackend
 
 TURNS_PER_EPISODE = 3
+# A question about the conversations themselves, not about a fact in them: what was
+# decided, agreed, discussed or planned, what happened last time, what is still open.
+EPISODIC = re.compile(
+    r"\b(?:decid\w*|decision\w*|agree(?:d|ment)?|discuss\w*|talk(?:ed)? about|"
+    r"conversations?|chat(?:ted)? about|meeting|last time|did we|have we|we (?:said|planned)|"
+    r"open questions?|episodes?|sessions?)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_episodes(query: str) -> bool:
+    """Whether ``query`` asks about a past conversation as an event (see EPISODIC). Other
+    questions are answered by the turns themselves: an episode there would spend the
+    prompt's tokens on a heading (LoCoMo: 1-2 points of recall within 2,000 tokens)."""
+    return EPISODIC.search(query) is not None
 
 
 def turn_line(turn: Hit | Memory) -> str:
@@ -81,49 +97,49 @@ def expand(
     per_episode: int = TURNS_PER_EPISODE,
 ) -> list[Hit]:
     """The top ``limit`` of ``ranked`` as hits, each episode expanded (module docstring).
-    ``scores`` are the search's scores of every candidate, ``cands`` the candidates."""
-    episodes = [mid for mid in ranked[:limit] if by_id[mid].kind == "episode"]
-    if not episodes or per_episode < 1:
+    ``scores`` are the search's scores of every candidate, ``cands`` the candidates.
+    An episode whose turns are all shown above it already adds nothing and is left out."""
+    if per_episode < 1 or not any(by_id[mid].kind == "episode" for mid in ranked[:limit]):
         return [legs.hit(by_id[mid], scores[mid]) for mid in ranked[:limit]]
-    by_session: dict[str | None, list[int]] = {}
+    by_conv: dict[str | None, list[int]] = {}
     for mid, c in cands.items():
         if c.kind == "message" and scores.get(mid, 0.0) > 0:
-            by_session.setdefault(c.conversation, []).append(mid)
-    chosen: dict[int, list[int]] = {}
+            by_conv.setdefault(c.conversation, []).append(mid)
     shown: set[int] = set()
-    for mid in ranked[:limit]:
+    plan: list[tuple[int, list[int]]] = []
+    for mid in ranked:
+        if len(plan) == limit:
+            break
         memory = by_id[mid]
+        if mid in shown:
+            continue
         if memory.kind != "episode":
+            plan.append((mid, []))
             shown.add(mid)
             continue
-        span = (memory.metadata.get("start") or memory.created_at, memory.metadata.get("end"))
+        start = str(memory.metadata.get("start") or memory.created_at)
+        end = str(memory.metadata.get("end") or start)
         inside = [
             t
-            for t in by_session.get(memory.conversation, [])
-            if t not in shown and span[0] <= cands[t].created_at <= (span[1] or span[0])
+            for t in by_conv.get(memory.conversation, [])
+            if t not in shown and start <= cands[t].created_at <= end
         ]
         best = sorted(inside, key=lambda t: (-scores[t], t))[:per_episode]
-        chosen[mid] = best
-        shown.update(best)
-    held_ids = {t for best in chosen.values() for t in best}
-    turns = legs.hits(backend, scope, sorted(held_ids))
+        if best:
+            plan.append((mid, best))
+            shown.update(best)
+    turns = legs.hits(backend, scope, sorted({t for _, best in plan for t in best}))
     out: list[Hit] = []
-    for mid in ranked:
-        if len(out) == limit:
-            break
-        found = by_id.get(mid)
-        if found is None or mid in held_ids:
-            continue
-        memory = found
+    for mid, best in plan:
+        memory = by_id[mid]
         hit = legs.hit(memory, scores[mid])
-        if mid in chosen:
-            held = [turns[t] for t in chosen[mid] if t in turns]
-            held.sort(key=lambda t: (t.created_at, t.id))
+        if memory.kind == "episode":
+            held = sorted(
+                (turns[t] for t in best if t in turns), key=lambda t: (t.created_at, t.id)
+            )
             hit = replace(
                 hit,
-                content="\n".join([heading(memory), *(turn_line(t) for t in held)])
-                if held
-                else memory.content,
+                content="\n".join([heading(memory), *(turn_line(t) for t in held)]),
                 metadata={
                     **memory.metadata,
                     "turns": [t.id for t in held],

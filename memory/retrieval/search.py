@@ -99,6 +99,8 @@ def search(
     asked = legs.speakers(backend, scope, parsed.terms, filters)
     share = ranking.vector_share(store.embedder.name)
     cands = _gather(store, parsed, asked, filters, limit, ranking, share)
+    if "episode" not in filters.kinds and not episodes.asks_about_episodes(query):
+        cands = {mid: c for mid, c in cands.items() if c.kind != "episode"}
     if not cands:
         return []
     base = base_scores(cands, ranking, share)
