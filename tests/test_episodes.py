@@ -101,7 +101,7 @@ def test_decision_question_brings_the_right_episode_with_its_date(two_months: Pa
 def test_an_episode_hit_opens_into_its_best_turns(two_months: Path) -> None:
     with Memory.open(two_months.parent / "m.db") as mem:
         mem.import_episodes(two_months)
-        hits = mem.search("night train to Porto", conversation="trip")
+        hits = mem.search("what did we decide about the train to Porto", conversation="trip")
         ep = next(h for h in hits if h.kind == "episode")
         detail = mem.show(ep.id)
         held = set(ep.metadata["turns"])
@@ -110,6 +110,17 @@ def test_an_episode_hit_opens_into_its_best_turns(two_months: Path) -> None:
         assert all(f"#{t}:" in ep.content for t in held)  # the hit's text holds them
         assert not any(h.id in held for h in hits if h.kind == "message")  # never twice
         assert [t.content for t in detail.turns] == [t for _, t in TRIP]
+
+
+def test_episodes_answer_questions_about_the_conversations(two_months: Path) -> None:
+    """A question about a fact is answered by the turns; one about what was decided,
+    discussed or left open, or a search for episodes, brings the episodes too."""
+    with Memory.open(two_months.parent / "m.db") as mem:
+        mem.import_episodes(two_months)
+        assert all(h.kind == "message" for h in mem.search("train to Porto"))
+        assert any(h.kind == "episode" for h in mem.search("what did we discuss about Porto"))
+        only = mem.search("Porto", kinds=["episode"])
+        assert only[0].conversation == "trip" and {h.kind for h in only} == {"episode"}
 
 
 def test_import_episodes_is_idempotent(two_months: Path) -> None:

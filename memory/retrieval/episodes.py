@@ -81,6 +81,10 @@ def lift(
     return out
 
 
+def _any_inside(turns: Sequence[int], cands: Mapping[int, Candidate], start: str, end: str) -> bool:
+    return any(start <= cands[t].created_at <= end for t in turns)
+
+
 def heading(memory: Memory) -> str:
     """An expanded episode's first line: its title (the hit's line shows its day)."""
     return str(memory.metadata.get("title") or memory.content.split("\n", 1)[0])
@@ -98,7 +102,8 @@ def expand(
 ) -> list[Hit]:
     """The top ``limit`` of ``ranked`` as hits, each episode expanded (module docstring).
     ``scores`` are the search's scores of every candidate, ``cands`` the candidates.
-    An episode whose turns are all shown above it already adds nothing and is left out."""
+    An episode whose found turns are all shown above it already adds nothing and is left
+    out; one whose session has no turn among the candidates is shown with its gist."""
     if per_episode < 1 or not any(by_id[mid].kind == "episode" for mid in ranked[:limit]):
         return [legs.hit(by_id[mid], scores[mid]) for mid in ranked[:limit]]
     by_conv: dict[str | None, list[int]] = {}
@@ -125,15 +130,15 @@ def expand(
             if t not in shown and start <= cands[t].created_at <= end
         ]
         best = sorted(inside, key=lambda t: (-scores[t], t))[:per_episode]
-        if best:
-            plan.append((mid, best))
+        if best or not _any_inside(by_conv.get(memory.conversation, []), cands, start, end):
+            plan.append((mid, best))  # no turn found at all (kinds=episode): its gist alone
             shown.update(best)
     turns = legs.hits(backend, scope, sorted({t for _, best in plan for t in best}))
     out: list[Hit] = []
     for mid, best in plan:
         memory = by_id[mid]
         hit = legs.hit(memory, scores[mid])
-        if memory.kind == "episode":
+        if memory.kind == "episode" and best:
             held = sorted(
                 (turns[t] for t in best if t in turns), key=lambda t: (t.created_at, t.id)
             )

@@ -254,7 +254,7 @@ def _best(
         texts = {mid: m.content for mid, m in by_id.items()}
         final = answer_boosted(final, texts, answer_pattern(parsed.answer), ranking.answer_boost)
     ordered = sorted(final, key=lambda m: (-final[m], -m))
-    if ranking.episode_turns > 0:
+    if ranking.episode_turns > 0 and any(by_id[m].kind == "episode" for m in ordered[:limit]):
         merged = {**scores, **final}
         return episodes.expand(
             store.backend, store.scope, ordered, by_id, merged, cands, limit, ranking.episode_turns
