@@ -193,6 +193,31 @@ def test_a_chat_session_becomes_an_episode_when_it_ends(tmp_path: Path) -> None:
         assert ep.conversation == conv and "kitchen" in ep.content
 
 
+def test_a_message_after_an_idle_gap_closes_the_session_before_it(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from memory import timeutil
+    from memory.assistant.episodes import close_episodes
+
+    now = timeutil.now()
+
+    def ago(hours: float) -> str:
+        return timeutil.to_iso(now - timedelta(hours=hours))
+
+    with Memory.open(tmp_path / "m.db") as mem:
+        chat = mem.assistant(settings=mem.config.__class__(model=None, budget=8000))
+        conv = chat.open_conversation()
+        log = mem.store.log_message
+        log(conv, "user", "Let's repaint the shed blue.", created_at=ago(5))
+        log(conv, "user", "Agreed, blue it is.", created_at=ago(4.9))
+        assert close_episodes(chat) == []  # no message after a gap yet
+        log(conv, "user", "Back again: about dinner.", created_at=ago(0))
+        (first,) = close_episodes(chat)  # what the next turn's after_reply does
+        ep = mem.get(first)  # the session before the gap; the one going on has none
+        assert "shed" in ep.content and len(ep.metadata["message_ids"]) == 2
+        assert ep.metadata["end"] == ago(4.9)
+
+
 def test_eval_builds_episodes_at_import() -> None:
     from memory.eval.evaluation import run_eval
 
