@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from memory.assistant.budget import AssembledPrompt, assemble
+from memory.assistant.episodes import close_episodes
 from memory.assistant.results import Prepared, TurnResult
 from memory.assistant.summary import fold_summary
 from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
@@ -134,8 +135,6 @@ class Assistant:
 
     def end_conversation(self) -> list[int]:
         """The conversation is over: its sessions become episodes (their ids)."""
-        from memory.assistant.episodes import close_episodes
-
         return close_episodes(self, conversation_over=True)
 
     # ------------------------------------------------------------------ model
@@ -279,8 +278,6 @@ class Assistant:
             changes = self.extract_and_consolidate(prepared.message_id)
         if self.settings.memory in ("summary", "summary-buffer"):
             self.fold_summary()
-        from memory.assistant.episodes import close_episodes
-
         close_episodes(self)  # a session that ended before an idle gap
         return changes
 
