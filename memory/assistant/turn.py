@@ -20,8 +20,8 @@ import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
+from memory.assistant import episodes
 from memory.assistant.budget import AssembledPrompt, assemble
-from memory.assistant.episodes import close_episodes
 from memory.assistant.results import Prepared, TurnResult
 from memory.assistant.summary import fold_summary
 from memory.config import STRATEGIES, Config  # noqa: F401  (STRATEGIES: re-exported)
@@ -135,7 +135,7 @@ class Assistant:
 
     def end_conversation(self) -> list[int]:
         """The conversation is over: its sessions become episodes (their ids)."""
-        return close_episodes(self, conversation_over=True)
+        return episodes.close_episodes(self, conversation_over=True)
 
     # ------------------------------------------------------------------ model
     @property
@@ -278,7 +278,7 @@ class Assistant:
             changes = self.extract_and_consolidate(prepared.message_id)
         if self.settings.memory in ("summary", "summary-buffer"):
             self.fold_summary()
-        close_episodes(self)  # a session that ended before an idle gap
+        episodes.close_episodes(self)  # a session that ended before an idle gap
         return changes
 
     def after_reply_in_background(
