@@ -48,7 +48,9 @@ MAX_ITEMS = 5  # decisions and open questions kept
 METHOD = "extractive-v1"
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_CAPITAL = re.compile(r"\b[A-Z][\w'’-]*[a-z][\w'’-]*\b")
+_CAPITAL = re.compile(
+    r"\b[A-Z][\w'’-]*[a-z][\w'’-]*(?:\s+(?:of\s+|of\s+the\s+|the\s+)?[A-Z][\w'’-]*[a-z][\w'’-]*)*"
+)
 _DATE = re.compile(
     r"\b(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day|yesterday|today|tomorrow|tonight|"
     r"(?:last|next|this) (?:week|month|year|weekend|summer|winter|spring|fall)|"
@@ -63,10 +65,15 @@ _DECISION = re.compile(
     re.IGNORECASE,
 )
 _DELIBERATE = re.compile(r"\b(?:should|whether|which|not sure|or not)\b", re.IGNORECASE)
+_VERBS = frozenset(
+    "build bring take make go went come came see saw get give gave keep put try tell told say "
+    "said want need use help start find found look feel felt think know along".split()
+)
 # Words that are capitalised but name nobody: sentence openers, pronouns, interjections.
 _NOT_NAMES = frozenset(
     "i im i'm ive i've id i'd ill i'll hey hi hello hmm oh ok okay yes yeah yep no nope wow "
     "thanks thank sure great cool awesome nice good well so and but or the a an that this "
+    "bye woah whoa congrats congratulations see omg haha lol yay aww hmm ugh one two "
     "it its it's my your our what when where who why how".split()
 )
 # Words that carry no topic in chat: they never make a title or a topic.
@@ -164,11 +171,20 @@ def _entities(sentences: Sequence[tuple[int, Message, str]], people: set[str]) -
     counts: Counter[str] = Counter()
     for _, _, sentence in sentences:
         for match in _CAPITAL.finditer(sentence):
-            word = match.group(0).rstrip("'’s").rstrip("'’")
-            low = word.casefold()
-            if match.start() == 0 or low in _NOT_NAMES or any(p.startswith(low) for p in people):
+            parts = match.group(0).split()
+            at_start = match.start() == 0
+            while parts and parts[0].casefold().strip("'’") in _NOT_NAMES:
+                parts, at_start = parts[1:], False  # "Hey Caroline": the name is Caroline
+            cut = [i for i, w in enumerate(parts) if w.casefold().strip("'’") in _NOT_NAMES]
+            parts = parts[: cut[0]] if cut else parts  # "Sometimes I'm": no name
+            name = " ".join(parts)
+            name = name[:-2] if name.endswith(("'s", "’s")) else name.rstrip("'’")
+            low = name.casefold()
+            if not name or (at_start and len(parts) == 1) or low in _NOT_NAMES:
                 continue
-            counts[word] += 1
+            if any(p.startswith(low) for p in people):
+                continue
+            counts[name] += 1
     return [w for w, _ in counts.most_common(8)]
 
 
@@ -210,7 +226,7 @@ def extract(
     topics = [t for t in topics if t not in people and t not in _CHATTER]
     topics = topics[:TOPICS]
     seen: dict[str, str] = {}
-    for word in [*entities[:2], *topics]:
+    for word in [*entities[:2], *[t for t in topics if _namelike(t)]]:
         seen.setdefault(stem(word.casefold()), word)
     title_words = list(seen.values())[:TITLE_TERMS]
     title = ", ".join(title_words) if title_words else " and ".join(participants)
@@ -233,6 +249,12 @@ def extract(
         dates=dates,
         message_ids=[m.id for m in group],
     )
+
+
+def _namelike(word: str) -> bool:
+    """Whether a topic word can name a title: verbs and adverbs by their common endings
+    ("looked", "quickly") and a few frequent verbs do not."""
+    return not word.endswith(("ed", "ly")) and word not in _VERBS
 
 
 def _best(items: Sequence[str], score: Any) -> list[str]:

@@ -57,9 +57,10 @@ class Ranking:
       BM25 counting at weight x similarity; 0 turns it off.
     * ``importance_weight``, ``recency_weight``, ``half_life_days``: nudges.
     * ``episode_turns``: an episode hit opens into this many of its best turns
-      (:mod:`memory.retrieval.episodes`); 0 keeps episodes closed. ``episode_lift``
-      scores an episode at least as its best turn (off: it counts R@k generously
-      without bringing more evidence into a prompt's token budget).
+      (:mod:`memory.retrieval.episodes`); 0 keeps episodes closed. ``episode_lift``:
+      an episode scores at least as well as its best turn, so a question about a
+      conversation gets the event before its turns (episodes enter a search only
+      for such questions: ``episodes.asks_about_episodes``).
     * ``nearest``: None decides per query whether the vectors bring
       candidates of their own (see :meth:`wants_nearest`).
 
@@ -86,7 +87,7 @@ class Ranking:
     half_life_days: float = 30.0
     nearest: bool | None = None
     episode_turns: int = 3
-    episode_lift: bool = False
+    episode_lift: bool = True
 
     def vector_share(self, embedder_name: str) -> float:
         if self.vector_weight is not None:
