@@ -241,10 +241,15 @@ class Memory(TransferVerbs):
         )
 
     def _turns(self, memory: MemoryRecord) -> builtins.list[Message]:
-        """An episode's messages that still exist, in order (empty for other kinds)."""
-        ids = memory.metadata.get("message_ids") if memory.kind == "episode" else None
-        found = [self.store.message(int(i)) for i in ids or () if isinstance(i, int)]
-        return [m for m in found if m is not None]
+        """An episode's messages, in order: those of its conversation in its time span
+        (ids are not kept by an export, the conversation and the times are)."""
+        meta = memory.metadata
+        if memory.kind != "episode" or not memory.conversation:
+            return []
+        start = str(meta.get("start") or memory.created_at)
+        end = str(meta.get("end") or start)
+        msgs = self.store.messages(memory.conversation)
+        return [m for m in msgs if start <= m.created_at <= end]
 
     def history(self, memory_id: int) -> Events:
         return self.store.history(memory_id)

@@ -131,6 +131,21 @@ def test_import_episodes_is_idempotent(two_months: Path) -> None:
         assert len(mem.episodes()) == 2 and mem.episodes(conversation="garden")[0].metadata["title"]
 
 
+def test_an_exported_episode_opens_with_its_turns_in_another_database(
+    two_months: Path, tmp_path: Path
+) -> None:
+    dump = tmp_path / "dump.jsonl"
+    with Memory.open(tmp_path / "a.db") as a:
+        a.import_episodes(two_months)
+        a.export(dump)
+    with Memory.open(tmp_path / "b.db") as b:
+        b.remember("a fact first, so that ids differ")
+        b.import_(dump)
+        (ep,) = b.episodes(conversation="garden")
+        assert [t.content for t in b.show(ep.id).turns] == [t for _, t in GARDEN]
+        assert b.build_episodes().added == 0  # the imported episodes are recognised
+
+
 def _forget_regenerates(mem: Memory, path: Path) -> None:
     mem.import_episodes(path)
     before = mem.episodes(conversation="trip")[0]

@@ -8,9 +8,10 @@ Forgetting one of those messages deletes the conversation's episodes in the same
 (the storage seam's lineage); :func:`build_episodes` then writes them again from the turns
 that are left.
 
-Idempotent: a session whose episode already exists with the same messages is skipped; an
-episode whose messages no longer form a session (the conversation went on, turns were
-forgotten) is replaced. A session still going on (its last turn newer than the idle gap)
+Idempotent: a session whose episode already exists (same span, same number of turns) is
+skipped; an episode whose messages no longer form a session (the conversation went on,
+turns were forgotten) is replaced. The ``message_ids`` are this database's; an export
+keeps the span, which is what opens an episode's turns elsewhere (``mem show``). A session still going on (its last turn newer than the idle gap)
 has not ended and gets no episode unless ``open_sessions`` is set.
 """
 
@@ -70,6 +71,18 @@ def ended(group: Sequence[Message], gap: timedelta, now: str | None = None) -> b
     return moment - timeutil.from_iso(group[-1].created_at) > gap
 
 
+def _key(group: Sequence[Message]) -> tuple[str, str, int]:
+    """What identifies a session's episode: its span and its number of turns (an export
+    keeps these, not the message ids; a turn forgotten or added changes them)."""
+    return (group[0].created_at, group[-1].created_at, len(group))
+
+
+def _stored_key(memory: Memory) -> tuple[str, str, int]:
+    meta = memory.metadata
+    ids = meta.get("message_ids")
+    return (str(meta.get("start")), str(meta.get("end")), len(ids) if isinstance(ids, list) else 0)
+
+
 def build_episodes(
     store: MemoryStore,
     conversations: Sequence[str],
@@ -103,17 +116,14 @@ def _build_one(
     df, n = session_frequencies(groups)
     if groups and not open_sessions and not ended(groups[-1], gap):
         groups = groups[:-1]
-    existing = {
-        tuple(m.metadata.get("message_ids") or ()): m for m in episodes_of(store, conversation)
-    }
-    wanted = {tuple(m.id for m in g) for g in groups}
+    existing = {_stored_key(m): m for m in episodes_of(store, conversation)}
+    wanted = {_key(g) for g in groups}
     stale = [m.id for key, m in existing.items() if key not in wanted]
     if stale:
         report.removed += store.delete_memories(stale, reason="episode rebuilt", actor="episodes")
     drafts: list[EpisodeDraft] = []
     for group in groups:
-        key = tuple(m.id for m in group)
-        if key in existing:
+        if _key(group) in existing:
             report.kept += 1
             continue
         draft = None
