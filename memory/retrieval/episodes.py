@@ -86,8 +86,14 @@ def _any_inside(turns: Sequence[int], cands: Mapping[int, Candidate], start: str
 
 
 def heading(memory: Memory) -> str:
-    """An expanded episode's first line: its title (the hit's line shows its day)."""
-    return str(memory.metadata.get("title") or memory.content.split("\n", 1)[0])
+    """An expanded episode's first line: its title and who took part (the hit's line
+    shows its day)."""
+    title = memory.metadata.get("title")
+    if not title:
+        return memory.content.split("\n", 1)[0]
+    who = memory.metadata.get("participants")
+    names = ", ".join(str(p) for p in who) if isinstance(who, list) else ""
+    return f"{title} ({names})" if names else str(title)
 
 
 def expand(
