@@ -11,8 +11,9 @@ that are left.
 Idempotent: a session whose episode already exists (same span, same number of turns) is
 skipped; an episode whose messages no longer form a session (the conversation went on,
 turns were forgotten) is replaced. The ``message_ids`` are this database's; an export
-keeps the span, which is what opens an episode's turns elsewhere (``mem show``). A session still going on (its last turn newer than the idle gap)
-has not ended and gets no episode unless ``open_sessions`` is set.
+keeps the span, which is what opens an episode's turns elsewhere (``mem show``). A
+session still going on (its last turn newer than the idle gap) has not ended and gets
+no episode unless ``open_sessions`` is set.
 """
 
 from __future__ import annotations
