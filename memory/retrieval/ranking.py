@@ -56,13 +56,13 @@ class Ranking:
       offline embedder's table (up to that many, at least that similar), their
       BM25 counting at weight x similarity; 0 turns it off.
     * ``importance_weight``, ``recency_weight``, ``half_life_days``: nudges.
+    * ``nearest``: None decides per query whether the vectors bring
+      candidates of their own (see :meth:`wants_nearest`).
     * ``episode_turns``: an episode hit opens into this many of its best turns
       (:mod:`memory.retrieval.episodes`); 0 keeps episodes closed. ``episode_lift``:
       an episode scores at least as well as its best turn, so a question about a
       conversation gets the event before its turns (episodes enter a search only
       for such questions: ``episodes.asks_about_episodes``).
-    * ``nearest``: None decides per query whether the vectors bring
-      candidates of their own (see :meth:`wants_nearest`).
 
     The values were chosen on five LoCoMo conversations and checked by
     leaving each conversation out in turn; each is a round number on a flat
