@@ -265,6 +265,14 @@ def show(
         )
     if memory.metadata:
         con.print(f"metadata: {json.dumps(memory.metadata, ensure_ascii=False)}")
+    if detail.turns:
+        con.print(f"turns ({len(detail.turns)}):")
+        for turn in detail.turns:
+            ext = f" ({turn.external_id})" if turn.external_id else ""
+            con.print(
+                f"  #{turn.id}{ext} {turn.speaker or turn.role}: {render.short(turn.content, 100)}",
+                markup=False,
+            )
     if events:
         con.print("history:")
         for ev in events:

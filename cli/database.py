@@ -8,11 +8,17 @@ from typing import IO, Annotated
 
 import typer
 
+from memory.errors import UsageError
+
 from . import render
 from .app import DbOption, JsonOption, ProfileOption, command
 from .commands import open_memory
 
-STAGES = {"importing": "importing", "extracting": "extracting facts"}
+STAGES = {
+    "importing": "importing",
+    "extracting": "extracting facts",
+    "episodes": "building episodes",
+}
 
 
 @command("export")
@@ -39,8 +45,16 @@ def import_(
             "--extract", help="Also index facts a model finds in the conversations (fact keys)."
         ),
     ] = False,
+    episodes: Annotated[
+        bool,
+        typer.Option(
+            "--episodes",
+            help="Also make each conversation's sessions episodes (offline, or by --model).",
+        ),
+    ] = False,
     model: Annotated[
-        str | None, typer.Option(help="Model for --extract (default: MEM_MODEL or config).")
+        str | None,
+        typer.Option(help="Model for --extract (default: MEM_MODEL or config) and --episodes."),
     ] = None,
     on_conflict: Annotated[
         str,
@@ -55,9 +69,20 @@ def import_(
 ) -> None:
     """Import messages or a mem export; one transaction per file, idempotent."""
     source: str | IO[bytes] = sys.stdin.buffer if file == "-" else file
-    keys = None
+    keys = built = None
     with open_memory(db, profile) as mem:
-        if extract:
+        if episodes and extract:
+            raise UsageError(
+                "Use --extract and --episodes one at a time: import with one, then run "
+                "the import again with the other (nothing is imported twice)."
+            )
+        if episodes:
+            progress, stages = render.stage_progress(STAGES)
+            with progress:
+                report, built = mem.import_episodes(
+                    source, model=model, on_conflict=on_conflict, progress=stages
+                )
+        elif extract:
             progress, stages = render.stage_progress(STAGES)
             with progress:
                 report, keys = mem.import_extracting(
@@ -74,7 +99,10 @@ def import_(
             f"{skipped} (first: {keys.first_error}); run the same import again to retry them."
         )
     if as_json:
-        render.emit_json(report.to_dict() | ({"fact_keys": keys.to_dict()} if keys else {}))
+        extra: dict[str, object] = {"fact_keys": keys.to_dict()} if keys else {}
+        render.emit_json(
+            report.to_dict() | extra | ({"episodes": built.to_dict()} if built else {})
+        )
         return
     replaced = f", {report.messages_replaced} replaced" if report.messages_replaced else ""
     render.out().print(
@@ -87,6 +115,11 @@ def import_(
         render.out().print(
             f"Indexed {keys.facts_added} fact keys from {read} windows of "
             f"{keys.conversations} conversations."
+        )
+    if built is not None:
+        render.out().print(
+            f"Built {built.added} episodes ({built.kept} already there) in "
+            f"{built.conversations} conversations."
         )
 
 

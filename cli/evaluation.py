@@ -17,7 +17,12 @@ from .commands import open_memory
 if TYPE_CHECKING:
     from memory import EvalReport
 
-STAGES = {"importing": "importing", "extracting": "extracting facts", "searching": "searching"}
+STAGES = {
+    "importing": "importing",
+    "extracting": "extracting facts",
+    "episodes": "building episodes",
+    "searching": "searching",
+}
 
 
 def _pct(value: float) -> str:
@@ -61,6 +66,8 @@ def print_report(report: EvalReport, title: str) -> None:
             f"whole conversation: {report.mean_conversation_tokens:,.0f} tokens on average "
             f"({n} conversation{'s' if n != 1 else ''})"
         )
+    if report.episodes is not None:
+        lines.append(f"episodes: {report.episodes} built at import (offline)")
     if report.fact_keys is not None:
         fk = report.fact_keys
         lines.append(f"fact keys: {fk.facts_added} added from {fk.windows} windows")
@@ -116,6 +123,13 @@ def eval_(
         str | None,
         typer.Option(help="Model for --extract and for counting tokens (default: configured)."),
     ] = None,
+    episodes: Annotated[
+        bool,
+        typer.Option(
+            "--episodes/--no-episodes",
+            help="Make each imported session an episode (offline) before searching.",
+        ),
+    ] = True,
     db: DbOption = None,
     profile: ProfileOption = None,
     as_json: JsonOption = False,
@@ -145,6 +159,7 @@ def eval_(
                 profile=profile,
                 progress=update,
                 server=server,
+                episodes=episodes,
             )
     if report.fact_keys is not None and report.fact_keys.failed:
         fk = report.fact_keys

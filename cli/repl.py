@@ -122,6 +122,10 @@ class Repl:
                 continue
             self.chat(text)
         self.wait_for_memory()
+        try:  # the conversation is over: its sessions become episodes
+            self.assistant.end_conversation()
+        except MemError as err:
+            self.say(f"note: could not write this conversation's episodes ({err})")
         self.say("bye")
 
     def _history(self) -> Any:

@@ -55,11 +55,14 @@ class MemoryDetail:
     memory: MemoryRecord
     source_message: Message | None = None
     history: Events = field(default_factory=list)
+    turns: builtins.list[Message] = field(default_factory=list)  # an episode's messages
 
     def to_dict(self) -> dict[str, Any]:
         data = self.memory.to_dict()
         data["source_message"] = self.source_message.to_dict() if self.source_message else None
         data["history"] = [e.to_dict() for e in self.history]
+        if self.memory.kind == "episode":
+            data["turns"] = [m.to_dict() for m in self.turns]
         return data
 
 
@@ -223,12 +226,14 @@ class Memory(TransferVerbs):
         """Delete memories for real, with what derives from them; an unknown id
         is a NotFoundError before anything is deleted. ``query``: the words they
         were selected by, scrubbed from derived copies too."""
+        from memory.formation.episode_build import rebuild_after_forget
         from memory.lifecycle.forgetting import forget
 
         targets = list(ids)
         for memory_id in targets:
             self.store.get(memory_id)
-        return forget(self.store, targets, with_source=with_source, query=query)
+        with rebuild_after_forget(self.store):  # lineage removed them; rebuilt from what is left
+            return forget(self.store, targets, with_source=with_source, query=query)
 
     def list(
         self,
@@ -257,7 +262,19 @@ class Memory(TransferVerbs):
             memory=memory,
             source_message=self.store.message(source) if source else None,
             history=self.store.history(memory_id),
+            turns=self._turns(memory),
         )
+
+    def _turns(self, memory: MemoryRecord) -> builtins.list[Message]:
+        """An episode's messages, in order: those of its conversation in its time span
+        (ids are not kept by an export, the conversation and the times are)."""
+        meta = memory.metadata
+        if memory.kind != "episode" or not memory.conversation:
+            return []
+        start = str(meta.get("start") or memory.created_at)
+        end = str(meta.get("end") or start)
+        msgs = self.store.messages(memory.conversation)
+        return [m for m in msgs if start <= m.created_at <= end]
 
     def history(self, memory_id: int) -> Events:
         return self.store.history(memory_id)

@@ -15,8 +15,10 @@ from memory.store import MemoryStore
 
 if TYPE_CHECKING:
     from memory.eval.evaluation import StageProgress
+    from memory.formation.episode_build import EpisodeReport
     from memory.formation.fact_keys import FactKeyReport
     from memory.lifecycle.transfer import ImportReport
+    from memory.records import Memory as MemoryRecord
 
 Progress = Callable[[int, int], None]
 
@@ -97,3 +99,68 @@ class TransferVerbs:
         complete = fact_keys.model_completer(name, api_base=self.config.api_base)
         convs = fact_keys.file_conversations(source)
         return fact_keys.extract_fact_keys(self.store, complete, convs, progress=progress)
+
+    # ------------------------------------------------------------ episodes
+    def episodes(
+        self, *, conversation: str | None = None, limit: int | None = None
+    ) -> list[MemoryRecord]:
+        """Episodes (one per ended session), newest first; of one conversation if given."""
+        from memory.formation.episode_build import episodes_of
+
+        if conversation:
+            self.store.require_conversation(conversation)
+        found = list(reversed(episodes_of(self.store, conversation)))
+        return found if limit is None else found[:limit]
+
+    def build_episodes(
+        self,
+        conversations: list[str] | None = None,
+        *,
+        model: str | None = None,
+        open_sessions: bool = False,
+        progress: Progress | None = None,
+    ) -> EpisodeReport:
+        """Write the episodes of ``conversations`` (default: every one of the profile):
+        by ``model`` when named (extraction where it fails), else offline by extraction."""
+        from memory.formation.episode_build import build_episodes
+        from memory.formation.fact_keys import model_completer
+
+        if conversations is None:
+            conversations = [str(c["id"]) for c in self.store.conversations(limit=1_000_000)]
+        for conv in conversations:
+            self.store.require_conversation(conv)
+        complete = model_completer(model, api_base=self.config.api_base) if model else None
+        return build_episodes(
+            self.store,
+            conversations,
+            complete=complete,
+            open_sessions=open_sessions,
+            progress=progress,
+        )
+
+    def import_episodes(
+        self,
+        source: str | os.PathLike[str] | IO[bytes],
+        *,
+        model: str | None = None,
+        on_conflict: str = "error",
+        progress: StageProgress | None = None,
+    ) -> tuple[ImportReport, EpisodeReport]:
+        """``mem import --episodes``: import, then build the episodes of the file's
+        conversations (every session of an imported log has ended)."""
+        from memory.formation.fact_keys import file_conversations
+        from memory.lifecycle.transfer_import import check_conflict_policy, read_bounded
+
+        check_conflict_policy(on_conflict)
+        if not isinstance(source, str | os.PathLike) and not source.seekable():
+            source = io.BytesIO(read_bounded(source, "<stdin>"))
+
+        def stage(label: str) -> Progress | None:
+            return None if progress is None else lambda done, total: progress(label, done, total)
+
+        report = self.import_(source, on_conflict=on_conflict, progress=stage("importing"))
+        convs = file_conversations(source)
+        built = self.build_episodes(
+            convs, model=model, open_sessions=True, progress=stage("episodes")
+        )
+        return report, built

@@ -117,13 +117,15 @@ def evaluate(
     progress: StageProgress | None = None,
     config: Config | None = None,
     server: str | None = None,
+    episodes: bool = True,
 ) -> EvalReport:
     """Recall@k (k: 1, 5, 10, 20 and ``ks``), MRR, latency and recall within a
     token budget of DIR's questions, on a temporary database that
     ``DIR/messages.jsonl`` is imported into (deleted after): a file, or with
     ``server`` (a postgresql:// URL) a database made on that server. ``extract``: a
     model (``model``, else the configured one) indexes fact keys first; no
-    model is an error before anything is read. :meth:`Memory.eval` measures an
+    model is an error before anything is read. ``episodes``: each imported session
+    becomes an episode (offline) before searching. :meth:`Memory.eval` measures an
     open database instead."""
     from memory.config import (
         is_server_url,
@@ -152,6 +154,7 @@ def evaluate(
         extract=complete,
         progress=progress,
         server=server,
+        episodes=episodes,
     )
 
 

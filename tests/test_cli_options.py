@@ -174,6 +174,12 @@ class Recipe:
     profile: bool = True  # the command takes --profile
 
 
+def _episodes(w: World, res: Any) -> None:
+    rows = _json(res)  # --build: the imported conversations' sessions, in profile alice
+    assert rows and {r["kind"] for r in rows} == {"episode"}
+    assert all(r["profile"] == "alice" and r["metadata"]["participants"] for r in rows)
+
+
 def _new_file(w: World) -> str:
     path = w.tmp / "new.jsonl"
     path.write_text(
@@ -200,6 +206,7 @@ RECIPES: dict[str, Recipe] = {
     "import": Recipe(lambda w: [_new_file(w), "--json"], _import),
     "reindex": Recipe(lambda w: ["--embedder", "hash-256"], _reindex, json=False),
     "conversations": Recipe(lambda w: ["--json"], _conversations),
+    "episodes": Recipe(lambda w: ["--build", "--json"], _episodes),
     "prune": Recipe(lambda w: ["--json"], _prune),
     "tend": Recipe(lambda w: ["--json"], _tend),
     "undo": Recipe(lambda w: ["--json"], _undo),

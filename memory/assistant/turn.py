@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
+from memory.assistant import episodes
 from memory.assistant.budget import AssembledPrompt, assemble
 from memory.assistant.examples import ExampleShelf
 from memory.assistant.results import Prepared, TurnResult
@@ -138,8 +139,13 @@ class Assistant:
         return self.conversation
 
     def new_conversation(self) -> str:
+        self.end_conversation()
         self.conversation = self.store.new_conversation()
         return self.conversation
+
+    def end_conversation(self) -> list[int]:
+        """The conversation is over: its sessions become episodes (their ids)."""
+        return episodes.close_episodes(self, conversation_over=True)
 
     # ------------------------------------------------------------------ model
     @property
@@ -289,6 +295,7 @@ class Assistant:
             changes = self.extract_and_consolidate(prepared.message_id)
         if self.settings.memory in ("summary", "summary-buffer"):
             self.fold_summary()
+        episodes.close_episodes(self)  # a session that ended before an idle gap
         return changes
 
     def after_reply_in_background(

@@ -66,11 +66,14 @@ def run_eval(
     extract: Complete | None = None,
     progress: StageProgress | None = None,
     server: str | None = None,
+    episodes: bool = True,
 ) -> EvalReport:
     """Evaluate the folder: against ``store`` (the live database) when given, else against a
     temporary database that ``DIR/messages.jsonl`` is imported into and that is deleted after
     (a file, or with ``server`` a database made on that PostgreSQL server).
 
+    ``episodes`` builds each imported conversation's episodes offline
+    (:mod:`memory.formation.episode_build`) before searching, as ``mem import --episodes`` does.
     ``extract`` (a model's ``complete``) also indexes fact keys
     (:mod:`memory.formation.fact_keys`) in the temporary database before searching.
     ``progress(stage, done, total)`` reports the stages "importing", "extracting" and "searching".
@@ -104,6 +107,11 @@ def run_eval(
         with MemoryStore.open(target, embedder=embedder, profile=profile) as temp:
             imported = import_file(temp, messages_path, progress=stage("importing"))
             check_conversations(temp, questions, f"add its messages to {messages_path}")
+            built = None
+            if episodes:
+                from memory.formation.episode_build import build_episodes
+
+                built = build_episodes(temp, imported.conversations, progress=stage("episodes"))
             keys = None
             if extract is not None:
                 from memory.formation.fact_keys import extract_fact_keys
@@ -117,4 +125,5 @@ def run_eval(
     report.skipped = skipped
     report.database = "temporary"
     report.fact_keys = keys
+    report.episodes = None if built is None else built.added
     return report

@@ -77,6 +77,7 @@ class EvalReport:
     database: str = "temporary"
     results: list[QuestionResult] = field(default_factory=list)
     fact_keys: FactKeyReport | None = None
+    episodes: int | None = None  # episodes built at import (None: not built)
 
     @property
     def mean_conversation_tokens(self) -> float:
@@ -103,6 +104,7 @@ class EvalReport:
             "embedder": self.embedder,
             "database": self.database,
             "fact_keys": None if self.fact_keys is None else self.fact_keys.to_dict(),
+            "episodes": self.episodes,
             "results": [r.to_dict() for r in self.results],
         }
 

@@ -67,6 +67,11 @@ class Ranking:
       that many uses, halving with each half-life since its last use.
     * ``nearest``: None decides per query whether the vectors bring
       candidates of their own (see :meth:`wants_nearest`).
+    * ``episode_turns``: an episode hit opens into this many of its best turns
+      (:mod:`memory.retrieval.episodes`); 0 keeps episodes closed. ``episode_lift``:
+      an episode scores at least as well as its best turn, so a question about a
+      conversation gets the event before its turns (episodes enter a search only
+      for such questions: ``episodes.asks_about_episodes``).
 
     The values were chosen on five LoCoMo conversations and checked by
     leaving each conversation out in turn; each is a round number on a flat
@@ -92,6 +97,8 @@ class Ranking:
     use_weight: float = 0.2
     use_saturation: int = 20
     nearest: bool | None = None
+    episode_turns: int = 3
+    episode_lift: bool = True
 
     def vector_share(self, embedder_name: str) -> float:
         if self.vector_weight is not None:

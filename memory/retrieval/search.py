@@ -39,7 +39,7 @@ from memory import timeutil
 from memory.errors import UsageError
 from memory.models.static_embed import neighbours
 from memory.records import Hit
-from memory.retrieval import legs
+from memory.retrieval import episodes, legs
 from memory.retrieval.filters import WHERE_HELP, Filters, make_filters, parse_where
 from memory.retrieval.legs import EXACT_VECTOR_LIMIT
 from memory.retrieval.query import ParsedQuery, answer_pattern, parse_query
@@ -100,6 +100,8 @@ def search(
     asked = legs.speakers(backend, scope, parsed.terms, filters)
     share = ranking.vector_share(store.embedder.name)
     cands = _gather(store, parsed, asked, filters, limit, ranking, share)
+    if "episode" not in filters.kinds and not episodes.asks_about_episodes(query):
+        cands = {mid: c for mid, c in cands.items() if c.kind != "episode"}
     if not cands:
         return []
     base = base_scores(cands, ranking, share)
@@ -122,7 +124,9 @@ def search(
         when=parsed.when,
         now=timeutil.now(),
     )
-    return _best(store, scores, parsed, ranking, limit)
+    if ranking.episode_lift:
+        scores = episodes.lift(backend, scope, scores, cands)
+    return _best(store, scores, parsed, ranking, limit, cands)
 
 
 def find(
@@ -238,6 +242,7 @@ def _best(
     parsed: ParsedQuery,
     ranking: Ranking,
     limit: int,
+    cands: Mapping[int, Candidate],
 ) -> list[Hit]:
     """Read the best candidates whole, re-rank them by the kind of answer the
     query asks for, and return the top ``limit`` as hits. A memory with no
@@ -252,5 +257,10 @@ def _best(
     if parsed.answer and ranking.answer_boost:
         texts = {mid: m.content for mid, m in by_id.items()}
         final = answer_boosted(final, texts, answer_pattern(parsed.answer), ranking.answer_boost)
-    best = sorted(final, key=lambda m: (-final[m], -m))[:limit]
-    return [legs.hit(by_id[mid], final[mid]) for mid in best]
+    ordered = sorted(final, key=lambda m: (-final[m], -m))
+    if ranking.episode_turns > 0 and any(by_id[m].kind == "episode" for m in ordered[:limit]):
+        merged = {**scores, **final}
+        return episodes.expand(
+            store.backend, store.scope, ordered, by_id, merged, cands, limit, ranking.episode_turns
+        )
+    return [legs.hit(by_id[mid], final[mid]) for mid in ordered[:limit]]
