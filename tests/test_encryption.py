@@ -191,3 +191,28 @@ def test_encrypt_while_another_process_writes_loses_no_acknowledged_write(
     stored = {m["content"] for m in cli.json("list", "-n", "1000")}
     assert acked - stored == set()
     assert not db.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_second_connections_in_one_process_keep_the_first_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The REPL's formation and tending threads open their own connection to an
+    encrypted file beside the chat's. Probing the file with the plain SQLite
+    library and closing that probe dropped the SQLCipher connection's POSIX locks:
+    the next open failed with an I/O error and the chat's own connection read a
+    "malformed" file (the chat's /remember failed after a background tend)."""
+    from memory import Memory
+
+    monkeypatch.setenv("MEM_PASSPHRASE", "two connections")
+    db = tmp_path / "enc.db"
+    first = Memory.open(db)
+    try:
+        first.remember("the first connection's fact")
+        for i in range(3):
+            with Memory.open(db) as other:
+                other.remember(f"a background write {i}")
+            first.remember(f"the chat goes on {i}")
+        assert len(first.list(limit=100)) == 7
+    finally:
+        first.close()
+    assert SECRET.encode() not in db.read_bytes()

@@ -99,12 +99,31 @@ def connect(path: Path, *, create: bool = True) -> Connection:
     return conn
 
 
+# Files this process has opened encrypted, by (device, inode). sqlean and
+# SQLCipher are two SQLite libraries, each blind to the other's POSIX locks: a
+# sqlean probe of such a file, once closed, drops every lock an open SQLCipher
+# connection of this process holds on it (the REPL's formation and tending
+# threads open a second connection), and that connection then reads a
+# "malformed" file or fails with an I/O error. So a file known encrypted is not
+# probed again. A file encrypted or decrypted in place is a new inode.
+_encrypted: set[tuple[int, int]] = set()
+
+
 def _open(path: Path) -> Connection:
     from memory.storage.sqlite import crypto
 
     conn: Connection | None = None
     passphrase = os.environ.get("MEM_PASSPHRASE") or None
-    if path.stat().st_size or not passphrase:  # with a passphrase, a new file is encrypted
+    stat = path.stat()
+    inode = (stat.st_dev, stat.st_ino)
+    if inode in _encrypted:
+        passphrase = passphrase or crypto.passphrase_for(path)
+        if passphrase is None:
+            raise CorruptDatabaseError(
+                f"{path} is encrypted: set MEM_PASSPHRASE (or keep the passphrase in the "
+                "keyring) to open it."
+            )
+    elif stat.st_size or not passphrase:  # with a passphrase, a new file is encrypted
         conn = _plain_connection(path)  # an empty file opens as a plain one
         if conn is not None and passphrase:
             conn.close()
@@ -126,6 +145,7 @@ def _open(path: Path) -> Connection:
             conn = crypto.open_encrypted(path, passphrase, timeout=BUSY_TIMEOUT_MS / 1000)
         except sqlean.Error as err:
             raise translate(err, path) from None
+        _encrypted.add(inode)
     try:
         conn.enable_load_extension(True)
         conn.load_extension(vec_extension_path())
