@@ -7,6 +7,7 @@ traceback reaches the user unless ``MEM_DEBUG=1``.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
@@ -189,6 +190,22 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+_devnull: Any = None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null (what is still buffered must not raise again);
+    one handle per process, closed at exit, so none is left for the collector."""
+    global _devnull
+    try:
+        if _devnull is None:
+            _devnull = open(os.devnull, "w")  # noqa: SIM115
+            atexit.register(_devnull.close)
+        sys.stdout = _devnull
+    except OSError:
+        pass
+
+
 def guarded(func: F) -> F:
     """The error mapping described in the module docstring, around ``func``."""
 
@@ -206,10 +223,7 @@ def guarded(func: F) -> F:
             raise fail("Interrupted.", 130) from None
         except BrokenPipeError:
             # `mem list | head`: the reader went away; nothing to report.
-            try:
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-            except OSError:
-                pass
+            _silence_stdout()
             raise typer.Exit(0) from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
