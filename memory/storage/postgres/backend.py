@@ -316,8 +316,17 @@ class PostgresBackend(
     ) -> ForgetResult:
         with self.transaction(scope):
             result = _lineage.forget(self, scope, ids, with_source=with_source, scrub=scrub, at=at)
-        if not self.in_transaction:
-            result.scrub_pending = not self.scrub(scope)
+        if not self.in_transaction and not self.scrub(scope):
+            result.scrub_pending = True
+            result.scrub_hint = (
+                f"Forgotten, but PostgreSQL keeps the old text in dead rows and the keyword "
+                f"index until the database owner runs `mem admin scrub` (role {self.role!r} "
+                "may not VACUUM tables it does not own)."
+                if not self.trusted
+                else "Forgotten, but another session holds a lock or an old snapshot, so "
+                "PostgreSQL keeps the old text in dead rows until `mem admin scrub` runs "
+                "after it."
+            )
         return result
 
     def scrub(self, scope: Scope) -> bool:
