@@ -33,6 +33,7 @@ from ..scope import Scope
 from . import lineage as _lineage
 from . import migrations
 from .base import Base, word_count
+from .bulk import BulkMixin
 from .connection import connect, redact, translate
 from .conversations import ConversationsMixin
 from .documents import DocumentsMixin
@@ -52,6 +53,7 @@ class PostgresBackend(
     LifecycleMixin,
     TransferMixin,
     ReindexMixin,
+    BulkMixin,
     Base,
 ):
     """mem's server backend: PostgreSQL 16 + pgvector, one database."""

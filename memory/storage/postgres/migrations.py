@@ -109,7 +109,10 @@ CREATE INDEX memories_metadata ON memories USING gin (metadata jsonb_path_ops);
 """
 
 
-_SPEAKER_INDEX = f"CREATE INDEX memories_speaker ON memories USING gin ({SPEAKER_TSV})"
+_SEARCH_INDEXES = (
+    f"CREATE INDEX memories_speaker ON memories USING gin ({SPEAKER_TSV});"
+    "CREATE INDEX memories_conversation ON memories (conversation_id, id);"
+)
 
 
 def _run(script: str) -> Callable[[Conn], None]:
@@ -131,8 +134,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
     ),
     # Is a query word a speaker's name? The GIN index over ``tsv`` cannot tell a
     # speaker's word from the text's (weights are rechecked on every matching
-    # row, or the planner scans the table): the speaker leg has its own.
-    (5, "speaker index", _run(_SPEAKER_INDEX)),
+    # row, or the planner scans the table): the speaker leg has its own. A
+    # search within one conversation reads its rows of every kind.
+    (5, "search indexes", _run(_SEARCH_INDEXES)),
 ]
 LATEST = MIGRATIONS[-1][0]
 
