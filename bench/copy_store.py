@@ -9,8 +9,10 @@ in conversations, facts, instructions, document chunks, some superseded), then
 times :func:`memory.lifecycle.copy.copy_store` (what ``mem copy`` runs: export
 of each profile, then import, the secret gate, embedding and all) into a fresh
 PostgreSQL database, and from there into a new SQLite file; prints rows/s for
-each and whether the second file's ``mem export`` equals the first's (the
-copy's identity; ids aside, which the export does not hold).
+each, and whether ``mem export`` of the PostgreSQL copy equals that of the
+copy back (the copy's identity, ids aside, which the export does not hold;
+the first file is written in bulk, not by mem, so its conversations keep their
+first message's time as their last update, which an import moves on).
 
 (Not ``bench/copy.py``: run as a script, that name would shadow the standard
 library's ``copy`` module for everything it imports.)
@@ -37,9 +39,9 @@ from memory.lifecycle.transfer import export  # noqa: E402
 from memory.store import MemoryStore  # noqa: E402
 
 
-def exported(path: Path) -> str:
+def exported(target: str) -> str:
     out = io.StringIO()
-    with MemoryStore.open(path) as store:
+    with MemoryStore.open(target) as store:
         export(store, out)
     return out.getvalue()
 
@@ -74,8 +76,9 @@ def main() -> None:
             rows, took = timed_copy(url, str(back))
             print(f"mem copy postgres -> sqlite: {rows:,} rows in {took:.1f} s, "
                   f"{rows / took:,.0f} rows/s")  # fmt: skip
-            same = exported(first) == exported(back)
-            print(f"export of the copy back equals the original's: {'yes' if same else 'NO'}")
+            same = exported(url) == exported(str(back))
+            answer = "yes" if same else "NO"
+            print(f"export of the copy back equals the PostgreSQL copy's: {answer}")
     finally:
         pg_server.stop()
 
