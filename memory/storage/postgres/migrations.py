@@ -112,6 +112,12 @@ CREATE INDEX memories_metadata ON memories USING gin (metadata jsonb_path_ops);
 _SEARCH_INDEXES = (
     f"CREATE INDEX memories_speaker ON memories USING gin ({SPEAKER_TSV});"
     "CREATE INDEX memories_conversation ON memories (conversation_id, id);"
+    # Writers of one profile queue on its keyword_stats row from the trigger to
+    # COMMIT: counted at COMMIT, the vector index's insert is outside the queue.
+    "DROP TRIGGER memories_keyword_stats ON memories;"
+    "CREATE CONSTRAINT TRIGGER memories_keyword_stats AFTER INSERT OR DELETE OR UPDATE OF "
+    "tokens, profile ON memories DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+    "EXECUTE FUNCTION mem_count_tokens();"
 )
 
 
@@ -135,7 +141,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
     # Is a query word a speaker's name? The GIN index over ``tsv`` cannot tell a
     # speaker's word from the text's (weights are rechecked on every matching
     # row, or the planner scans the table): the speaker leg has its own. A
-    # search within one conversation reads its rows of every kind.
+    # search within one conversation reads its rows of every kind. The keyword
+    # statistics are counted at COMMIT.
     (5, "search indexes", _run(_SEARCH_INDEXES)),
 ]
 LATEST = MIGRATIONS[-1][0]
