@@ -90,20 +90,21 @@ def phrase_count(phrase: list[tuple[int, str]], row: str, weight: str) -> int:
     )
 
 
-def frequency_sql(tsv: str) -> str:
-    """How often one lexeme (parameter: ``'lexeme'`` as a tsquery) occurs in
-    ``tsv`` at one weight (parameter: ``{a}`` or ``{b}``), found in the
-    ``ranks`` table (parameter) by its ``ts_rank``: for n positions of one
-    weight ranked with that weight alone, ``ts_rank`` is a sum over 1/j² that
-    grows with n (a C call per row, where unnesting the tsvector costs a plan
-    per row). A rank not in the table (never seen: a safeguard) falls back to
-    counting the positions."""
-    return (
-        f"coalesce(array_position(%s::real[], ts_rank('{{1,1,1,1}}', ts_filter({tsv}, "
-        '%s::"char"[]), %s::tsquery)), greatest(1, (SELECT count(*) FROM '
-        f"unnest({tsv}) u CROSS JOIN LATERAL unnest(u.weights) w WHERE u.lexeme = %s "
-        "AND w = %s)))"
-    )
+# How often one lexeme (parameter: ``'lexeme'`` as a tsquery) occurs in
+# ``m.tsv`` at one weight (parameter: ``{a}`` or ``{b}``), found in the ``ranks``
+# table (parameter) by its ``ts_rank``: for n positions of one weight ranked
+# with that weight alone, ``ts_rank`` is a sum over 1/j² that grows with n (a C
+# call per row, where unnesting the tsvector costs a plan per row; and the
+# tsvector need not be carried out of the scan). NULL for a rank not in the
+# table (never seen: :data:`COUNTED` counts the positions then).
+FOUND = (
+    "array_position(%s::real[], ts_rank('{1,1,1,1}', ts_filter(m.tsv, "
+    '%s::"char"[]), %s::tsquery))'
+)
+COUNTED = (
+    "greatest(1, (SELECT count(*) FROM memories x CROSS JOIN LATERAL unnest(x.tsv) u "
+    "CROSS JOIN LATERAL unnest(u.weights) w WHERE x.id = c.id AND u.lexeme = %s AND w = %s))"
+)
 
 
 class SearchMixin(Base):
@@ -181,16 +182,16 @@ class SearchMixin(Base):
             # of which those passing the filters are scored and ranked here.
             lexeme = phrase[0][1]
             rows = self.x(
-                "WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, m.tsv, "
-                f"({where}) AS ok FROM memories m WHERE m.profile = ANY(%s) AND {match}), "
+                f"WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, ({where}) AS ok, {FOUND} "
+                f"AS f FROM memories m WHERE m.profile = ANY(%s) AND {match}), "
                 + idf_sql("SELECT count(*)::float8 AS d FROM hit")
                 + " SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * r.tokens "
-                f"/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, {frequency_sql('c.tsv')} "
-                "AS f FROM (SELECT id, tokens, tsv FROM hit "
+                f"/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, coalesce(c.f, {COUNTED}) "
+                "AS f FROM (SELECT id, tokens, f FROM hit "
                 "WHERE ok ORDER BY id DESC LIMIT %s) c OFFSET 0) r "
                 "WHERE k.n > 0 ORDER BY s DESC, r.id DESC LIMIT %s",
-                [*params, readable, query, readable, K1 + 1.0, K1, B, B, self._ranks(),
-                 [weight.lower()], tsquery(phrase, ""), lexeme, weight, newest, limit],
+                [*params, self._ranks(), [weight.lower()], tsquery(phrase, ""), readable,
+                 query, readable, K1 + 1.0, K1, B, B, lexeme, weight, newest, limit],
             ).fetchall()  # fmt: skip
             return {int(r[0]): float(r[1]) for r in rows}
         # A phrase: N, length and df from one statement (one snapshot: a writer
