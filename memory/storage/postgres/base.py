@@ -34,12 +34,8 @@ class Base:
         ).fetchone()
         assert row is not None
         self.role, self.trusted = str(row[0]), bool(row[1])
-        # psycopg prepares a statement run 5 times; the server then plans it once
-        # for any parameters, and for the search legs (a word's matches, a
-        # speaker's name) that generic plan measured 20-30 % slower per search.
-        conn.execute("SET plan_cache_mode = force_custom_plan")
         self.lexed: dict[str, list[tuple[int, str]]] = {}  # term -> its lexemes (search)
-        self.ranks: list[float] = []  # ts_rank of 1 … 256 positions (search)
+        self.ranks = ""  # ts_rank of 1 … 256 positions, an array literal (search)
         self.ef_search = 40  # hnsw.ef_search of the session (pgvector's default)
 
     def check(self, scope: Scope) -> None:
