@@ -5,6 +5,8 @@
     .venv/bin/python bench/search.py --million        # adds 1,000,000 (several minutes)
     .venv/bin/python bench/search.py --sizes --million  # only 1,000,000
     .venv/bin/python bench/search.py --embedder hash-256  # another embedder
+    .venv/bin/python bench/search.py --sizes 100000 --db postgresql://postgres@/postgres?host=/tmp/pg
+    .venv/bin/python bench/search.py --sizes 100000 --postgres   # pgserver starts one
 
 For each size, fills a fresh temporary database with synthetic memories (the
 same ones on every run: a seeded generator, Zipf-distributed words from a
@@ -23,6 +25,15 @@ facts, instructions and documents; some facts superseded), then prints:
 * "cold process, warm cache": the wall time of a new `mem search QUERY --db
   PATH` process (median of 7, after one run that wrote the bytecode, with the
   database in the page cache), next to `python -c pass` measured in the same run.
+
+With ``--db URL`` (a superuser's URL of a PostgreSQL server with pgvector; a
+fresh database is made on it for each size and dropped after) or
+``--postgres``, each size is also copied into PostgreSQL by COPY (the same
+rows, ids and vectors; indexes built after) and every search figure and the
+cold `mem search` are printed for both backends, SQLite's first; then
+``--clients`` processes (8) run hybrid searches for ``--seconds`` on each
+backend (searches/s), and write ``--writes`` memories each through the engine
+(``add_memory``: embedded, gated, audited, a transaction each; writes/s).
 
 Rows are written with the same SQL as ``MemoryStore.log_message`` and
 ``add_memory`` (messages, memories, FTS, both vector tables, audit events),
