@@ -180,7 +180,7 @@ def copy_from_sqlite(source: Path, url: str, batch: int = 20_000) -> float:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)".encode()
             )
-    conn.execute("SET maintenance_work_mem = '512MB'")
+    conn.execute("SET maintenance_work_mem = '2GB'")  # the HNSW graph of 1M vectors
     for definition in indexes:
         conn.execute(definition.encode())
     for table in ("conversations", "messages", "memories", "memory_vectors", "memory_events",
