@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import pg_server  # noqa: E402
-import psycopg  # noqa: E402
 
 from memory import Memory  # noqa: E402
 
@@ -36,14 +35,7 @@ MIN_DIFF = 0.01
 
 def server_database() -> str:
     """A fresh database on the server, as a postgresql:// URL."""
-    conninfo = pg_server.fresh_database()
-    info = psycopg.conninfo.conninfo_to_dict(conninfo)
-    user, name = info.get("user") or "postgres", info.get("dbname") or "postgres"
-    host, port = info.get("host") or "", info.get("port")
-    if host.startswith("/"):
-        query = f"?host={host}" + (f"&port={port}" if port else "")
-        return f"postgresql://{user}@/{name}{query}"
-    return f"postgresql://{user}@{host}{':' + str(port) if port else ''}/{name}"
+    return pg_server.as_url(pg_server.fresh_database())
 
 
 def run(target: str, folder: Path, limit: int | None) -> tuple[Any, float]:

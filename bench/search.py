@@ -5,6 +5,8 @@
     .venv/bin/python bench/search.py --million        # adds 1,000,000 (several minutes)
     .venv/bin/python bench/search.py --sizes --million  # only 1,000,000
     .venv/bin/python bench/search.py --embedder hash-256  # another embedder
+    .venv/bin/python bench/search.py --sizes 100000 --db postgresql://postgres@/postgres?host=/tmp/pg
+    .venv/bin/python bench/search.py --sizes 100000 --postgres   # pgserver starts one
 
 For each size, fills a fresh temporary database with synthetic memories (the
 same ones on every run: a seeded generator, Zipf-distributed words from a
@@ -23,6 +25,15 @@ facts, instructions and documents; some facts superseded), then prints:
 * "cold process, warm cache": the wall time of a new `mem search QUERY --db
   PATH` process (median of 7, after one run that wrote the bytecode, with the
   database in the page cache), next to `python -c pass` measured in the same run.
+
+With ``--db URL`` (a superuser's URL of a PostgreSQL server with pgvector; a
+fresh database is made on it for each size and dropped after) or
+``--postgres``, each size is also copied into PostgreSQL by COPY (the same
+rows, ids and vectors; indexes built after) and every search figure and the
+cold `mem search` are printed for both backends, SQLite's first; then
+``--clients`` processes (8) run hybrid searches for ``--seconds`` on each
+backend (searches/s), and write ``--writes`` memories each through the engine
+(``add_memory``: embedded, gated, audited, a transaction each; writes/s).
 
 Rows are written with the same SQL as ``MemoryStore.log_message`` and
 ``add_memory`` (messages, memories, FTS, both vector tables, audit events),
@@ -49,7 +60,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import pg_server  # noqa: E402
+import search_pg  # noqa: E402
 
 from memory.eval.evaluation import percentile  # noqa: E402
 from memory.models.embed import Embedder, get_embedder, pack  # noqa: E402
@@ -417,7 +431,7 @@ class Latency:
     keyword_only: list[float] = field(default_factory=list)
 
 
-def latency(db: Path, qs: list[tuple[str, str | None]], scoped: bool) -> Latency:
+def latency(db: Path | str, qs: list[tuple[str, str | None]], scoped: bool) -> Latency:
     """In-process ``store.search`` times (ms) after warm-ups, split by whether
     the vector leg ran."""
     out = Latency()
@@ -440,9 +454,10 @@ def _p(values: list[float]) -> str:
     return f"p50 {statistics.median(values):.1f} ms, p95 {percentile(values, 0.95):.1f} ms"
 
 
-def print_latency(label: str, lat: Latency) -> None:
+def print_latency(label: str, lat: Latency, backend: str = "") -> None:
     print(
-        f"search      {_p(lat.all)} ({label}); vector leg ran in {len(lat.vector)} of "
+        f"search{' ' + backend if backend else '':9} {_p(lat.all)} ({label}); vector leg ran "
+        f"in {len(lat.vector)} of "
         f"{len(lat.all)}: {_p(lat.vector)}; keyword only: {_p(lat.keyword_only)}"
     )
 
@@ -504,7 +519,7 @@ def _wall(cmd: list[str], env: dict[str, str]) -> float:
     return statistics.median(runs)
 
 
-def cold(db: Path, query: str, home: Path) -> tuple[float, float]:
+def cold(db: Path | str, query: str, home: Path) -> tuple[float, float]:
     """Median wall seconds of `mem search` and of `python -c pass`."""
     mem = shutil.which("mem", path=str(Path(sys.executable).parent)) or shutil.which("mem")
     cmd = [mem] if mem else [sys.executable, "-m", "cli.main"]
@@ -515,7 +530,17 @@ def cold(db: Path, query: str, home: Path) -> tuple[float, float]:
     return _wall([*cmd, "search", query, "--db", str(db)], env), base
 
 
-def run(size: int, seed: int, skip_import: bool = False) -> None:
+@dataclass
+class Server:
+    """Where PostgreSQL runs beside SQLite (``--db URL`` or ``--postgres``)."""
+
+    clients: int = 8
+    seconds: float = 10.0
+    writes: int = 200
+    keep: bool = False
+
+
+def run(size: int, seed: int, skip_import: bool = False, server: Server | None = None) -> None:
     corpus = Corpus(seed)
     home = Path(tempfile.mkdtemp(prefix="mem-bench-search-"))
     try:
@@ -535,14 +560,43 @@ def run(size: int, seed: int, skip_import: bool = False) -> None:
                 f"subprocess, same rows; bulk SQL above: {size / seconds:,.0f}/s){error}"
             )
         qs = queries(corpus, db)
-        print_latency("own words, whole store", latency(db, qs, scoped=False))
-        print_latency("own words, one conversation", latency(db, qs, scoped=True))
-        print_latency("paraphrased, whole store", latency(db, paraphrased(corpus), scoped=False))
-        wall, base = cold(db, qs[WARMUP][0], home)
-        print(
-            f"cold process, warm cache: `mem search` {wall:.3f} s wall (python -c pass "
-            f"{base:.3f} s; bytecode written and database in the page cache)"
+        url = ""
+        if server is not None:
+            url = pg_server.as_url(pg_server.fresh_database())
+            took = search_pg.copy_from_sqlite(db, url)
+            print(f"postgres    filled from the SQLite file by COPY in {took:.1f} s "
+                  "(indexes built after; the same rows, ids and vectors)")  # fmt: skip
+        targets: list[tuple[str, str | Path]] = [("sqlite", db)] + (
+            [("postgres", url)] if url else []
         )
+        sets = [
+            ("own words, whole store", qs, False),
+            ("own words, one conversation", qs, True),
+            ("paraphrased, whole store", paraphrased(corpus), False),
+        ]
+        for label, texts, scoped in sets:
+            for name, target in targets:
+                print_latency(label, latency(target, texts, scoped=scoped), name if url else "")
+        for name, target in targets:
+            wall, base = cold(target, qs[WARMUP][0], home)
+            print(
+                f"cold process, warm cache{' (' + name + ')' if url else ''}: `mem search` "
+                f"{wall:.3f} s wall (python -c pass {base:.3f} s; bytecode written and "
+                "database in the page cache)"
+            )
+        if server is not None and server.clients:
+            texts = [text for text, _ in qs]
+            for name, target in targets:
+                rate, wrate, errors = search_pg.engine_clients(
+                    str(target), server.clients, texts, server.seconds, server.writes
+                )
+                print(
+                    f"{server.clients} clients ({name}): {rate:,.1f} hybrid searches/s over "
+                    f"{server.seconds:.0f} s; {wrate:,.1f} writes/s ({server.clients} x "
+                    f"{server.writes} `add_memory`, embedded and audited); errors {errors}"
+                )
+        if url and server is not None and server.keep:
+            print(f"postgres    kept: {pg_server.redact(url)}")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -554,11 +608,38 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--embedder", help="Embedder of the databases (default: mem's default).")
     parser.add_argument("--no-import", action="store_true", help="Skip timing `mem import`.")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="Also PostgreSQL: a superuser postgresql:// URL of a server (a fresh database "
+        "is made there for each size and dropped after).",
+    )
+    parser.add_argument(
+        "--postgres", action="store_true", help="Also PostgreSQL: start one with pgserver."
+    )
+    parser.add_argument("--clients", type=int, default=8, help="Concurrent clients (0: none).")
+    parser.add_argument("--seconds", type=float, default=10.0, help="How long the clients search.")
+    parser.add_argument("--writes", type=int, default=200, help="Memories each client writes.")
+    parser.add_argument("--keep", action="store_true", help="Keep the PostgreSQL database.")
     args = parser.parse_args()
     global _EMBEDDER_NAME
     _EMBEDDER_NAME = args.embedder
-    for size in [*args.sizes, *([1_000_000] if args.million else [])]:
-        run(size, args.seed, args.no_import)
+    server: Server | None = None
+    if args.db or args.postgres:
+        if args.db:
+            if not args.db.startswith(("postgresql://", "postgres://")):
+                sys.exit("--db takes a postgresql:// URL (a superuser's, on the server to use).")
+            os.environ["MEM_TEST_POSTGRES_URL"] = args.db
+        if pg_server.server_url() is None:
+            sys.exit("No PostgreSQL: pip install pgserver, or give --db postgresql://URL.")
+        print(f"PostgreSQL: {pg_server.describe()}")
+        server = Server(args.clients, args.seconds, args.writes, args.keep)
+    try:
+        for size in [*args.sizes, *([1_000_000] if args.million else [])]:
+            run(size, args.seed, args.no_import, server)
+    finally:
+        if server is not None and not server.keep:
+            pg_server.stop()
 
 
 if __name__ == "__main__":

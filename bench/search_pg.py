@@ -97,6 +97,148 @@ def fill_postgres(url: str, rows: list[tuple[str, str]], dim: int) -> float:
     return time.perf_counter() - start
 
 
+# Indexes dropped for the bulk copy and rebuilt after it (their definitions are
+# read from the server, so they stay the migrations' own).
+_BULK_INDEXES = ("memory_vectors_hnsw", "memories_tsv", "memories_metadata")
+_MEMORY_COLUMNS = (
+    "id, profile, kind, content, source, source_message_id, conversation_id, external_id, "
+    "speaker, importance, confidence, created_at, updated_at, last_used_at, use_count, "
+    "valid_from, valid_until, superseded_by, expires_at, metadata"
+)
+
+
+def copy_from_sqlite(source: Path, url: str, batch: int = 20_000) -> float:
+    """Fill the empty PostgreSQL database ``url`` with every row of the SQLite
+    file ``source`` (same ids, same vectors), by COPY: the rows ``mem copy``
+    would write, without the per-row import. Returns the seconds it took."""
+    import sqlite3
+
+    import numpy as np
+    from pgvector import Vector
+
+    from memory.storage.postgres.base import word_count
+
+    start = time.perf_counter()
+    lite = sqlite3.connect(source)
+    meta = dict(lite.execute("SELECT key, value FROM meta").fetchall())
+    db = PostgresBackend.open(url, embedder=meta["embedder"], dim=int(meta["embedder_dim"]))
+    conn = db.conn
+    indexes = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(_BULK_INDEXES)]
+        ).fetchall()
+    ]
+    for name in _BULK_INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {name}".encode())
+    conn.execute("ALTER TABLE memories DISABLE TRIGGER memories_keyword_stats")
+
+    def stream(table: str, columns: str, query: str, shape: Callable[[tuple], tuple]) -> None:
+        with (
+            conn.transaction(),
+            conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN".encode()) as copy,
+        ):
+            for row in lite.execute(query):
+                copy.write_row(shape(row))
+
+    stream("conversations", "id, profile, title, created_at, updated_at, summary",
+           "SELECT id, profile, title, created_at, updated_at, summary FROM conversations "
+           "ORDER BY rowid", lambda r: r)  # fmt: skip
+    msg = "id, conversation_id, profile, role, speaker, content, created_at, external_id, "
+    msg += "import_key"
+    stream("messages", msg + ", metadata", f"SELECT {msg}, metadata FROM messages ORDER BY id",
+           lambda r: r)  # fmt: skip
+    stream("memories", _MEMORY_COLUMNS + ", tokens",
+           f"SELECT {_MEMORY_COLUMNS} FROM memories ORDER BY id",
+           lambda r: (*r, word_count(r[3], r[8])))  # fmt: skip
+    stream("memory_events", "memory_id, profile, event, at, actor, before, after, detail",
+           "SELECT e.memory_id, m.profile, e.event, e.at, e.actor, e.before, e.after, e.detail "
+           "FROM memory_events e JOIN memories m ON m.id = e.memory_id ORDER BY e.id",
+           lambda r: r)  # fmt: skip
+    rows = lite.execute(
+        "SELECT v.id, m.profile, v.vector FROM memory_vectors v JOIN memories m ON m.id = v.id "
+        "ORDER BY v.id"
+    )
+    while chunk := rows.fetchmany(batch):
+        with (
+            conn.transaction(),
+            conn.cursor().copy(
+                "COPY memory_vectors (id, profile, embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy,
+        ):
+            copy.set_types(["int8", "text", "vector"])
+            for memory_id, profile, blob in chunk:
+                copy.write_row((memory_id, profile, Vector(np.frombuffer(blob, dtype="<f4"))))
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO keyword_stats (profile, rows, tokens) SELECT profile, count(*), "
+            "sum(tokens) FROM memories GROUP BY profile"
+        )
+        conn.execute("ALTER TABLE memories ENABLE TRIGGER memories_keyword_stats")
+        for table in ("memories", "messages"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)".encode()
+            )
+    conn.execute("SET maintenance_work_mem = '2GB'")  # the HNSW graph of 1M vectors
+    for definition in indexes:
+        conn.execute(definition.encode())
+    for table in ("conversations", "messages", "memories", "memory_vectors", "memory_events",
+                  "keyword_stats"):  # fmt: skip
+        conn.execute(f"VACUUM ANALYZE {table}".encode())
+    db.close()
+    lite.close()
+    return time.perf_counter() - start
+
+
+def engine_client(
+    target: str, texts: list[str], seconds: float, writes: int, tag: str
+) -> dict[str, float]:
+    """One client process of ``bench/search.py``: hybrid searches through the
+    engine (``retrieval.find``, as ``mem search``) for ``seconds``, or, with
+    ``writes``, that many memories added through the engine (embedded, gated,
+    audited: a transaction each). Errors are counted, not raised."""
+    from memory.retrieval import search as retrieval
+    from memory.store import MemoryStore
+
+    done = {"searches": 0, "writes": 0, "errors": 0, "seconds": 0.0}
+    with MemoryStore.open(target) as store:
+        start = time.perf_counter()
+        if writes:
+            for n in range(writes):
+                try:
+                    store.add_memory(f"{tag} note {n}: {texts[n % len(texts)]}")
+                    done["writes"] += 1
+                except Exception:  # counted: the bench prints them
+                    done["errors"] += 1
+        else:
+            while time.perf_counter() - start < seconds:
+                try:
+                    retrieval.find(store, texts[int(done["searches"]) % len(texts)], limit=10)
+                    done["searches"] += 1
+                except Exception:
+                    done["errors"] += 1
+        done["seconds"] = time.perf_counter() - start
+    return done
+
+
+def engine_clients(
+    target: str, n: int, texts: list[str], seconds: float, writes: int
+) -> tuple[float, float, int]:
+    """``n`` processes searching for ``seconds`` (searches/s), then ``n``
+    writing ``writes`` memories each (writes/s over the slowest); the errors."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(n) as pool:
+        parts = [texts[i::n] for i in range(n)]
+        searched = pool.starmap(engine_client, [(target, parts[i], seconds, 0, "")
+                                                for i in range(n)])  # fmt: skip
+        written = pool.starmap(engine_client, [(target, parts[i], 0.0, writes, f"client{i}")
+                                               for i in range(n)])  # fmt: skip
+    rate = sum(r["searches"] for r in searched) / max(r["seconds"] for r in searched)
+    wrate = sum(r["writes"] for r in written) / max(r["seconds"] for r in written)
+    return rate, wrate, int(sum(r["errors"] for r in searched + written))
+
+
 def fill_sqlite(path: Path, rows: list[tuple[str, str]], dim: int) -> float:
     start = time.perf_counter()
     db = SQLiteBackend.open(path, embedder="toy", dim=dim)

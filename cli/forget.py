@@ -94,7 +94,8 @@ def forget(
         render.status(f"note: {note}")
     if report.scrub_pending:
         raise ScrubPendingError(
-            "Forgotten, but another process is reading the database, so the old text stays "
+            report.scrub_hint
+            or "Forgotten, but another process is reading the database, so the old text stays "
             "in its write-ahead log until the next mem command finishes the scrub: close "
             "that process."
         )

@@ -274,7 +274,9 @@ class Repl:
             self.say(f"note: {note}")
         if report.scrub_pending:
             self.say(
-                "note: another process is reading the database; the next mem command "
+                f"note: {report.scrub_hint}"
+                if report.scrub_hint
+                else "note: another process is reading the database; the next mem command "
                 "finishes the scrub"
             )
         reload = getattr(self.history, "reload", None)

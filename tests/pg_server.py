@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.parse
 import uuid
 import warnings
 from typing import Any
@@ -57,6 +58,19 @@ def fresh_database() -> str:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     _made.append(name)
     return with_database(url, name)
+
+
+def as_url(conninfo: str) -> str:
+    """A libpq conninfo as the ``postgresql://`` URL mem's ``--db`` takes."""
+    info = psycopg.conninfo.conninfo_to_dict(conninfo)
+    user, name = info.get("user") or "postgres", info.get("dbname") or "postgres"
+    if info.get("password"):
+        user += ":" + urllib.parse.quote(str(info["password"]), safe="")
+    host, port = str(info.get("host") or ""), info.get("port")
+    if host.startswith("/"):
+        query = f"?host={host}" + (f"&port={port}" if port else "")
+        return f"postgresql://{user}@/{name}{query}"
+    return f"postgresql://{user}@{host}{':' + str(port) if port else ''}/{name}"
 
 
 def stop() -> None:

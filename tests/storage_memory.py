@@ -164,6 +164,19 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
         return found[-limit:] if limit else found
 
     # ------------------------------------------------------------- memories
+    def add_messages(
+        self,
+        scope: Scope,
+        batch: Sequence[tuple[NewMessage, NewMemory | None, Sequence[float]]],
+    ) -> list[int]:
+        ids: list[int] = []
+        with self.transaction(scope):
+            for message, memory, vector in batch:
+                ids.append(self.add_message(scope, message))
+                if memory is not None:
+                    self.add_memory(scope, replace(memory, source_message_id=ids[-1]), vector)
+        return ids
+
     def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
         m = memory
         if m.kind not in KINDS:

@@ -169,6 +169,27 @@ def test_two_member_roles_see_only_their_own_profile(cli: Any, pg_url: str, url:
     assert "chess" not in cli("list", "--db", alice, "--profile", "alice").stdout
 
 
+def test_a_members_forget_names_the_owners_scrub(cli: Any, pg_url: str) -> None:
+    """A member role may not VACUUM: its forget deletes, says in one line that
+    the owner's `mem admin scrub` finishes it, and the owner's scrub does."""
+    cli("admin", "init", "--url", pg_url, "--embedder", "minilm-static-256")
+    cli("admin", "add-member", "bob", "--url", pg_url)
+    bob = url_of(pg_url, user="bob")
+    added = cli.json("remember", "Bob's locker code is 4711", "--db", bob, "--profile", "bob")
+    out = cli("forget", str(added["id"]), "--yes", "--db", bob, "--profile", "bob", code=None)
+    assert out.exit_code != 0 and "Traceback" not in out.stderr
+    assert "Forgot 1 memory" in out.stdout
+    line = out.stderr.strip()
+    assert len(line.splitlines()) == 1 and "`mem admin scrub`" in line and "'bob'" in line
+    assert "4711" not in cli("list", "--db", bob, "--profile", "bob").stdout
+    assert "Vacuumed" in cli("admin", "scrub", "--url", pg_url).stdout
+    with psycopg.connect(pg_url, autocommit=True) as owner:
+        dead = owner.execute(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'memories'"
+        ).fetchone()
+    assert dead == (0,)
+
+
 def test_the_repl_chats_on_a_server(fake_llm: Any, url: str, mem_home: Path, cli: Any) -> None:
     pexpect = pytest.importorskip("pexpect")
     env = dict(

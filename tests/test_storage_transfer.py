@@ -8,9 +8,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from storage_harness import ALICE, ALL, BACKENDS, BOB, Harness, add, row_of, say
+from storage_harness import ALICE, ALL, BACKENDS, BOB, Harness, add, row_of, say, vec
 
-from memory.storage import Document, DocumentInfo, MemoryFilter, NewMessage, StorageBackend
+from memory.errors import NotFoundError
+from memory.storage import (
+    Document,
+    DocumentInfo,
+    MemoryFilter,
+    NewMemory,
+    NewMessage,
+    StorageBackend,
+)
 from memory.storage.transfer import MemoryTimes
 
 
@@ -99,3 +107,47 @@ def test_replace_message_drops_its_index_row(db: StorageBackend) -> None:
         "replaced by import",
     )
     assert db.replace_message(BOB, message, new, reason="x", actor="import") is None
+
+
+def test_a_batch_of_messages_is_what_one_by_one_would_write(db: StorageBackend) -> None:
+    """``add_messages``: each message, its memory linked to it (or none), the
+    conversation's last update, as ``add_message`` + ``add_memory`` would."""
+    db.add_conversation(ALICE, "a", created_at="2020-01-01T00:00:00Z")
+    say(db, BOB, "b", "bob's own")
+    batch = [
+        (
+            NewMessage(
+                "a",
+                "user",
+                f"line {n}",
+                created_at=f"2021-01-0{n}T00:00:00Z",
+                speaker="Ann",
+                import_key=f"k{n}",
+                metadata={"n": n},
+            ),
+            None
+            if n == 2
+            else NewMemory(
+                f"line {n}",
+                kind="message",
+                source="message:user",
+                conversation="a",
+                speaker="Ann",
+                created_at=f"2021-01-0{n}T00:00:00Z",
+            ),
+            vec(f"line {n}"),
+        )  # fmt: skip
+        for n in (1, 2, 3)
+    ]
+    ids = db.add_messages(ALICE, batch)
+    assert [m.id for m in db.iter_messages(ALICE)] == ids and len(set(ids)) == 3
+    assert db.import_keys(ALICE) == {"k1", "k2", "k3"}
+    rows = {m.source_message_id: m for m in db.iter_memories(ALICE, ALL)}
+    assert sorted(rows) == [ids[0], ids[2]] and rows[ids[2]].content == "line 3"
+    assert rows[ids[0]].kind == "message" and rows[ids[0]].speaker == "Ann"
+    assert set(db.keyword_scores(ALICE, "line", ALL)) == {rows[ids[0]].id, rows[ids[2]].id}
+    conversation = db.conversation(ALICE, "a")
+    assert conversation is not None and conversation.updated_at >= "2021-01-03"
+    assert db.add_messages(ALICE, []) == []
+    with pytest.raises(NotFoundError):
+        db.add_messages(ALICE, [(NewMessage("b", "user", "into bob's"), None, vec("x"))])

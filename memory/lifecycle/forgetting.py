@@ -50,6 +50,7 @@ class ForgetReport:
     events: int = 0
     history: int = 0
     scrub_pending: bool = False
+    scrub_hint: str = ""
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +64,7 @@ class ForgetReport:
             "events": self.events,
             "history": self.history,
             "scrub_pending": self.scrub_pending,
+            **({"scrub_hint": self.scrub_hint} if self.scrub_hint else {}),
             "notes": self.notes,
         }
 
@@ -114,6 +116,7 @@ def forget(
         titles=result.titles,
         events=result.events,
         scrub_pending=result.scrub_pending,
+        scrub_hint=result.scrub_hint,
     )
     where = history.path_for(store.path, store.profile)
     try:

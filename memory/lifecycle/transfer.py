@@ -30,7 +30,7 @@ from memory.lifecycle.transfer_import import (
     resolve_messages,
 )
 from memory.lifecycle.transfer_import import parse_lines as parse_lines
-from memory.storage import Document, NewMessage
+from memory.storage import Document, NewMemory, NewMessage
 from memory.storage.transfer import MemoryTimes
 
 if TYPE_CHECKING:
@@ -158,8 +158,11 @@ def _write(
     done = total - len(pending)
     memories = _Memories()
     summaries: list[tuple[str, str]] = []  # (conversation, key of its summary_upto message)
+    batch = _Batch(store)
     with backend.transaction(scope):
         for rtype, rec in pending:
+            if rtype != "message" or rec.get("replace") is not None:
+                batch.flush()  # later lines may name these messages
             if rtype == "conversation":
                 _ensure_conversation(store, rec["id"], rec.get("created_at"), rec.get("title"))
                 if _restore_conversation(store, rec) and rec["summary_upto"]:
@@ -173,17 +176,7 @@ def _write(
                 if rec.get("replace") is not None:
                     _replace_message(store, rec, vector)
                 else:
-                    store.log_message(
-                        conv,
-                        rec["role"],
-                        rec["content"],
-                        speaker=rec["speaker"],
-                        created_at=rec["timestamp"],
-                        external_id=rec["id"],
-                        import_key=rec["key"],
-                        vector=vector,
-                        metadata=rec["metadata"],
-                    )
+                    batch.add(rec, vector)
                     report.messages_added += 1
             elif rtype == "document":
                 report.documents_added += _write_document(store, rec)
@@ -192,6 +185,7 @@ def _write(
             done += 1
             if progress and (done % 100 == 0 or done == total):
                 progress(done, total)
+        batch.flush()
         for memory_id, target in memories.links:
             if memories.line_ids.get(target, memory_id) != memory_id:  # known, and not itself
                 backend.link_superseded(scope, memory_id, memories.line_ids[target])
@@ -202,6 +196,51 @@ def _write(
     if progress:
         progress(total, total)
     return report
+
+
+class _Batch:
+    """Message lines written together (``add_messages``: one round trip per
+    batch on a server), as ``log_message`` writes each: the message, and its
+    text indexed as a memory of kind message."""
+
+    SIZE = 1_000
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.rows: list[tuple[NewMessage, NewMemory | None, list[float]]] = []
+
+    def add(self, rec: dict[str, Any], vector: list[float]) -> None:
+        stamp = rec["timestamp"] or timeutil.now_iso()
+        message = NewMessage(
+            rec["conversation"],
+            rec["role"],
+            rec["content"],
+            created_at=stamp,
+            speaker=rec["speaker"],
+            external_id=rec["id"],
+            import_key=rec["key"],
+            metadata=rec["metadata"] or {},
+        )
+        memory = None
+        if rec["content"].strip():
+            memory = NewMemory(
+                rec["content"].strip(),
+                kind="message",
+                source=f"message:{rec['role']}",
+                created_at=stamp,
+                conversation=rec["conversation"],
+                external_id=rec["id"],
+                speaker=rec["speaker"] or rec["role"],
+            )
+        self.rows.append((message, memory, vector))
+        if len(self.rows) >= self.SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.store._check_embedder(self.store.scope)  # a reindex meanwhile: refused
+            self.store.backend.add_messages(self.store.scope, self.rows)
+            self.rows = []
 
 
 def _write_memory(

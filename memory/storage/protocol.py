@@ -112,6 +112,17 @@ class StorageBackend(LifecycleCalls, Protocol):
         """Append to one of the scope's conversations (NotFoundError otherwise)."""
         ...
 
+    def add_messages(
+        self,
+        scope: Scope,
+        batch: Sequence[tuple[NewMessage, NewMemory | None, Sequence[float]]],
+    ) -> list[int]:
+        """``add_message`` for each message in order, each with its memory
+        (``add_memory`` with ``source_message_id`` set to the new message; None:
+        not indexed) in one transaction: an import's batch, without a round
+        trip per row on a server. Returns the new messages' ids."""
+        ...
+
     def message(self, scope: Scope, message_id: int) -> Message | None: ...
 
     def messages(

@@ -209,3 +209,6 @@ class ForgetResult:
     events: int = 0
     texts: list[str] = field(default_factory=list)
     scrub_pending: bool = False
+    # When pending: one line saying what keeps the text and what finishes the
+    # scrub (empty: the backend's own retry at next open).
+    scrub_hint: str = ""

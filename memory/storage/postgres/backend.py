@@ -33,6 +33,7 @@ from ..scope import Scope
 from . import lineage as _lineage
 from . import migrations
 from .base import Base, word_count
+from .bulk import BulkMixin
 from .connection import connect, redact, translate
 from .conversations import ConversationsMixin
 from .documents import DocumentsMixin
@@ -52,6 +53,7 @@ class PostgresBackend(
     LifecycleMixin,
     TransferMixin,
     ReindexMixin,
+    BulkMixin,
     Base,
 ):
     """mem's server backend: PostgreSQL 16 + pgvector, one database."""
@@ -316,8 +318,17 @@ class PostgresBackend(
     ) -> ForgetResult:
         with self.transaction(scope):
             result = _lineage.forget(self, scope, ids, with_source=with_source, scrub=scrub, at=at)
-        if not self.in_transaction:
-            result.scrub_pending = not self.scrub(scope)
+        if not self.in_transaction and not self.scrub(scope):
+            result.scrub_pending = True
+            result.scrub_hint = (
+                f"Forgotten, but PostgreSQL keeps the old text in dead rows and the keyword "
+                f"index until the database owner runs `mem admin scrub` (role {self.role!r} "
+                "may not VACUUM tables it does not own)."
+                if not self.trusted
+                else "Forgotten, but another session holds a lock or an old snapshot, so "
+                "PostgreSQL keeps the old text in dead rows until `mem admin scrub` runs "
+                "after it."
+            )
         return result
 
     def scrub(self, scope: Scope) -> bool:

@@ -34,6 +34,9 @@ class Base:
         ).fetchone()
         assert row is not None
         self.role, self.trusted = str(row[0]), bool(row[1])
+        self.lexed: dict[str, list[tuple[int, str]]] = {}  # term -> its lexemes (search)
+        self.ranks = ""  # ts_rank of 1 … 256 positions, an array literal (search)
+        self.ef_search = 40  # hnsw.ef_search of the session (pgvector's default)
 
     def check(self, scope: Scope) -> None:
         """A member role acts for its own profile only (RLS would hide the

@@ -11,7 +11,8 @@ from ..records import Event, MemoryBrief, MemoryFilter
 from ..scope import Scope
 from .events import EventsMixin
 from .filters import filter_sql, storable
-from .search import SearchMixin, positions, tsquery
+from .migrations import SPEAKER_TSV
+from .search import SearchMixin
 
 
 class LegsMixin(EventsMixin, SearchMixin):
@@ -39,19 +40,20 @@ class LegsMixin(EventsMixin, SearchMixin):
         self.check(scope)
         if not term.strip() or limit < 1:
             return []
-        lexed = self.x("SELECT to_tsvector('english', %s)::text", [term]).fetchone()
-        phrase = sorted(
-            (p, lex) for lex, spots in positions(str(lexed[0] if lexed else "")).items()
-            for p, _ in spots
-        )  # fmt: skip
-        if not phrase:
-            return []
+        if term in self.lexed and not self.lexed[term]:
+            return []  # only stop words
         where, params = filter_sql(scope, filters)
+        # The speaker index (migration 6: the words of ``tsv``'s weight B); the
+        # term's lexemes come back too, for the keyword leg that follows.
         rows = self.x(
-            f"SELECT m.speaker FROM memories m WHERE {where} AND m.tsv @@ %s::tsquery LIMIT %s",
-            [*params, tsquery(phrase, "B"), limit],
+            "SELECT to_tsvector('english', %s)::text, s.speaker FROM (SELECT 1) o "
+            f"LEFT JOIN LATERAL (SELECT m.speaker FROM memories m WHERE {where} AND "
+            f"{SPEAKER_TSV.replace('speaker', 'm.speaker')} @@ phraseto_tsquery('english', %s) "
+            "LIMIT %s) s ON true",
+            [term, *params, term, limit],
         ).fetchall()
-        return [str(r[0] or "") for r in rows]
+        self.remember(term, str(rows[0][0]))
+        return [str(r[1]) for r in rows if r[1] is not None]
 
     # ------------------------------------------------------ for the store
     def taken(

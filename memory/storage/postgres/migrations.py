@@ -22,6 +22,9 @@ from . import kinds, rls
 Conn = psycopg.Connection[Any]
 _LOCK = 7_461_737  # pg_advisory_xact_lock key: one migrator at a time
 
+# The speaker's words alone: the ``B`` part of ``memories.tsv``, indexed apart.
+SPEAKER_TSV = "to_tsvector('english', coalesce(speaker, ''))"
+
 # Namespaced tables: each has a ``profile`` column and the same four policies.
 NAMESPACED = (
     "conversations",
@@ -106,6 +109,18 @@ CREATE INDEX memories_metadata ON memories USING gin (metadata jsonb_path_ops);
 """
 
 
+_SEARCH_INDEXES = (
+    f"CREATE INDEX memories_speaker ON memories USING gin ({SPEAKER_TSV});"
+    "CREATE INDEX memories_conversation ON memories (conversation_id, id);"
+    # Writers of one profile queue on its keyword_stats row from the trigger to
+    # COMMIT: counted at COMMIT, the vector index's insert is outside the queue.
+    "DROP TRIGGER memories_keyword_stats ON memories;"
+    "CREATE CONSTRAINT TRIGGER memories_keyword_stats AFTER INSERT OR DELETE OR UPDATE OF "
+    "tokens, profile ON memories DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+    "EXECUTE FUNCTION mem_count_tokens();"
+)
+
+
 def _run(script: str) -> Callable[[Conn], None]:
     def apply(conn: Conn) -> None:
         conn.execute(script.encode())
@@ -125,6 +140,12 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
     ),
     # The kind CHECK SQLite has, with in-context examples (memory.storage.postgres.kinds).
     (5, "example kind", lambda conn: kinds.constrain(conn, kinds.WITH_EXAMPLES)),
+    # Is a query word a speaker's name? The GIN index over ``tsv`` cannot tell a
+    # speaker's word from the text's (weights are rechecked on every matching
+    # row, or the planner scans the table): the speaker leg has its own. A
+    # search within one conversation reads its rows of every kind. The keyword
+    # statistics are counted at COMMIT.
+    (6, "search indexes", _run(_SEARCH_INDEXES)),
 ]
 LATEST = MIGRATIONS[-1][0]
 

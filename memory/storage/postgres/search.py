@@ -24,12 +24,14 @@ from ..records import KeywordStats, MemoryFilter
 from ..scope import Scope
 from .base import Base
 from .filters import filter_sql, scope_sql, storable
+from .migrations import SPEAKER_TSV
 
 K1, B, IDF_FLOOR = 1.2, 0.75, 1e-6
 # A scope of up to this many rows is searched by exact scan, not the HNSW index.
 EXACT_VECTOR_LIMIT = 2_000
 KNN_MAX = 1_000  # pgvector's largest hnsw.ef_search
 _WEIGHT = {"content": "A", "speaker": "B"}
+_SPEAKER = SPEAKER_TSV.replace("speaker", "m.speaker")
 
 
 def idf_sql(df: str) -> str:
@@ -63,14 +65,15 @@ def positions(tsv: str) -> dict[str, list[tuple[int, str]]]:
 
 def tsquery(phrase: list[tuple[int, str]], weight: str) -> str:
     """The phrase (offset, lexeme) as a tsquery of one column's weight:
-    ``'water':A <2> 'bill':A`` (the lexemes are stemmed already)."""
+    ``'water':A <2> 'bill':A`` (the lexemes are stemmed already); ``weight``
+    "" for any."""
     parts: list[str] = []
     last = phrase[0][0]
     for offset, lexeme in phrase:
         if parts:
             parts.append(f"<{offset - last}>")
         quoted = lexeme.replace("\\", "\\\\").replace("'", "''")
-        parts.append(f"'{quoted}':{weight}")
+        parts.append(f"'{quoted}':{weight}" if weight else f"'{quoted}'")
         last = offset
     return " ".join(parts)
 
@@ -87,7 +90,61 @@ def phrase_count(phrase: list[tuple[int, str]], row: str, weight: str) -> int:
     )
 
 
+# How often one lexeme (parameter: ``'lexeme'`` as a tsquery) occurs in
+# ``m.tsv`` at one weight (parameter: ``{a}`` or ``{b}``), found in the ``ranks``
+# table (parameter) by its ``ts_rank``: for n positions of one weight ranked
+# with that weight alone, ``ts_rank`` is a sum over 1/j² that grows with n (a C
+# call per row, where unnesting the tsvector costs a plan per row; and the
+# tsvector need not be carried out of the scan). NULL for a rank not in the
+# table (never seen: :data:`COUNTED` counts the positions then). The table and
+# the weight are literals: as parameters, the generic plan of a prepared
+# statement would cast them for every row (measured 1.6x slower).
+FOUND = (
+    "array_position('{ranks}'::real[], ts_rank('{{1,1,1,1}}', ts_filter(m.tsv, "
+    "'{{{weight}}}'), %s::tsquery))"
+)
+COUNTED = (
+    "greatest(1, (SELECT count(*) FROM memories x CROSS JOIN LATERAL unnest(x.tsv) u "
+    "CROSS JOIN LATERAL unnest(u.weights) w WHERE x.id = c.id AND u.lexeme = %s AND w = %s))"
+)
+
+
 class SearchMixin(Base):
+    def _ranks(self) -> str:
+        """``ts_rank`` of 1 … 256 positions of one lexeme (tsvector keeps at
+        most 256), as this server computes it (float4), as an array literal
+        (each float4 printed exactly): see :data:`FOUND`."""
+        if not self.ranks:
+            row = self.x(
+                "SELECT array_agg(ts_rank('{1,1,1,1}', (SELECT string_agg('x:' || i || 'A', ' ') "
+                "FROM generate_series(1, n) i)::tsvector, 'x') ORDER BY n) "
+                "FROM generate_series(1, 256) n"
+            ).fetchone()
+            assert row is not None
+            self.ranks = "{" + ",".join(repr(float(r)) for r in row[0]) + "}"
+        return self.ranks
+
+    def phrases(self, terms: Iterable[str]) -> dict[str, list[tuple[int, str]]]:
+        """Each term as the server's ``english`` configuration lexes it:
+        [(position, lexeme)]. Remembered per connection (the configuration is
+        the migrations' own), so a word costs one round trip per session."""
+        terms = [t for t in dict.fromkeys(terms) if t.strip()]
+        missing = [t for t in terms if t not in self.lexed]
+        if missing:
+            for term, tsv in self.x(
+                "SELECT t, to_tsvector('english', t)::text FROM unnest(%s::text[]) t", [missing]
+            ).fetchall():
+                self.remember(str(term), str(tsv))
+        return {t: self.lexed[t] for t in terms}
+
+    def remember(self, term: str, tsv: str) -> None:
+        """Keep ``term``'s lexemes, from its ``to_tsvector`` text (see :meth:`phrases`)."""
+        if len(self.lexed) > 50_000:
+            self.lexed.clear()
+        self.lexed[term] = sorted(
+            (p, lex) for lex, spots in positions(tsv).items() for p, _ in spots
+        )
+
     def keyword_stats(self, scope: Scope) -> KeywordStats:
         self.check(scope)
         row = self.x(
@@ -111,41 +168,41 @@ class SearchMixin(Base):
         if not term.strip() or limit < 1:
             return {}
         self.check(scope)
-        lexed = self.x("SELECT to_tsvector('english', %s)::text", [term]).fetchone()
-        phrase = sorted(
-            (p, lex) for lex, spots in positions(str(lexed[0] if lexed else "")).items()
-            for p, _ in spots
-        )  # fmt: skip
+        phrase = self.phrases([term])[term]
         if not phrase:
             return {}
-        query = tsquery(phrase, _WEIGHT[column])
+        weight = _WEIGHT[column]
+        # The speaker's words have their own index (migration 6); the text's
+        # are ``tsv``'s weight A (a speaker's name elsewhere is weight B).
+        if column == "speaker":
+            match, query = f"{_SPEAKER} @@ %s::tsquery", tsquery(phrase, "")
+        else:
+            match, query = "m.tsv @@ %s::tsquery", tsquery(phrase, weight)
         readable = list(scope.readable)
         where, params = filter_sql(scope, filters)
         if len(phrase) == 1:
             # One word: one statement, one scan of the readable matches (df),
             # of which those passing the filters are scored and ranked here.
+            lexeme = phrase[0][1]
+            found = FOUND.format(ranks=self._ranks(), weight=weight.lower())
             rows = self.x(
-                "WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, m.tsv, "
-                f"({where}) AS ok FROM memories m WHERE m.profile = ANY(%s) "
-                "AND m.tsv @@ %s::tsquery), "
+                f"WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, ({where}) AS ok, {found} "
+                f"AS f FROM memories m WHERE m.profile = ANY(%s) AND {match}), "
                 + idf_sql("SELECT count(*)::float8 AS d FROM hit")
                 + " SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * r.tokens "
-                "/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, greatest(1, (SELECT count(*) "
-                "FROM unnest(c.tsv) u CROSS JOIN LATERAL unnest(u.weights) w "
-                "WHERE u.lexeme = %s AND w = %s)) AS f FROM (SELECT id, tokens, tsv FROM hit "
+                f"/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, coalesce(c.f, {COUNTED}) "
+                "AS f FROM (SELECT id, tokens, f FROM hit "
                 "WHERE ok ORDER BY id DESC LIMIT %s) c OFFSET 0) r "
                 "WHERE k.n > 0 ORDER BY s DESC, r.id DESC LIMIT %s",
-                [*params, readable, query, readable, K1 + 1.0, K1, B, B, phrase[0][1],
-                 _WEIGHT[column], newest, limit],
+                [*params, tsquery(phrase, ""), readable, query, readable, K1 + 1.0, K1, B, B,
+                 lexeme, weight, newest, limit],
             ).fetchall()  # fmt: skip
             return {int(r[0]): float(r[1]) for r in rows}
         # A phrase: N, length and df from one statement (one snapshot: a writer
         # committing in between could make df exceed N), positions counted here.
         matches = "SELECT count(*)::float8 AS d FROM memories m WHERE m.profile = ANY(%s) "
         stats = self.x(
-            "WITH "
-            + idf_sql(matches + "AND m.tsv @@ %s::tsquery")
-            + " SELECT n, idf, avgdl FROM k",
+            "WITH " + idf_sql(matches + f"AND {match}") + " SELECT n, idf, avgdl FROM k",
             [readable, readable, query],
         ).fetchone()
         if stats is None or not stats[0]:
@@ -154,10 +211,10 @@ class SearchMixin(Base):
         scores: dict[int, float] = {}
         for memory_id, length, tsv in self.x(
             f"SELECT m.id, m.tokens, m.tsv::text FROM memories m WHERE {where} "
-            "AND m.tsv @@ %s::tsquery ORDER BY m.id DESC LIMIT %s",
+            f"AND {match} ORDER BY m.id DESC LIMIT %s",
             [*params, query, newest],
         ).fetchall():
-            freq = max(phrase_count(phrase, str(tsv), _WEIGHT[column]), 1)
+            freq = max(phrase_count(phrase, str(tsv), weight), 1)
             norm = K1 * (1 - B + B * int(length) / avgdl)
             scores[int(memory_id)] = idf * (freq * (K1 + 1.0)) / (freq + norm)
         return dict(heapq.nlargest(limit, scores.items(), key=lambda kv: (kv[1], kv[0])))
@@ -225,32 +282,32 @@ class SearchMixin(Base):
             return {int(r[0]): 1.0 - float(r[1]) for r in rows if r[1] == r[1]}
         fetch = min(max(k * 4, 100), KNN_MAX)
         while True:
-            with self.transaction(scope):
-                self.x(f"SET LOCAL hnsw.ef_search = {int(fetch)}")
-                found = [
-                    int(r[0])
-                    for r in self.x(
-                        "SELECT id FROM memory_vectors ORDER BY embedding <=> %s LIMIT %s",
-                        [q, fetch],
-                    ).fetchall()
-                ]
-            kept = self.passing(scope, filters, found)
-            if len(kept) >= 2 * k or len(found) < fetch or fetch >= KNN_MAX:
+            # One statement: the index's ``fetch`` nearest (hnsw.ef_search at
+            # least ``fetch``, or it returns fewer), those in the scope and the
+            # filters flagged, each re-scored exactly.
+            self._ef_search(fetch)
+            found = self.x(
+                "WITH knn AS MATERIALIZED (SELECT id, embedding FROM memory_vectors "
+                "ORDER BY embedding <=> %s LIMIT %s) SELECT k.id, m.id IS NOT NULL, "
+                "1 - (k.embedding <=> %s) FROM knn k LEFT JOIN memories m "
+                f"ON m.id = k.id AND {where}",
+                [q, fetch, q, *params],
+            ).fetchall()
+            passed = [(int(i), s) for i, ok, s in found if ok]
+            if len(passed) >= 2 * k or len(found) < fetch or fetch >= KNN_MAX:
                 break
             fetch = min(fetch * 4, KNN_MAX)
-        sims = self.similarities(scope, vector, kept)
-        return dict(heapq.nlargest(k, sims.items(), key=lambda kv: (kv[1], -kv[0])))
+        kept = {i: float(s) for i, s in passed if s is not None and s == s}
+        return dict(heapq.nlargest(k, kept.items(), key=lambda kv: (kv[1], -kv[0])))
 
-    def passing(self, scope: Scope, filters: MemoryFilter, ids: Iterable[int]) -> list[int]:
-        """Those of ``ids`` in the scope that pass ``filters``, in the same order."""
-        ids = list(ids)
-        where, params = filter_sql(scope, filters)
-        rows = self.x(
-            f"SELECT m.id FROM memories m WHERE m.id = ANY(%s) AND {where}",
-            [storable(ids), *params],
-        ).fetchall()
-        ok = {int(r[0]) for r in rows}
-        return [i for i in ids if i in ok]
+    def _ef_search(self, fetch: int) -> None:
+        """``hnsw.ef_search`` = ``fetch`` for this session (one ``SET`` when it
+        changes; inside a transaction, for that transaction only)."""
+        if self.in_transaction:
+            self.x(f"SET LOCAL hnsw.ef_search = {int(fetch)}")
+        elif self.ef_search != fetch:
+            self.x(f"SET hnsw.ef_search = {int(fetch)}")
+            self.ef_search = fetch
 
     def session_neighbours(
         self, scope: Scope, anchors: Iterable[int], window: int, filters: MemoryFilter
@@ -259,20 +316,25 @@ class SearchMixin(Base):
         anchors = storable(anchors)
         if not anchors or window < 1:
             return {}
+        # Each neighbour with whether it passes the filters (one statement).
+        where, params = filter_sql(scope, filters, alias="q")
         side = (
-            "SELECT c.id, p.id FROM memories c CROSS JOIN LATERAL (SELECT q.id FROM memories q "
+            "SELECT c.id, p.id, p.ok FROM memories c CROSS JOIN LATERAL (SELECT q.id, "
+            f"({where}) AS ok FROM memories q "
             "WHERE q.conversation_id = c.conversation_id AND q.kind = 'message' "
             "AND q.profile = c.profile AND q.id {op} c.id ORDER BY q.id {order} LIMIT %s) p "
             "WHERE c.id = ANY(%s) AND c.kind = 'message' AND c.profile = ANY(%s)"
         )
         pairs = self.x(
             side.format(op="<", order="DESC") + " UNION ALL " + side.format(op=">", order="ASC"),
-            [window, anchors, list(scope.readable)] * 2,
+            [*params, window, anchors, list(scope.readable)] * 2,
         ).fetchall()
         around: dict[int, list[int]] = {}
-        for anchor, other in pairs:
+        ok: set[int] = set()
+        for anchor, other, passes in pairs:
             around.setdefault(int(anchor), []).append(int(other))
-        ok = set(self.passing(scope, filters, {i for ids in around.values() for i in ids}))
+            if passes:
+                ok.add(int(other))
         out: dict[int, list[tuple[int, int]]] = {}
         for anchor, ids in around.items():
             before = sorted((i for i in ids if i < anchor), reverse=True)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from memory.storage.records import (
     MemoryFilter,
     MemoryPatch,
     NewMemory,
+    NewMessage,
 )
 from memory.storage.scope import Scope
 from memory.storage.sqlite import keyword_stats
@@ -148,6 +150,19 @@ class SQLiteBackend(
             "INSERT INTO memories_vec(id, embedding) VALUES (?, vec_quantize_binary(vec_f32(?)))",
             [memory_id, blob],
         )
+
+    def add_messages(
+        self,
+        scope: Scope,
+        batch: Sequence[tuple[NewMessage, NewMemory | None, Sequence[float]]],
+    ) -> list[int]:
+        ids: list[int] = []
+        with transaction(self.conn):
+            for message, memory, vector in batch:
+                ids.append(self.add_message(scope, message))
+                if memory is not None:
+                    self.add_memory(scope, replace(memory, source_message_id=ids[-1]), vector)
+        return ids
 
     def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
         m = memory
