@@ -55,14 +55,14 @@ def turn_line(turn: Hit | Memory) -> str:
 def lift(
     backend: StorageBackend,
     scope: Scope,
-    scores: Mapping[int, float],
+    scores: dict[int, float],
     cands: Mapping[int, Candidate],
 ) -> dict[int, float]:
     """An episode scores at least as well as its best turn: it is found where its
     session's evidence is, and holds that turn when it opens."""
     ids = [mid for mid, c in cands.items() if c.kind == "episode"]
-    if not ids:
-        return dict(scores)
+    if not ids:  # the common case: nothing to copy
+        return scores
     found = legs.hits(backend, scope, ids)
     out = dict(scores)
     by_conv: dict[str | None, list[int]] = {}

@@ -100,7 +100,11 @@ def search(
     asked = legs.speakers(backend, scope, parsed.terms, filters)
     share = ranking.vector_share(store.embedder.name)
     cands = _gather(store, parsed, asked, filters, limit, ranking, share)
-    if "episode" not in filters.kinds and not episodes.asks_about_episodes(query):
+    if (
+        "episode" not in filters.kinds
+        and any(c.kind == "episode" for c in cands.values())
+        and not episodes.asks_about_episodes(query)
+    ):
         cands = {mid: c for mid, c in cands.items() if c.kind != "episode"}
     if not cands:
         return []
@@ -251,7 +255,7 @@ def _best(
     top = top[: max(limit * 5, RERANKED)]
     by_id = legs.hits(store.backend, store.scope, top)
     final = {mid: scores[mid] for mid in top if mid in by_id}
-    if ranking.use_weight:
+    if ranking.use_weight and any(m.use_count for m in by_id.values()):
         uses = {mid: (m.use_count, m.last_used_at) for mid, m in by_id.items()}
         final = used_boosted(final, uses, ranking, timeutil.now())
     if parsed.answer and ranking.answer_boost:
