@@ -157,14 +157,25 @@ class SQLiteBackend(
         batch: Sequence[tuple[NewMessage, NewMemory | None, Sequence[float]]],
     ) -> list[int]:
         ids: list[int] = []
+        owned: set[str] = set()  # one ownership check per conversation, not per line
         with transaction(self.conn):
             for message, memory, vector in batch:
-                ids.append(self.add_message(scope, message))
+                ids.append(self._add_message(scope, message, owned))
                 if memory is not None:
-                    self.add_memory(scope, replace(memory, source_message_id=ids[-1]), vector)
+                    memory = replace(memory, source_message_id=ids[-1])
+                    self._add_memory(scope, memory, vector, owned)
         return ids
 
     def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
+        with transaction(self.conn):
+            return self._add_memory(scope, memory, vector, None)
+
+    def _add_memory(
+        self, scope: Scope, memory: NewMemory, vector: Sequence[float], owned: set[str] | None
+    ) -> int:
+        """:meth:`add_memory` in the caller's transaction. With ``owned`` (a batch
+        of :meth:`add_messages`), its source message was just written and the
+        conversations in ``owned`` were found the scope's."""
         m = memory
         if m.kind not in KINDS:
             raise UsageError(f"Unknown kind {m.kind!r}: use one of {', '.join(KINDS)}.")
@@ -172,41 +183,42 @@ class SQLiteBackend(
             raise UsageError("Nothing to remember: give some text.")
         blob = self._check_vector(vector)
         stamp = m.created_at or timeutil.now_iso()
-        with transaction(self.conn):
-            if m.source_message_id is not None and self.message(scope, m.source_message_id) is None:
+        if owned is None and m.source_message_id is not None:
+            if self.message(scope, m.source_message_id) is None:
                 raise NotFoundError(f"No message with id {m.source_message_id}.")
-            if m.conversation is not None and not self._own_conversation(scope, m.conversation):
+        if m.conversation is not None and m.conversation not in (owned or ()):
+            if not self._own_conversation(scope, m.conversation):
                 raise NotFoundError(f"No conversation {m.conversation!r}.")
-            next_id = self.conn.execute(
-                "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
-                "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
-            ).fetchone()[0]
-            cur = self.conn.execute(
-                "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
-                "conversation_id, external_id, speaker, importance, confidence, created_at, "
-                "updated_at, valid_from, expires_at, metadata) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    int(next_id) + 1,
-                    scope.writes,
-                    m.kind,
-                    m.content,
-                    m.source,
-                    m.source_message_id,
-                    m.conversation,
-                    m.external_id,
-                    m.speaker,
-                    m.importance,
-                    m.confidence,
-                    stamp,
-                    timeutil.now_iso(),
-                    stamp,
-                    m.expires_at,
-                    json.dumps(m.metadata),
-                ],
-            )
-            memory_id = int(cur.lastrowid)
-            self._index(memory_id, m.content, m.speaker, blob)
+        next_id = self.conn.execute(
+            "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
+        ).fetchone()[0]
+        cur = self.conn.execute(
+            "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
+            "conversation_id, external_id, speaker, importance, confidence, created_at, "
+            "updated_at, valid_from, expires_at, metadata) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                int(next_id) + 1,
+                scope.writes,
+                m.kind,
+                m.content,
+                m.source,
+                m.source_message_id,
+                m.conversation,
+                m.external_id,
+                m.speaker,
+                m.importance,
+                m.confidence,
+                stamp,
+                timeutil.now_iso(),
+                stamp,
+                m.expires_at,
+                json.dumps(m.metadata),
+            ],
+        )
+        memory_id = int(cur.lastrowid)
+        self._index(memory_id, m.content, m.speaker, blob)
         return memory_id
 
     def _own_memory(self, scope: Scope, memory_id: int) -> Memory:

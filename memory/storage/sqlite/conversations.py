@@ -91,38 +91,46 @@ class ConversationsMixin:
 
     # ------------------------------------------------------------- messages
     def add_message(self, scope: Scope, message: NewMessage) -> int:
-        stamp = message.created_at or timeutil.now_iso()
         with transaction(self.conn):
+            return self._add_message(scope, message, set())
+
+    def _add_message(self, scope: Scope, message: NewMessage, owned: set[str]) -> int:
+        """:meth:`add_message` inside the caller's transaction; ``owned``: the
+        conversations this transaction already found the scope's (an import's batch
+        asks once per conversation, not per line)."""
+        stamp = message.created_at or timeutil.now_iso()
+        if message.conversation not in owned:
             if not self._own_conversation(scope, message.conversation):
                 raise NotFoundError(
-                    f"No conversation {message.conversation!r} in profile {scope.writes!r}: "
-                    "see `mem conversations` for ids."
+                    f"No conversation {message.conversation!r} in profile "
+                    f"{scope.writes!r}: see `mem conversations` for ids."
                 )
-            floor = self.conn.execute(
-                "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
-                "WHERE key = ?), (SELECT coalesce(max(id), 0) FROM messages))",
-                [_lineage.MESSAGE_FLOOR_KEY],
-            ).fetchone()[0]
-            cur = self.conn.execute(
-                "INSERT INTO messages(id, conversation_id, profile, role, speaker, content, "
-                "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [
-                    int(floor) + 1,
-                    message.conversation,
-                    scope.writes,
-                    message.role,
-                    message.speaker,
-                    message.content,
-                    stamp,
-                    message.external_id,
-                    message.import_key,
-                    json.dumps(message.metadata),
-                ],
-            )
-            self.conn.execute(
-                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
-                [stamp, message.conversation],
-            )
+            owned.add(message.conversation)
+        floor = self.conn.execute(
+            "SELECT max((SELECT coalesce(max(CAST(value AS INTEGER)), 0) FROM meta "
+            "WHERE key = ?), (SELECT coalesce(max(id), 0) FROM messages))",
+            [_lineage.MESSAGE_FLOOR_KEY],
+        ).fetchone()[0]
+        cur = self.conn.execute(
+            "INSERT INTO messages(id, conversation_id, profile, role, speaker, content, "
+            "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                int(floor) + 1,
+                message.conversation,
+                scope.writes,
+                message.role,
+                message.speaker,
+                message.content,
+                stamp,
+                message.external_id,
+                message.import_key,
+                json.dumps(message.metadata),
+            ],
+        )
+        self.conn.execute(
+            "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+            [stamp, message.conversation],
+        )
         return int(cur.lastrowid)
 
     def message(self, scope: Scope, message_id: int) -> Message | None:
