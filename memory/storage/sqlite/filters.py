@@ -5,6 +5,7 @@ The scope is always the first clause, so no query built here can leave it out.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -23,6 +24,22 @@ def scope_sql(scope: Scope, alias: str = "m") -> tuple[str, list[Any]]:
 
 
 def filter_sql(scope: Scope, filters: MemoryFilter, alias: str = "m") -> tuple[str, list[Any]]:
+    """The scope and ``filters`` as a WHERE clause and its parameters. A search
+    asks for the same clause a dozen times (each term, speaker, neighbour read):
+    built once per scope and filter, unless it reads the clock (no ``now``)."""
+    if filters.now is None and not filters.include_inactive:
+        return _filter_sql(scope, filters, alias)
+    where, params = _cached(scope, filters, alias)
+    return where, list(params)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(scope: Scope, filters: MemoryFilter, alias: str) -> tuple[str, tuple[Any, ...]]:
+    where, params = _filter_sql(scope, filters, alias)
+    return where, tuple(params)
+
+
+def _filter_sql(scope: Scope, filters: MemoryFilter, alias: str) -> tuple[str, list[Any]]:
     where, params = scope_sql(scope, alias)
     clauses = [where]
     f = filters
