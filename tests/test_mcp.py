@@ -325,17 +325,14 @@ def test_mem_help_imports_neither_the_sdk_nor_litellm() -> None:
 N_WRITES = 200
 
 
-def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
-    fake_llm: Any, cli: Any, mem_home: Path, tmp_path: Path
-) -> None:
-    """3 × 200 writes at once: two MCP servers and a `mem chat` REPL (/remember)."""
+def write_at_once(home: Path, env: dict[str, str], *server_args: str, logs: Path) -> list[str]:
+    """N_WRITES each from two MCP servers (``alpha``, ``beta``; their stderr in
+    ``logs``/NAME.log) and a `mem chat` REPL typing /remember, all at once; the
+    REPL's failures are raised here. Returns the text of the two servers' logs."""
     import threading
 
     import pexpect
 
-    env = dict(
-        os.environ, **fake_llm.env(), **_env(mem_home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1"
-    )
     repl = pexpect.spawn(
         sys.executable,
         ["-m", "cli.main", "chat", "--model", "openai/x"],
@@ -358,9 +355,10 @@ def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
             failures.append(AssertionError(f"{type(err).__name__}: {repl.before!r}"))
 
     async def server_writes(name: str) -> None:
-        async with stdio_session(mem_home, client=name) as s:
-            for i in range(N_WRITES):
-                await call(s, "remember", text=f"{name} note {i}")
+        with (logs / f"{name}.log").open("w") as errlog:
+            async with stdio_session(home, *server_args, client=name, errlog=errlog) as s:
+                for i in range(N_WRITES):
+                    await call(s, "remember", text=f"{name} note {i}")
 
     async def both() -> None:
         async with anyio.create_task_group() as group:
@@ -372,10 +370,24 @@ def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
     anyio.run(both)
     typist.join(300)
     assert not failures, failures
-    contents = {m["content"] for m in cli.json("list", "--limit", "1000")}
+    return [(logs / f"{name}.log").read_text() for name in ("alpha", "beta")]
+
+
+def assert_nothing_lost(contents: set[str]) -> None:
     for who in ("repl", "alpha", "beta"):
         assert {f"{who} note {i}" for i in range(N_WRITES)} <= contents, who
     assert len(contents) == 3 * N_WRITES
+
+
+def test_two_servers_and_the_repl_writing_at_once_lose_nothing(
+    fake_llm: Any, cli: Any, mem_home: Path, tmp_path: Path
+) -> None:
+    """3 × 200 writes at once: two MCP servers and a `mem chat` REPL (/remember)."""
+    env = dict(
+        os.environ, **fake_llm.env(), **_env(mem_home), TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1"
+    )
+    write_at_once(mem_home, env, logs=tmp_path)
+    assert_nothing_lost({m["content"] for m in cli.json("list", "--limit", "1000")})
 
 
 def test_a_client_name_is_cleaned_before_it_becomes_a_source() -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,15 @@ pytest.importorskip("mcp")
 pytest.importorskip("psycopg")
 
 from test_engine_postgres import url_of  # noqa: E402
-from test_mcp import call, error, stdio_session  # noqa: E402
+from test_mcp import (  # noqa: E402
+    assert_nothing_lost,
+    call,
+    error,
+    stdio_session,
+    write_at_once,
+)
 
 PASSWORD = "hunter2-not-shown"
-N_WRITES = 200  # per writer, as on SQLite
 
 
 @pytest.fixture
@@ -84,8 +87,6 @@ def test_two_servers_and_the_repl_writing_at_once_on_postgresql_lose_nothing(
 ) -> None:
     """3 × 200 writes at once on one PostgreSQL database: two MCP servers and a
     `mem chat` REPL (/remember)."""
-    import pexpect
-
     env = dict(
         os.environ,
         **fake_llm.env(),
@@ -96,48 +97,7 @@ def test_two_servers_and_the_repl_writing_at_once_on_postgresql_lose_nothing(
         TERM="xterm",
         PROMPT_TOOLKIT_NO_CPR="1",
     )
-    repl = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli.main", "chat", "--model", "openai/x"],
-        env=env,
-        encoding="utf-8",
-        timeout=120,
-    )
-    repl.expect_exact("you>")
-    failures: list[BaseException] = []
-
-    def type_them() -> None:
-        try:
-            for i in range(N_WRITES):
-                repl.sendline(f"/remember repl note {i}")
-                repl.expect_exact(f"+ remembered: repl note {i}")
-                repl.expect_exact("you>")
-            repl.sendeof()
-            repl.expect(pexpect.EOF)
-        except BaseException as err:  # reported below, in the test's thread
-            failures.append(AssertionError(f"{type(err).__name__}: {repl.before!r}"))
-
-    logs = {name: tmp_path / f"{name}.log" for name in ("alpha", "beta")}
-
-    async def server_writes(name: str) -> None:
-        with logs[name].open("w") as errlog:
-            async with stdio_session(mem_home, "--db", url, client=name, errlog=errlog) as s:
-                for i in range(N_WRITES):
-                    await call(s, "remember", text=f"{name} note {i}")
-
-    async def both() -> None:
-        async with anyio.create_task_group() as group:
-            group.start_soon(server_writes, "alpha")
-            group.start_soon(server_writes, "beta")
-
-    typist = threading.Thread(target=type_them)
-    typist.start()
-    anyio.run(both)
-    typist.join(300)
-    assert not failures, failures
-    contents = {m["content"] for m in cli.json("list", "--limit", "1000", "--db", url)}
-    for who in ("repl", "alpha", "beta"):
-        assert {f"{who} note {i}" for i in range(N_WRITES)} <= contents, who
-    assert len(contents) == 3 * N_WRITES
-    for log in logs.values():
-        assert PASSWORD not in log.read_text() and "Traceback" not in log.read_text()
+    logs = write_at_once(mem_home, env, "--db", url, logs=tmp_path)
+    assert_nothing_lost({m["content"] for m in cli.json("list", "--limit", "1000", "--db", url)})
+    for log in logs:
+        assert PASSWORD not in log and "Traceback" not in log
