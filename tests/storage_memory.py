@@ -34,7 +34,7 @@ from memory.storage import (
     Scope,
     StorageBackend,
 )
-from memory.storage.records import KINDS, Event, Memory, Message
+from memory.storage.records import Event, Memory, Message
 
 
 class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
@@ -179,10 +179,7 @@ class MemoryBackend(LifecycleMixin, TransferMixin, SearchMixin):
 
     def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
         m = memory
-        if m.kind not in KINDS:
-            raise UsageError(f"Unknown kind {m.kind!r}: use one of {', '.join(KINDS)}.")
-        if not m.content.strip():
-            raise UsageError("Nothing to remember: give some text.")
+        m.check()
         vec = self._vector(vector)
         if m.source_message_id is not None and self.message(scope, m.source_message_id) is None:
             raise NotFoundError(f"No message with id {m.source_message_id}.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from memory.errors import UsageError
 from memory.records import KINDS, Event, Memory, Message
 
 __all__ = [
@@ -49,6 +50,13 @@ class NewMemory:
     speaker: str | None = None
     expires_at: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """What every backend refuses before writing: an unknown kind, no text."""
+        if self.kind not in KINDS:
+            raise UsageError(f"Unknown kind {self.kind!r}: use one of {', '.join(KINDS)}.")
+        if not self.content.strip():
+            raise UsageError("Nothing to remember: give some text.")
 
 
 @dataclass(frozen=True)

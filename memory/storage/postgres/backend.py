@@ -20,7 +20,6 @@ from ... import timeutil
 from ...errors import EmbedderMismatchError, NotFoundError, UsageError
 from ..protocol import Scrub, StorageBackend
 from ..records import (
-    KINDS,
     Counts,
     ForgetResult,
     Lineage,
@@ -140,10 +139,7 @@ class PostgresBackend(
     # ------------------------------------------------------------- memories
     def add_memory(self, scope: Scope, memory: NewMemory, vector: Sequence[float]) -> int:
         m = memory
-        if m.kind not in KINDS:
-            raise UsageError(f"Unknown kind {m.kind!r}: use one of {', '.join(KINDS)}.")
-        if not m.content.strip():
-            raise UsageError("Nothing to remember: give some text.")
+        m.check()
         vec = self._query_vector(vector)
         stamp = m.created_at or timeutil.now_iso()
         with self.transaction(scope):

@@ -19,7 +19,7 @@ from typing import Any
 from memory import timeutil
 from memory.errors import DatabaseError, EmbedderMismatchError, NotFoundError, UsageError
 from memory.privacy.history import is_encrypted
-from memory.records import KINDS, MEMORY_COLUMNS, memory_from_row
+from memory.records import MEMORY_COLUMNS, memory_from_row
 from memory.storage.protocol import Scrub, StorageBackend
 from memory.storage.records import (
     Counts,
@@ -177,10 +177,7 @@ class SQLiteBackend(
         of :meth:`add_messages`), its source message was just written and the
         conversations in ``owned`` were found the scope's."""
         m = memory
-        if m.kind not in KINDS:
-            raise UsageError(f"Unknown kind {m.kind!r}: use one of {', '.join(KINDS)}.")
-        if not m.content.strip():
-            raise UsageError("Nothing to remember: give some text.")
+        m.check()
         blob = self._check_vector(vector)
         stamp = m.created_at or timeutil.now_iso()
         if owned is None and m.source_message_id is not None:
