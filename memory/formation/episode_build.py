@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -48,15 +48,7 @@ class EpisodeReport:
     ids: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "conversations": self.conversations,
-            "added": self.added,
-            "kept": self.kept,
-            "removed": self.removed,
-            "by_model": self.by_model,
-            "model_failed": self.model_failed,
-            "ids": self.ids,
-        }
+        return asdict(self)  # every field, by its own name
 
 
 def episodes_of(store: MemoryStore, conversation: str | None = None) -> list[Memory]:
