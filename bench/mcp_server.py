@@ -44,8 +44,8 @@ from search import WARMUP, Corpus, fill, queries  # noqa: E402  (bench/search.py
 STARTS = 5
 
 
-def _params(db: Path, home: Path, *python: str) -> StdioServerParameters:
-    env = {"PYTHONPATH": str(ROOT), "MEM_HOME": str(home)}
+def _params(db: Path, home: Path, *python: str, root: Path = ROOT) -> StdioServerParameters:
+    env = {"PYTHONPATH": str(root), "MEM_HOME": str(home)}
     args = [*python, "-m", "cli.main", "mcp", "--db", str(db)]
     return StdioServerParameters(command=sys.executable, args=args, env=env)
 
@@ -78,11 +78,11 @@ async def _round_trips(db: Path, home: Path, qs: list[str]) -> list[float]:
     return times
 
 
-def _cpu_start(db: Path, home: Path) -> tuple[float, float]:
+def _cpu_start(db: Path, home: Path, root: Path = ROOT) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, from /proc) of a new server up to its
     initialize reply, over raw JSON-RPC. On a shared machine the wall time swells
     with the load; the CPU time is what the start costs an idle machine."""
-    params = _params(db, home)
+    params = _params(db, home, root=root)
     init = {
         "jsonrpc": "2.0",
         "id": 1,
@@ -114,6 +114,42 @@ def _cpu_start(db: Path, home: Path) -> tuple[float, float]:
     return wall, cpu
 
 
+def _sdk_floor() -> float:
+    """CPU seconds of a bare ``python -c "import mcp.server.mcpserver"``: the part
+    of the start that is the SDK's and Python's, not mem's."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import mcp.server.mcpserver, resource, sys; "
+            "r = resource.getrusage(resource.RUSAGE_SELF); "
+            "sys.stdout.write(str(r.ru_utime + r.ru_stime))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(proc.stdout)
+
+
+def _paired_starts(db: Path, home: Path, base: Path, rounds: int) -> None:
+    """Head, the baseline and the bare SDK, started in turn, ``rounds`` times:
+    on a shared machine only figures taken side by side compare."""
+    head: list[float] = []
+    old: list[float] = []
+    floor: list[float] = []
+    for _ in range(rounds):
+        head.append(_cpu_start(db, home)[1])
+        old.append(_cpu_start(db, home, root=base)[1])
+        floor.append(_sdk_floor())
+    h, b, f = (statistics.median(x) for x in (head, old, floor))
+    print(
+        f"paired      server CPU to initialize reply: head {h:.3f} s, base {b:.3f} s "
+        f"(head/base {h / b:.3f}); importing the SDK alone {f:.3f} s, so mem adds "
+        f"{h - f:.3f} s (medians of {rounds} rounds, in turn)"
+    )
+
+
 def _imports(log: Path) -> tuple[bool, float]:
     """From ``-X importtime`` lines: was litellm imported, and the SDK's cost (s)."""
     litellm, sdk = False, 0.0
@@ -132,6 +168,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--base", type=Path, help="a checkout to compare the start against (a git worktree)"
+    )
+    parser.add_argument("--rounds", type=int, default=9, help="paired start rounds (--base)")
     opts = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mem-bench-mcp-"))
     try:
@@ -140,6 +180,8 @@ def main() -> None:
         seconds, _ = fill(db, corpus, opts.size)
         print(f"== {opts.size:,} memories ({os.path.getsize(db) / 1e6:.0f} MB, {seconds:.0f} s)")
         qs = [text for text, _ in queries(corpus, db)]
+        if opts.base is not None:
+            _paired_starts(db, home, opts.base.resolve(), opts.rounds)
         with open(os.devnull, "w") as quiet:
             starts = [anyio.run(_start, db, home, qs[i], quiet) for i in range(STARTS)]
         ready = statistics.median(s[0] for s in starts)

@@ -3,43 +3,14 @@ Cursor, any stdio or HTTP client). The SDK loads only when this command runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from memory.errors import UsageError
-
 from . import render
 from .app import DbOption, ProfileOption, command
 from .commands import open_memory
-
-
-def _server_args(
-    db: str | None, profile: str | None, read_only: bool, share: list[str]
-) -> list[str]:
-    """The options a client must pass to start this same server."""
-    args: list[str] = []
-    if db:
-        is_url = "://" in db  # a server's URL, kept as given (a path is made absolute)
-        args += ["--db", db if is_url else str(Path(db).expanduser().resolve())]
-    if profile:
-        args += ["--profile", profile]
-    if read_only:
-        args.append("--read-only")
-    for folder in share:
-        args += ["--share", str(Path(folder).expanduser().resolve())]
-    return args
-
-
-def _shared_roots(share: list[str]) -> list[Path]:
-    roots = []
-    for folder in share:
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir():
-            raise UsageError(f"--share {folder}: no such folder; give a folder that exists.")
-        roots.append(path)
-    return roots
+from .mcp_stdio import server_args, shared_roots
 
 
 @command("mcp")
@@ -85,16 +56,17 @@ def mcp(
     if print_config is not None:
         from memory.mcp_server import snippet
 
-        print(snippet(print_config, _server_args(db, profile, read_only, folders)))
+        print(snippet(print_config, server_args(db, profile, read_only, folders)))
         return
     if rotate_token:
-        from memory.mcp_server import rotate_token, token_path
+        from memory.mcp_server import rotate_token as rotate
+        from memory.mcp_server import token_path
 
-        token = rotate_token()
+        token = rotate()
         render.status(f"New MCP bearer token (shown once; kept 0600 in {token_path()}):")
         print(token)
         return
-    roots = _shared_roots(folders)
+    roots = shared_roots(folders)
     from memory.mcp_server import serve
 
     with open_memory(db, profile) as mem:

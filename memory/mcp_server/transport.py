@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from memory import Memory
@@ -56,6 +57,27 @@ def _quiet_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
+@contextmanager
+def _without_rich_logging() -> Iterator[None]:
+    """Hide rich from the SDK while the server is built.
+
+    ``MCPServer()`` calls the SDK's ``configure_logging``, which imports rich
+    (15-30 ms of a 0.5 s start) to make a handler that ``logging.basicConfig``
+    then discards, since :func:`_quiet_logging` has already set the root's.
+    A ``None`` in ``sys.modules`` makes that import fail, and the SDK falls
+    back. Modules already imported are left alone; the entries are removed after.
+    """
+    blocked = [name for name in ("rich.console", "rich.logging") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
+
+
 def serve(
     mem: Memory,
     *,
@@ -69,7 +91,8 @@ def serve(
 
     say = status or (lambda line: print(line, file=sys.stderr, flush=True))
     _quiet_logging()
-    server = build(mem, read_only=read_only, shared_roots=shared_roots)
+    with _without_rich_logging():
+        server = build(mem, read_only=read_only, shared_roots=shared_roots)
     if http is None:
         server.run("stdio")
         return
