@@ -132,6 +132,7 @@ def copy_from_sqlite(source: Path, url: str, batch: int = 20_000) -> float:
     for name in _BULK_INDEXES:
         conn.execute(f"DROP INDEX IF EXISTS {name}".encode())
     conn.execute("ALTER TABLE memories DISABLE TRIGGER memories_keyword_stats")
+    conn.execute("ALTER TABLE memories DISABLE TRIGGER memories_term_stats")
 
     def stream(table: str, columns: str, query: str, shape: Callable[[tuple], tuple]) -> None:
         with (
@@ -175,6 +176,12 @@ def copy_from_sqlite(source: Path, url: str, batch: int = 20_000) -> float:
             "sum(tokens) FROM memories GROUP BY profile"
         )
         conn.execute("ALTER TABLE memories ENABLE TRIGGER memories_keyword_stats")
+        conn.execute(  # what the trigger would have counted, in one pass (migration 7)
+            "INSERT INTO term_stats (profile, lexeme, weight, docs) SELECT m.profile, "
+            "t.lexeme, t.weight, count(*) FROM memories m CROSS JOIN LATERAL "
+            "mem_term_weights(m.tsv) t GROUP BY 1, 2, 3"
+        )
+        conn.execute("ALTER TABLE memories ENABLE TRIGGER memories_term_stats")
         for table in ("memories", "messages"):
             conn.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -184,7 +191,7 @@ def copy_from_sqlite(source: Path, url: str, batch: int = 20_000) -> float:
     for definition in indexes:
         conn.execute(definition.encode())
     for table in ("conversations", "messages", "memories", "memory_vectors", "memory_events",
-                  "keyword_stats"):  # fmt: skip
+                  "keyword_stats", "term_stats"):  # fmt: skip
         conn.execute(f"VACUUM ANALYZE {table}".encode())
     db.close()
     lite.close()

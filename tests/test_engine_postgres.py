@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pg_server
 import psycopg
 import pytest
 
@@ -187,7 +188,10 @@ def test_a_members_forget_names_the_owners_scrub(cli: Any, pg_url: str) -> None:
         dead = owner.execute(
             "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'memories'"
         ).fetchone()
-    assert dead == (0,)
+    # VACUUM FULL writes the table anew (its counters may still show the dead
+    # row): what matters is that no byte of the text is left in any file.
+    assert dead in ((0,), (1,))
+    assert b"locker code is 4711" not in pg_server.probe(pg_url)
 
 
 def test_the_repl_chats_on_a_server(fake_llm: Any, url: str, mem_home: Path, cli: Any) -> None:

@@ -148,11 +148,14 @@ def test_secure_scrub_leaves_no_text(harness: Harness) -> None:
     db.add_event(ALICE, NewEvent(fact, "add", after={"content": f"vault word {token}"}))
     for i in range(20):  # neighbours on the same pages
         add(db, ALICE, f"unrelated note number {i}")
-    assert token.encode() in harness.probe(db)
-    result = db.forget(ALICE, [fact], with_source=True)
+    last = "qwvbnkestrel"  # written last: nothing written after it covers its bytes
+    newest = add(db, ALICE, f"the newest word is {last}")
+    assert token.encode() in harness.probe(db) and last.encode() in harness.probe(db)
+    result = db.forget(ALICE, [fact, newest], with_source=True)
     assert not result.scrub_pending
     assert db.scrub(ALICE)
-    assert token.encode() not in harness.probe(db)
+    probe = harness.probe(db)
+    assert token.encode() not in probe and last.encode() not in probe
     assert all(e.before is None and e.after is None for e in db.events(ALICE, fact))
     db.close()
 

@@ -16,7 +16,7 @@ from pg_server import with_database
 from storage_harness import ALICE, ALL, BOB, DIM, SYSTEM, add, say, vec
 
 from memory.errors import EmbedderMismatchError, MemError, SchemaTooNewError, UsageError
-from memory.storage import DocumentInfo, NewEvent, NewMemory, Scope
+from memory.storage import DocumentInfo, MemoryPatch, NewEvent, NewMemory, Scope
 from memory.storage.postgres import (
     PermissionDeniedError,
     PostgresBackend,
@@ -25,7 +25,7 @@ from memory.storage.postgres import (
     redact,
 )
 
-TABLES = (*migrations.NAMESPACED, "memory_vectors")
+TABLES = (*migrations.NAMESPACED, migrations.TERM_STATS, "memory_vectors")
 
 
 def as_role(url: str, role: str) -> str:
@@ -153,6 +153,70 @@ def test_an_older_schema_is_upgraded_on_open(pg_url: str) -> None:
         db.close()
 
 
+def term_stats(conn: Any) -> set[tuple[str, str, str, int]]:
+    rows = conn.execute("SELECT profile, lexeme, weight, docs FROM term_stats").fetchall()
+    return {(str(p), str(lex), str(w), int(d)) for p, lex, w, d in rows}
+
+
+def counted_terms(conn: Any) -> set[tuple[str, str, str, int]]:
+    """What ``term_stats`` should hold, counted from the rows themselves."""
+    rows = conn.execute(
+        "SELECT m.profile, u.lexeme, w, count(DISTINCT m.id) FROM memories m "
+        "CROSS JOIN LATERAL unnest(m.tsv) u CROSS JOIN LATERAL unnest(u.weights) w "
+        "GROUP BY 1, 2, 3"
+    ).fetchall()
+    return {(str(p), str(lex), str(w), int(d)) for p, lex, w, d in rows}
+
+
+def test_term_statistics_follow_every_write_and_leave_no_forgotten_word(
+    owner: PostgresBackend,
+) -> None:
+    """Document frequencies per profile, word and weight (migration 7) are
+    what the rows hold after adds, a changed text, a forget and a rolled-back
+    transaction; a word no row holds any more has no row of its own."""
+    db = owner
+    say(db, ALICE, "c", "we plan the trip to Lima in May")
+    keep = add(db, ALICE, "Lima is the capital of Peru", speaker="Lima Guide")
+    change = add(db, ALICE, "the zephyrine plan")
+    gone = add(db, ALICE, "the quokkafold word")
+    add(db, BOB, "bob also plans a trip to Lima")
+    db.update_memory(ALICE, change, MemoryPatch(content="the revised plan"), vec("revised"))
+    db.forget(ALICE, [gone])
+    with pytest.raises(RuntimeError), db.transaction(ALICE):
+        add(db, ALICE, "a rolled back lima note")
+        raise RuntimeError("boom")
+    found = term_stats(db.conn)
+    assert found == counted_terms(db.conn)
+    words = {(p, lex) for p, lex, _, _ in found}
+    assert ("alice", "zephyrin") not in words and ("alice", "quokkafold") not in words
+    assert ("alice", "lima", "A", 2) in found and ("alice", "lima", "B", 1) in found
+    assert ("bob", "lima", "A", 1) in found
+    # BM25's df is the profile's own: bob's row does not count for alice.
+    assert db.keyword_scores(ALICE, "lima", ALL).keys() >= {keep}
+
+
+def test_an_older_schema_counts_its_terms_when_upgraded(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        assert migrations.migrate(conn, "test", upto=6) == [1, 2, 3, 4, 5, 6]
+        for profile, text, speaker in (
+            ("alice", "written before the counts", None),
+            ("alice", "counts of words", "Ada"),
+            ("bob", "bob's words", "Bob"),
+        ):
+            conn.execute(
+                "INSERT INTO memories (profile, kind, content, source, created_at, updated_at, "
+                "speaker, tokens) VALUES (%s, 'fact', %s, 'user', '2024', '2024', %s, 3)",
+                [profile, text, speaker],
+            )
+    db = PostgresBackend.open(pg_url, embedder="toy", dim=DIM)
+    try:
+        assert migrations.version(db.conn) == migrations.LATEST
+        assert term_stats(db.conn) == counted_terms(db.conn) != set()
+        assert ("alice", "count", "A", 2) in term_stats(db.conn)
+    finally:
+        db.close()
+
+
 def test_a_newer_schema_is_refused_in_one_line_without_the_password(pg_url: str) -> None:
     PostgresBackend.open(pg_url, embedder="toy", dim=DIM).close()
     with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -229,6 +293,7 @@ def test_concurrent_writers_lose_nothing_while_searches_run(pg_url: str) -> None
         assert total == WRITERS * WRITES
         stats = sum(db.keyword_stats(Scope(f"p{i}")).rows for i in range(4))
         assert stats == total
+        assert term_stats(db.conn) == counted_terms(db.conn)
         assert len(db.nearest(Scope("p0"), vec("note 7"), ALL, k=5, exact=False)) == 5
     finally:
         db.close()

@@ -25,8 +25,12 @@ from .base import Base
 from .connection import translate
 from .filters import storable
 
-# What a forget can leave dead tuples in: VACUUMed after it commits.
-TOUCHED = ("memories", "memory_vectors", "messages", "memory_events", "conversations")
+# What a forget can leave its text in, VACUUMed after it commits. VACUUM prunes
+# dead tuples but does not zero the bytes they leave in a page's free space
+# (measured: the row written last stayed in the heap file), so the tables that
+# hold text are rewritten (VACUUM FULL, which also rebuilds their indexes);
+# the vectors hold no text, and rebuilding their HNSW graph would take minutes.
+REWRITTEN = ("memories", "messages", "memory_events", "conversations", "term_stats")
 SCRUB_WAIT_MS = 2000
 
 
@@ -261,11 +265,13 @@ def _drop_unfinished(b: Base) -> None:
 
 
 def vacuum(b: Base, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
-    """Rebuild the keyword index, then VACUUM the tables a forget touches
+    """Rebuild the keyword index, then rewrite the tables a forget touches
     (outside any transaction). A GIN index keeps a lexeme as a key after its
     last row has gone, so it is rebuilt (``REINDEX CONCURRENTLY``: writers go
     on), which also waits until no snapshot older than the forget is left;
-    VACUUM then prunes every dead tuple, with its text, from heap and TOAST.
+    ``VACUUM FULL`` then writes each table holding text anew, without the dead
+    tuples or the bytes they left (see :data:`REWRITTEN`); readers and writers
+    of that table wait for it.
 
     False, to be retried, inside a transaction; for a role that does not own
     the tables (PostgreSQL 16 lets only the owner vacuum: ``mem admin
@@ -280,8 +286,9 @@ def vacuum(b: Base, *, wait_ms: int = SCRUB_WAIT_MS) -> bool:
             # First: it waits out every older snapshot of the database, so
             # the VACUUMs after it may remove every tuple the forget deleted.
             b.conn.execute("REINDEX INDEX CONCURRENTLY memories_tsv")
-            for table in TOUCHED:
-                b.conn.execute(f"VACUUM (INDEX_CLEANUP ON) {table}".encode())
+            for table in REWRITTEN:
+                b.conn.execute(f"VACUUM (FULL) {table}".encode())
+            b.conn.execute("VACUUM (INDEX_CLEANUP ON) memory_vectors")
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
             with contextlib.suppress(psycopg.errors.LockNotAvailable):
                 _drop_unfinished(b)  # else the next scrub does

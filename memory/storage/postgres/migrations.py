@@ -121,6 +121,54 @@ _SEARCH_INDEXES = (
 )
 
 
+# How many of a profile's rows hold each lexeme, per weight (A: the text's words,
+# B: the speaker's): BM25's document frequency, read in one lookup. Counted
+# from the GIN index instead, a common word's count visits every row that holds
+# it (at 1M rows, most of a search's time). Kept at COMMIT like keyword_stats,
+# after it (triggers fire in name order), so the writers of one profile are
+# already queued on its keyword_stats row when they reach these. A count that
+# reaches 0 is deleted: a forgotten word leaves no row behind (scrubbed by VACUUM).
+TERM_STATS = "term_stats"
+_TERM_STATS = """
+CREATE TABLE term_stats (
+  profile text NOT NULL, lexeme text NOT NULL, weight "char" NOT NULL, docs bigint NOT NULL,
+  PRIMARY KEY (profile, lexeme, weight));
+CREATE FUNCTION mem_term_weights(v tsvector) RETURNS TABLE (lexeme text, weight "char")
+  IMMUTABLE LANGUAGE sql AS $$
+  SELECT DISTINCT u.lexeme, w FROM unnest(v) u CROSS JOIN LATERAL unnest(u.weights) w $$;
+CREATE FUNCTION mem_count_terms() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO term_stats AS s (profile, lexeme, weight, docs)
+  SELECT x.profile, x.lexeme, x.weight, sum(x.d) FROM (
+    SELECT OLD.profile AS profile, t.lexeme, t.weight, -1 AS d
+      FROM mem_term_weights(OLD.tsv) t WHERE TG_OP <> 'INSERT'
+    UNION ALL
+    SELECT NEW.profile, t.lexeme, t.weight, 1
+      FROM mem_term_weights(NEW.tsv) t WHERE TG_OP <> 'DELETE') x
+  GROUP BY 1, 2, 3 HAVING sum(x.d) <> 0 ORDER BY 1, 2, 3
+  ON CONFLICT (profile, lexeme, weight) DO UPDATE SET docs = s.docs + excluded.docs;
+  IF TG_OP <> 'INSERT' THEN
+    DELETE FROM term_stats s USING mem_term_weights(OLD.tsv) t
+    WHERE s.profile = OLD.profile AND s.lexeme = t.lexeme AND s.weight = t.weight
+      AND s.docs <= 0;
+  END IF;
+  RETURN NULL;
+END $$;
+INSERT INTO term_stats (profile, lexeme, weight, docs)
+  SELECT m.profile, t.lexeme, t.weight, count(*)
+  FROM memories m CROSS JOIN LATERAL mem_term_weights(m.tsv) t GROUP BY 1, 2, 3;
+CREATE CONSTRAINT TRIGGER memories_term_stats AFTER INSERT OR DELETE OR UPDATE OF
+  content, speaker, profile ON memories DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+  EXECUTE FUNCTION mem_count_terms();
+"""
+
+
+def _term_stats(conn: Conn) -> None:
+    _run(_TERM_STATS)(conn)
+    rls.install(conn, (TERM_STATS,))
+    conn.execute("ANALYZE term_stats")
+
+
 def _run(script: str) -> Callable[[Conn], None]:
     def apply(conn: Conn) -> None:
         conn.execute(script.encode())
@@ -146,6 +194,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Conn], None]]] = [
     # search within one conversation reads its rows of every kind. The keyword
     # statistics are counted at COMMIT.
     (6, "search indexes", _run(_SEARCH_INDEXES)),
+    (7, "term statistics", _term_stats),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -3,9 +3,10 @@ statistics, pgvector KNN re-scored exactly, session neighbours.
 
 BM25 is FTS5's formula (k1 1.2, b 0.75, IDF floored at 1e-6), as the SQLite
 backend computes it: N and the average length from ``keyword_stats`` (rows and
-words of the readable namespaces, kept by a trigger), the document frequency
-from the GIN index over readable rows only, each row's phrase frequency from
-the positions in its ``tsv`` and its length from ``tokens``. ``ts_rank``
+words of the readable namespaces, kept by a trigger), a word's document
+frequency from ``term_stats`` (per namespace, lexeme and weight, kept by a
+trigger) and a phrase's from the GIN index over readable rows only, each row's
+phrase frequency from the positions in its ``tsv`` and its length from ``tokens``. ``ts_rank``
 knows no document frequency, and a BM25 extension keeps statistics over every
 namespace, which would let one profile's rows move another's scores.
 """
@@ -109,6 +110,14 @@ COUNTED = (
 )
 
 
+# A word's document frequency in the readable namespaces, at one weight
+# (parameters: the namespaces, the lexeme, the weight): migration 7.
+_TERM_DF = (
+    "SELECT coalesce(sum(docs), 0)::float8 AS d FROM term_stats "
+    "WHERE profile = ANY(%s) AND lexeme = %s AND weight = %s"
+)
+
+
 class SearchMixin(Base):
     def _ranks(self) -> str:
         """``ts_rank`` of 1 … 256 positions of one lexeme (tsvector keeps at
@@ -181,21 +190,22 @@ class SearchMixin(Base):
         readable = list(scope.readable)
         where, params = filter_sql(scope, filters)
         if len(phrase) == 1:
-            # One word: one statement, one scan of the readable matches (df),
-            # of which those passing the filters are scored and ranked here.
+            # One word: its document frequency from ``term_stats`` (one lookup,
+            # however common the word), its matches that pass the filters, newest
+            # first, up to ``newest``, and only those are read and scored.
             lexeme = phrase[0][1]
-            found = FOUND.format(ranks=self._ranks(), weight=weight.lower())
+            found = FOUND.format(ranks=self._ranks(), weight=weight.lower()).replace(
+                "m.tsv", "c.tsv"
+            )
             rows = self.x(
-                f"WITH hit AS MATERIALIZED (SELECT m.id, m.tokens, ({where}) AS ok, {found} "
-                f"AS f FROM memories m WHERE m.profile = ANY(%s) AND {match}), "
-                + idf_sql("SELECT count(*)::float8 AS d FROM hit")
+                "WITH " + idf_sql(_TERM_DF)
                 + " SELECT r.id, k.idf * r.f * %s / (r.f + %s * (1 - %s + %s * r.tokens "
-                f"/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, coalesce(c.f, {COUNTED}) "
-                "AS f FROM (SELECT id, tokens, f FROM hit "
-                "WHERE ok ORDER BY id DESC LIMIT %s) c OFFSET 0) r "
+                f"/ k.avgdl)) AS s FROM k, (SELECT c.id, c.tokens, coalesce({found}, {COUNTED}) "
+                f"AS f FROM (SELECT m.id, m.tokens, m.tsv FROM memories m WHERE {where} AND "
+                f"{match} ORDER BY m.id DESC LIMIT %s) c OFFSET 0) r "
                 "WHERE k.n > 0 ORDER BY s DESC, r.id DESC LIMIT %s",
-                [*params, tsquery(phrase, ""), readable, query, readable, K1 + 1.0, K1, B, B,
-                 lexeme, weight, newest, limit],
+                [readable, readable, lexeme, weight, K1 + 1.0, K1, B, B, tsquery(phrase, ""),
+                 lexeme, weight, *params, query, newest, limit],
             ).fetchall()  # fmt: skip
             return {int(r[0]): float(r[1]) for r in rows}
         # A phrase: N, length and df from one statement (one snapshot: a writer
