@@ -9,6 +9,7 @@ import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
+import pg_server
 import psycopg
 import pytest
 from pg_load import open_new, write_and_search
@@ -195,6 +196,26 @@ def test_term_statistics_follow_every_write_and_leave_no_forgotten_word(
     assert db.keyword_scores(ALICE, "lima", ALL).keys() >= {keep}
 
 
+def test_a_common_word_and_a_rare_one_score_as_over_every_match(owner: PostgresBackend) -> None:
+    """A common word's newest matches are found by walking the rows back, a
+    rare word's through the index (two statements): either way, the scores of
+    the newest ``n`` matches are those the same rows get when every match is
+    scored."""
+    db = owner
+    with db.transaction(ALICE):
+        ids = [
+            add(db, ALICE, f"alpha note {i}" + (" beta" if i % 60 == 0 else "")) for i in range(300)
+        ]
+    add(db, BOB, "alpha beta for bob")  # another profile's rows count for neither
+    for word, df in (("alpha", 300), ("beta", 5)):
+        every = db.keyword_scores(ALICE, word, ALL, limit=1000)
+        assert len(every) == df
+        newest = db.keyword_scores(ALICE, word, ALL, limit=1000, newest=4)
+        assert sorted(newest) == sorted(every)[-4:]
+        assert all(newest[i] == pytest.approx(every[i]) for i in newest)
+    assert max(ids) in db.keyword_scores(ALICE, "alpha", ALL, limit=1, newest=4)
+
+
 def test_an_older_schema_counts_its_terms_when_upgraded(pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert migrations.migrate(conn, "test", upto=6) == [1, 2, 3, 4, 5, 6]
@@ -331,5 +352,16 @@ def test_scrub_waits_for_an_open_reader_then_leaves_no_half_index(pg_url: str) -
         valid = db.conn.execute(indexes + " AND indisvalid").fetchone()
         assert db.scrub(ALICE)  # the reader is gone; a leftover copy is dropped
         assert db.conn.execute(indexes).fetchone() == valid
+        # A snapshot that holds no lock on the tables: a rewrite would keep the
+        # rows it may still see, so the scrub waits for it too.
+        other = add(db, ALICE, "the other vault word is wallaby")
+        with psycopg.connect(pg_url) as reader:
+            reader.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            reader.execute("SELECT count(*) FROM documents")
+            assert db.forget(ALICE, [other]).scrub_pending
+        assert db.scrub(ALICE)
+        assert b"wallaby" not in pg_server.probe(pg_url)
+        unfinished = "SELECT count(*) FROM pg_index WHERE NOT indisvalid"
+        assert db.conn.execute(unfinished).fetchone() == (0,)
     finally:
         db.close()

@@ -69,9 +69,12 @@ class Base:
     def in_transaction(self) -> bool:
         return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
-    def x(self, query: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
-        """Execute one statement; a driver error becomes a one-line MemError."""
+    def x(
+        self, query: str, params: Sequence[Any] = (), *, prepare: bool | None = None
+    ) -> psycopg.Cursor[Any]:
+        """Execute one statement; a driver error becomes a one-line MemError.
+        ``prepare=False`` plans it anew for its values each time (see psycopg)."""
         try:
-            return self.conn.execute(query.encode(), params)
+            return self.conn.execute(query.encode(), params, prepare=prepare)
         except psycopg.Error as err:
             raise translate(err, self.where) from None
