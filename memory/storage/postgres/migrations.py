@@ -127,7 +127,8 @@ _SEARCH_INDEXES = (
 # it (at 1M rows, most of a search's time). Kept at COMMIT like keyword_stats,
 # after it (triggers fire in name order), so the writers of one profile are
 # already queued on its keyword_stats row when they reach these. A count that
-# reaches 0 is deleted: a forgotten word leaves no row behind (scrubbed by VACUUM).
+# reaches 0 is deleted: a forgotten word leaves no row behind (and the scrub
+# rewrites the table: memory.storage.postgres.lineage.REWRITTEN).
 TERM_STATS = "term_stats"
 _TERM_STATS = """
 CREATE TABLE term_stats (

@@ -5,10 +5,11 @@ BM25 is FTS5's formula (k1 1.2, b 0.75, IDF floored at 1e-6), as the SQLite
 backend computes it: N and the average length from ``keyword_stats`` (rows and
 words of the readable namespaces, kept by a trigger), a word's document
 frequency from ``term_stats`` (per namespace, lexeme and weight, kept by a
-trigger) and a phrase's from the GIN index over readable rows only, each row's
-phrase frequency from the positions in its ``tsv`` and its length from ``tokens``. ``ts_rank``
-knows no document frequency, and a BM25 extension keeps statistics over every
-namespace, which would let one profile's rows move another's scores.
+trigger) and a phrase's from the GIN index over readable rows only, each
+row's phrase frequency from the positions in its ``tsv`` and its length from
+``tokens``. ``ts_rank`` knows no document frequency, and a BM25 extension
+keeps statistics over every namespace, which would let one profile's rows move
+another's scores.
 """
 
 from __future__ import annotations
@@ -93,16 +94,16 @@ def phrase_count(phrase: list[tuple[int, str]], row: str, weight: str) -> int:
 
 
 # How often one lexeme (parameter: ``'lexeme'`` as a tsquery) occurs in
-# ``m.tsv`` at one weight (parameter: ``{a}`` or ``{b}``), found in the ``ranks``
-# table (parameter) by its ``ts_rank``: for n positions of one weight ranked
-# with that weight alone, ``ts_rank`` is a sum over 1/j² that grows with n (a C
-# call per row, where unnesting the tsvector costs a plan per row; and the
-# tsvector need not be carried out of the scan). NULL for a rank not in the
-# table (never seen: :data:`COUNTED` counts the positions then). The table and
-# the weight are literals: as parameters, the generic plan of a prepared
-# statement would cast them for every row (measured 1.6x slower).
+# ``c.tsv`` (``c``: the scored rows) at one weight (parameter: ``{a}`` or
+# ``{b}``), found in the ``ranks`` table (parameter) by its ``ts_rank``: for n
+# positions of one weight ranked with that weight alone, ``ts_rank`` is a sum
+# over 1/j² that grows with n (a C call per row, where unnesting the tsvector
+# costs a plan per row). NULL for a rank not in the table (never seen:
+# :data:`COUNTED` counts the positions then). The table and the weight are
+# literals: as parameters, the generic plan of a prepared statement would cast
+# them for every row (measured 1.6x slower).
 FOUND = (
-    "array_position('{ranks}'::real[], ts_rank('{{1,1,1,1}}', ts_filter(m.tsv, "
+    "array_position('{ranks}'::real[], ts_rank('{{1,1,1,1}}', ts_filter(c.tsv, "
     "'{{{weight}}}'), %s::tsquery))"
 )
 COUNTED = (
@@ -259,7 +260,7 @@ class SearchMixin(Base):
         avgdl = total / n if total > 0 else 1.0
         common = newest is not None and df * df > n * newest * _WALK_BACK
         where, params = filtered
-        found = FOUND.format(ranks=self._ranks(), weight=weight.lower()).replace("m.tsv", "c.tsv")
+        found = FOUND.format(ranks=self._ranks(), weight=weight.lower())
         rows = self.x(
             "SELECT r.id, %s * r.f * %s / (r.f + %s * (1 - %s + %s * r.tokens / %s)) AS s "
             f"FROM (SELECT c.id, c.tokens, coalesce({found}, {COUNTED}) AS f FROM "
