@@ -53,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -376,27 +376,34 @@ def _write(
 def queries(corpus: Corpus, db: Path) -> list[tuple[str, str | None]]:
     """Questions built from stored memories: a few of their words, sometimes a
     speaker's name or a month; each with the memory's conversation."""
-    rng = random.Random(corpus.seed + 99)
     with MemoryStore.open(db) as store:
         top = store.conn.execute("SELECT max(id) FROM memories").fetchone()[0]
-        out: list[tuple[str, str | None]] = []
-        while len(out) < QUERIES + WARMUP:
-            row = store.conn.execute(
-                "SELECT content, speaker, conversation_id, created_at FROM memories WHERE id = ?",
-                [rng.randint(1, top)],
-            ).fetchone()
-            if row is None:
-                continue
-            content, speaker, conv, created = row
-            words = [w.strip(".,").lower() for w in content.split()]
-            picked = rng.sample(words, min(len(words), rng.randint(2, 4)))
-            text = " ".join(picked)
-            roll = rng.random()
-            if speaker and roll < 0.4:
-                text = f"What did {speaker} say about {text}?"
-            elif roll < 0.55:
-                text = f"What about {text} in {MONTHS[int(created[5:7]) - 1]} {created[:4]}?"
-            out.append((text, conv))
+        return questions(corpus, top, lambda memory_id: store.conn.execute(
+            "SELECT content, speaker, conversation_id, created_at FROM memories WHERE id = ?",
+            [memory_id]).fetchone())  # fmt: skip
+
+
+def questions(
+    corpus: Corpus, top: int, row: Callable[[int], tuple[Any, ...] | None]
+) -> list[tuple[str, str | None]]:
+    """:func:`queries` from any store: ``row(id)`` gives (content, speaker,
+    conversation, created_at) of a memory, or None."""
+    rng = random.Random(corpus.seed + 99)
+    out: list[tuple[str, str | None]] = []
+    while len(out) < QUERIES + WARMUP:
+        found = row(rng.randint(1, top))
+        if found is None:
+            continue
+        content, speaker, conv, created = found
+        words = [w.strip(".,").lower() for w in content.split()]
+        picked = rng.sample(words, min(len(words), rng.randint(2, 4)))
+        text = " ".join(picked)
+        roll = rng.random()
+        if speaker and roll < 0.4:
+            text = f"What did {speaker} say about {text}?"
+        elif roll < 0.55:
+            text = f"What about {text} in {MONTHS[int(created[5:7]) - 1]} {created[:4]}?"
+        out.append((text, conv))
     return out
 
 

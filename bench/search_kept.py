@@ -14,11 +14,10 @@ costs, its scrub included (it forgets the newest memory).
 from __future__ import annotations
 
 import argparse
-import random
 import time
 
 import psycopg
-from search import MONTHS, QUERIES, WARMUP, Corpus, latency, paraphrased, print_latency
+from search import Corpus, latency, paraphrased, print_latency, questions
 from search_pg import engine_clients
 
 from memory.storage import Scope
@@ -27,28 +26,11 @@ from memory.storage.postgres import PostgresBackend, migrations
 
 def queries_from(url: str, corpus: Corpus) -> list[tuple[str, str | None]]:
     """bench/search.py's ``queries``, read from PostgreSQL."""
-    rng = random.Random(corpus.seed + 99)
-    out: list[tuple[str, str | None]] = []
     with psycopg.connect(url) as conn:
         top = conn.execute("SELECT max(id) FROM memories").fetchone()[0]  # type: ignore[index]
-        while len(out) < QUERIES + WARMUP:
-            row = conn.execute(
-                "SELECT content, speaker, conversation_id, created_at FROM memories WHERE id = %s",
-                [rng.randint(1, top)],
-            ).fetchone()
-            if row is None:
-                continue
-            content, speaker, conv, created = row
-            words = [w.strip(".,").lower() for w in content.split()]
-            picked = rng.sample(words, min(len(words), rng.randint(2, 4)))
-            text = " ".join(picked)
-            roll = rng.random()
-            if speaker and roll < 0.4:
-                text = f"What did {speaker} say about {text}?"
-            elif roll < 0.55:
-                text = f"What about {text} in {MONTHS[int(created[5:7]) - 1]} {created[:4]}?"
-            out.append((text, conv))
-    return out
+        return questions(corpus, top, lambda memory_id: conn.execute(
+            "SELECT content, speaker, conversation_id, created_at FROM memories WHERE id = %s",
+            [memory_id]).fetchone())  # fmt: skip
 
 
 def main() -> None:
