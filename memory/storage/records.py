@@ -29,6 +29,7 @@ __all__ = [
     "MemoryPatch",
     "Message",
     "NewEvent",
+    "NEW_MEMORY_COLUMNS",
     "NewMemory",
     "NewMessage",
 ]
@@ -57,6 +58,23 @@ class NewMemory:
             raise UsageError(f"Unknown kind {self.kind!r}: use one of {', '.join(KINDS)}.")
         if not self.content.strip():
             raise UsageError("Nothing to remember: give some text.")
+
+    def values(self, profile: str, now: str) -> tuple[Any, ...]:
+        """The row's values in :data:`NEW_MEMORY_COLUMNS` order (the metadata, which
+        each backend encodes its own way, follows them): one place that says
+        which field goes to which column, for every backend's INSERT."""
+        stamp = self.created_at or now
+        return (profile, self.kind, self.content, self.source, self.source_message_id,
+                self.conversation, self.external_id, self.speaker, self.importance,
+                self.confidence, stamp, now, stamp, self.expires_at)  # fmt: skip
+
+
+# The columns of :meth:`NewMemory.values` (created_at and valid_from are both
+# the memory's time; updated_at is the time of writing).
+NEW_MEMORY_COLUMNS = (
+    "profile, kind, content, source, source_message_id, conversation_id, external_id, "
+    "speaker, importance, confidence, created_at, updated_at, valid_from, expires_at"
+)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ... import timeutil
 from ...errors import EmbedderMismatchError, NotFoundError, UsageError
 from ..protocol import Scrub, StorageBackend
 from ..records import (
+    NEW_MEMORY_COLUMNS,
     Counts,
     ForgetResult,
     Lineage,
@@ -141,32 +142,16 @@ class PostgresBackend(
         m = memory
         m.check()
         vec = self._query_vector(vector)
-        stamp = m.created_at or timeutil.now_iso()
         with self.transaction(scope):
             if m.source_message_id is not None and self.message(scope, m.source_message_id) is None:
                 raise NotFoundError(f"No message with id {m.source_message_id}.")
             if m.conversation is not None and not self._own_conversation(scope, m.conversation):
                 raise NotFoundError(f"No conversation {m.conversation!r}.")
             row = self.x(
-                "INSERT INTO memories (profile, kind, content, source, source_message_id, "
-                "conversation_id, external_id, speaker, importance, confidence, created_at, "
-                "updated_at, valid_from, expires_at, metadata, tokens) "
+                f"INSERT INTO memories ({NEW_MEMORY_COLUMNS}, metadata, tokens) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
                 [
-                    scope.writes,
-                    m.kind,
-                    m.content,
-                    m.source,
-                    m.source_message_id,
-                    m.conversation,
-                    m.external_id,
-                    m.speaker,
-                    m.importance,
-                    m.confidence,
-                    stamp,
-                    timeutil.now_iso(),
-                    stamp,
-                    m.expires_at,
+                    *m.values(scope.writes, timeutil.now_iso()),
                     psycopg.types.json.Jsonb(m.metadata),
                     word_count(m.content, m.speaker),
                 ],  # fmt: skip

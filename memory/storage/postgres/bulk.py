@@ -12,7 +12,7 @@ import psycopg
 
 from ... import timeutil
 from ...errors import NotFoundError, UsageError
-from ..records import KINDS, NewMemory, NewMessage
+from ..records import KINDS, NEW_MEMORY_COLUMNS, NewMemory, NewMessage
 from ..scope import Scope
 from .base import word_count
 from .search import SearchMixin
@@ -65,15 +65,10 @@ class BulkMixin(SearchMixin):
                 if memory is not None
             ]
             memory_ids = self._returning(
-                "INSERT INTO memories (profile, kind, content, source, source_message_id, "
-                "conversation_id, external_id, speaker, importance, confidence, created_at, "
-                "updated_at, valid_from, expires_at, metadata, tokens) "
+                f"INSERT INTO memories ({NEW_MEMORY_COLUMNS}, metadata, tokens) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-                [(scope.writes, m.kind, m.content, m.source, m.source_message_id,
-                  m.conversation, m.external_id, m.speaker, m.importance, m.confidence,
-                  m.created_at or now, now, m.created_at or now, m.expires_at,
-                  psycopg.types.json.Jsonb(m.metadata), word_count(m.content, m.speaker))
-                 for m, _ in indexed],
+                [(*m.values(scope.writes, now), psycopg.types.json.Jsonb(m.metadata),
+                  word_count(m.content, m.speaker)) for m, _ in indexed],
             )  # fmt: skip
             with self.conn.cursor() as cur:
                 cur.executemany(

@@ -22,6 +22,7 @@ from memory.privacy.history import is_encrypted
 from memory.records import MEMORY_COLUMNS, memory_from_row
 from memory.storage.protocol import Scrub, StorageBackend
 from memory.storage.records import (
+    NEW_MEMORY_COLUMNS,
     Counts,
     ForgetResult,
     Lineage,
@@ -179,7 +180,6 @@ class SQLiteBackend(
         m = memory
         m.check()
         blob = self._check_vector(vector)
-        stamp = m.created_at or timeutil.now_iso()
         if owned is None and m.source_message_id is not None:
             if self.message(scope, m.source_message_id) is None:
                 raise NotFoundError(f"No message with id {m.source_message_id}.")
@@ -191,28 +191,9 @@ class SQLiteBackend(
             "WHERE key = 'memory_id_floor'), (SELECT coalesce(max(id), 0) FROM memories))"
         ).fetchone()[0]
         cur = self.conn.execute(
-            "INSERT INTO memories(id, profile, kind, content, source, source_message_id, "
-            "conversation_id, external_id, speaker, importance, confidence, created_at, "
-            "updated_at, valid_from, expires_at, metadata) "
+            f"INSERT INTO memories(id, {NEW_MEMORY_COLUMNS}, metadata) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [
-                int(next_id) + 1,
-                scope.writes,
-                m.kind,
-                m.content,
-                m.source,
-                m.source_message_id,
-                m.conversation,
-                m.external_id,
-                m.speaker,
-                m.importance,
-                m.confidence,
-                stamp,
-                timeutil.now_iso(),
-                stamp,
-                m.expires_at,
-                json.dumps(m.metadata),
-            ],
+            [int(next_id) + 1, *m.values(scope.writes, timeutil.now_iso()), json.dumps(m.metadata)],
         )
         memory_id = int(cur.lastrowid)
         self._index(memory_id, m.content, m.speaker, blob)
