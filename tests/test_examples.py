@@ -15,6 +15,7 @@ import pytest
 from storage_harness import ALICE, BACKENDS, add, row_of, say
 
 from memory import Memory, MemoryStore
+from memory.assistant.budget import assemble
 from memory.assistant.examples import HEADING, SIMILARITY_FLOOR, ExampleShelf, list_examples
 from memory.assistant.turn import Assistant, Settings
 from memory.errors import CorruptDatabaseError, SecretRefusedError, UsageError
@@ -66,6 +67,39 @@ def test_a_resembling_message_gets_the_examples_an_unrelated_one_none(
         system = stream_system(fake_llm)
         assert HEADING not in system and "Bonjour" not in system
         assert "examples" not in [p.name for p in turn.prompt.parts]
+
+
+def test_examples_shown_in_a_prompt_count_a_use_for_tending(tmp_path: Path) -> None:
+    """An example in the prompt is used as a fact in it is: its use is counted
+    after the reply (what tending strengthens), and an unrelated message's
+    turn, which shows none, counts none."""
+    with Memory.open(tmp_path / "m.db") as mem:
+        ids = add_three(mem)
+        store = mem.store
+        settings = Settings(model=None, budget=4000, extraction=False, memory="buffer")
+        assistant = Assistant(store, settings)
+        assistant.open_conversation()
+        prepared = assistant.prepare(RESEMBLING)
+        assert sorted(prepared.prompt.examples_used) == sorted(ids)
+        assert all(store.get(i).use_count == 0 for i in ids)  # not before the reply
+        assistant.after_reply(prepared)
+        assert [store.get(i).use_count for i in ids] == [1, 1, 1]
+        prepared = assistant.prepare(UNRELATED)
+        assert prepared.prompt.examples_used == []
+        assistant.after_reply(prepared)
+        assert [store.get(i).use_count for i in ids] == [1, 1, 1]
+
+    # A prompt with no room for them does not show them, so does not use them.
+    def words(text: str) -> int:
+        return len(text.split())
+
+    section = "an example " * 50
+    roomy = assemble(current="hi", count=words, budget=1000, reserve=0,
+                     examples=[("in", "out")], examples_text=section, example_ids=[7])  # fmt: skip
+    assert roomy.examples_used == [7]
+    tight = assemble(current="hi " * 80, count=words, budget=150, reserve=0,
+                     examples=[("in", "out")], examples_text=section, example_ids=[7])  # fmt: skip
+    assert tight.examples_used == [] and tight.dropped["examples"] == 1
 
 
 def test_show_prompt_shows_the_examples_through_the_cli(fake_llm: Any, cli: Any) -> None:

@@ -62,6 +62,7 @@ class AssembledPrompt:
     memories_used: list[Hit] = field(default_factory=list)
     profile_used: list[Memory] = field(default_factory=list)
     recent_used: list[Message] = field(default_factory=list)
+    examples_used: list[int] = field(default_factory=list)  # ids of the examples shown
     dropped: dict[str, int] = field(default_factory=dict)
     sections: PromptSections = field(default_factory=PromptSections)
 
@@ -219,6 +220,7 @@ def assemble(
     bound: Callable[[str], int] | None = None,
     examples: Sequence[tuple[str, str]] = (),
     examples_text: str = "",
+    example_ids: Sequence[int] = (),
 ) -> AssembledPrompt:
     """Fit the parts into ``budget - reserve`` tokens; see the module docstring.
 
@@ -227,8 +229,10 @@ def assemble(
     limit only grows as costs shrink), so the prompt is the same and ``count`` is only
     called if its parts' token counts are read. ``examples_text`` (the section of
     ``examples``, fitted under its own budget: memory.assistant.examples) follows the
-    profile facts, and goes when the message and instructions leave no room for it."""
-    shown = (examples, examples_text)
+    profile facts, and goes when the message and instructions leave no room for it;
+    ``example_ids`` (the examples' memory ids) are the prompt's ``examples_used``
+    when it is shown, so a turn counts their use as it counts the facts'."""
+    shown = (examples, examples_text, example_ids)
     if bound is not None:
         quick = _assemble(
             current, bound, count, budget, reserve, instructions, profile, retrieved,
@@ -256,7 +260,7 @@ def _assemble(
     summary: str | None,
     recent: Sequence[Message],
     base_prompt: str,
-    shown: tuple[Sequence[tuple[str, str]], str],
+    shown: tuple[Sequence[tuple[str, str]], str, Sequence[int]],
     *,
     all_or_none: bool,
 ) -> AssembledPrompt | None:
@@ -287,12 +291,12 @@ def _assemble(
     profile_lines = [render_fact(m) for m in profile_used]
     profile_text = _section("What you know about the user", profile_lines)
     fixed += count(profile_text) + 2 if profile_text else 0
-    examples, examples_text = shown
+    examples, examples_text, example_ids = shown
     if examples_text and fixed + count(examples_text) + 2 <= room:
         fixed += count(examples_text) + 2
     elif examples_text:
         dropped["examples"] = len(examples)
-        examples, examples_text = (), ""
+        examples, examples_text, example_ids = (), "", ()
     avail = room - fixed
 
     # Recent window: newest first, whole messages, up to a share of what is left.
@@ -385,6 +389,7 @@ def _assemble(
         memories_used=used,
         profile_used=profile_used,
         recent_used=recent_msgs,
+        examples_used=list(example_ids) if examples_text else [],
         dropped=dropped,
         sections=sections,
     )

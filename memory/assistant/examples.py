@@ -223,14 +223,14 @@ class ExampleShelf:
 
     def block(
         self, text: str, room: int, count: Callable[[str], int]
-    ) -> tuple[list[tuple[str, str]], str]:
-        """The (input, output) pairs and the prompt section for ``text`` within
-        ``room`` tokens. Fitted by the free byte bound first: the tokenizer is
-        loaded only when the examples do not fit by it."""
+    ) -> tuple[list[Example], str]:
+        """The examples and the prompt section for ``text`` within ``room``
+        tokens. Fitted by the free byte bound first: the tokenizer is loaded
+        only when the examples do not fit by it."""
         found = self.relevant(text) if room > 0 else []
         if not found:
             return [], ""
         kept, section = fit(found, at_most, room)
         if len(kept) < len(found):
             kept, section = fit(found, count, room)
-        return [(e.input, e.output) for e in kept], section
+        return kept, section

@@ -245,8 +245,9 @@ class Assistant(Forming):
             retrieved=hits,
             summary=summary,
             recent=recent,
-            examples=examples,
+            examples=[(e.input, e.output) for e in examples],
             examples_text=block,
+            example_ids=[e.id for e in examples],
         )
 
     def prepare(self, text: str) -> Prepared:
@@ -284,11 +285,12 @@ class Assistant(Forming):
                 )
 
     def after_reply(self, prepared: Prepared) -> list[Change]:
-        """Step 6: count the uses of what the prompt held (one batched update,
-        off the reply's path; tending turns use into importance), implicit
-        formation and summary folding (after the reply)."""
+        """Step 6: count the uses of what the prompt held, its examples too (one
+        batched update, off the reply's path; tending turns use into
+        importance), implicit formation and summary folding (after the reply)."""
         prompt = prepared.prompt
-        self.store.touch([h.id for h in prompt.memories_used] + [m.id for m in prompt.profile_used])
+        used = [h.id for h in prompt.memories_used] + [m.id for m in prompt.profile_used]
+        self.store.touch(used + prompt.examples_used)
         changes: list[Change] = []
         if self.settings.extraction:
             changes = self.extract_and_consolidate(prepared.message_id)
