@@ -47,7 +47,7 @@ class OutOfRange(click.ClickException):
     exit_code = 2
 
 
-class Bounded(click.ParamType):
+class Bounded(click.ParamType):  # type: ignore[type-arg]  # generic in newer click only
     """A whole number (or a decimal) within ``low..high``; anything else, a
     huge id included, is a one-line error before the command runs.
 

@@ -37,7 +37,11 @@ class LazyCommands(MutableMapping[str, click.Command]):
         self._app = app
         self._built = dict(eager)
         self._pending: dict[str, CommandInfo | TyperInfo] = {}
-        for info in [*registry.registered_commands, *registry.registered_groups]:
+        infos: list[CommandInfo | TyperInfo] = [
+            *registry.registered_commands,
+            *registry.registered_groups,
+        ]
+        for info in infos:
             self._pending.setdefault(_name(info), info)
         self._order = [*self._built, *(n for n in self._pending if n not in self._built)]
 
@@ -92,4 +96,4 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.commands = LazyCommands(dict(self.commands), self.app)  # type: ignore[assignment]
+        self.commands = LazyCommands(dict(self.commands), self.app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def short(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     """A Rich table on a terminal; tab-separated lines when piped (plain text
     for scripts, and Rich's import and layout stay off the cold-start path)."""
     if not sys.stdout.isatty():
