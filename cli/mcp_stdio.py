@@ -96,6 +96,8 @@ def serve_plain(argv: list[str]) -> int | None:
     try:
         roots = shared_roots(opts["share"])
         mem = Memory.open(opts["db"], profile=opts["profile"])
+    except KeyboardInterrupt as err:  # Ctrl-C while opening: "Interrupted.", as typer's path
+        return _mapped(err, opts["db"])
     except Exception:
         return None  # typer's path opens it again and reports why it will not
     from memory.mcp_server import serve
