@@ -221,9 +221,7 @@ class ExampleShelf:
         asked = self.store.embedder.embed([text])[0]
         return {e.id: _cosine(asked, self._vectors[(e.id, e.input)]) for e in pool}
 
-    def block(
-        self, text: str, room: int, count: Callable[[str], int]
-    ) -> tuple[list[Example], str]:
+    def block(self, text: str, room: int, count: Callable[[str], int]) -> tuple[list[Example], str]:
         """The examples and the prompt section for ``text`` within ``room``
         tokens. Fitted by the free byte bound first: the tokenizer is loaded
         only when the examples do not fit by it."""

@@ -30,6 +30,7 @@ __all__ = [
     "Message",
     "NewEvent",
     "NEW_MEMORY_COLUMNS",
+    "NEW_MESSAGE_COLUMNS",
     "NewMemory",
     "NewMessage",
 ]
@@ -103,6 +104,19 @@ class NewMessage:
     external_id: str | None = None
     import_key: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def values(self, profile: str, now: str) -> tuple[Any, ...]:
+        """The row's values in :data:`NEW_MESSAGE_COLUMNS` order (the metadata,
+        which each backend encodes its own way, follows them), as
+        :meth:`NewMemory.values` for a memory."""
+        return (self.conversation, profile, self.role, self.speaker, self.content,
+                self.created_at or now, self.external_id, self.import_key)  # fmt: skip
+
+
+# The columns of :meth:`NewMessage.values`.
+NEW_MESSAGE_COLUMNS = (
+    "conversation_id, profile, role, speaker, content, created_at, external_id, import_key"
+)
 
 
 @dataclass(frozen=True)

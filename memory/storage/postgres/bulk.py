@@ -12,7 +12,7 @@ import psycopg
 
 from ... import timeutil
 from ...errors import NotFoundError, UsageError
-from ..records import KINDS, NEW_MEMORY_COLUMNS, NewMemory, NewMessage
+from ..records import KINDS, NEW_MEMORY_COLUMNS, NEW_MESSAGE_COLUMNS, NewMemory, NewMessage
 from ..scope import Scope
 from .base import word_count
 from .search import SearchMixin
@@ -52,12 +52,10 @@ class BulkMixin(SearchMixin):
                         "see `mem conversations` for ids."
                     )
             ids = self._returning(
-                "INSERT INTO messages (conversation_id, profile, role, speaker, content, "
-                "created_at, external_id, import_key, metadata) "
+                f"INSERT INTO messages ({NEW_MESSAGE_COLUMNS}, metadata) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-                [(m.conversation, scope.writes, m.role, m.speaker, m.content, stamp,
-                  m.external_id, m.import_key, psycopg.types.json.Jsonb(m.metadata))
-                 for (m, _, _), stamp in zip(batch, stamps, strict=True)],
+                [(*m.values(scope.writes, now), psycopg.types.json.Jsonb(m.metadata))
+                 for m, _, _ in batch],
             )  # fmt: skip
             indexed = [
                 (replace(memory, source_message_id=mid), self._query_vector(vector))

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from ... import timeutil
 from ...errors import NotFoundError, UsageError
-from ..records import Conversation, Message, NewMessage
+from ..records import NEW_MESSAGE_COLUMNS, Conversation, Message, NewMessage
 from ..scope import Scope
 from .base import Base
 from .filters import storable
@@ -102,20 +102,9 @@ class ConversationsMixin(Base):
                     "see `mem conversations` for ids."
                 )
             row = self.x(
-                "INSERT INTO messages (conversation_id, profile, role, speaker, content, "
-                "created_at, external_id, import_key, metadata) "
+                f"INSERT INTO messages ({NEW_MESSAGE_COLUMNS}, metadata) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-                [
-                    message.conversation,
-                    scope.writes,
-                    message.role,
-                    message.speaker,
-                    message.content,
-                    stamp,
-                    message.external_id,
-                    message.import_key,
-                    Jsonb(message.metadata),
-                ],  # fmt: skip
+                [*message.values(scope.writes, stamp), Jsonb(message.metadata)],
             ).fetchone()
             self.x(
                 "UPDATE conversations SET updated_at = greatest(updated_at, %s) "

@@ -11,7 +11,7 @@ from typing import Any
 
 from memory import timeutil
 from memory.errors import NotFoundError, UsageError
-from memory.storage.records import Conversation, Message, NewMessage
+from memory.storage.records import NEW_MESSAGE_COLUMNS, Conversation, Message, NewMessage
 from memory.storage.scope import Scope
 from memory.storage.sqlite import lineage as _lineage
 from memory.storage.sqlite.db import Connection, transaction
@@ -112,20 +112,9 @@ class ConversationsMixin:
             [_lineage.MESSAGE_FLOOR_KEY],
         ).fetchone()[0]
         cur = self.conn.execute(
-            "INSERT INTO messages(id, conversation_id, profile, role, speaker, content, "
-            "created_at, external_id, import_key, metadata) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [
-                int(floor) + 1,
-                message.conversation,
-                scope.writes,
-                message.role,
-                message.speaker,
-                message.content,
-                stamp,
-                message.external_id,
-                message.import_key,
-                json.dumps(message.metadata),
-            ],
+            f"INSERT INTO messages(id, {NEW_MESSAGE_COLUMNS}, metadata) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [int(floor) + 1, *message.values(scope.writes, stamp), json.dumps(message.metadata)],
         )
         self.conn.execute(
             "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
