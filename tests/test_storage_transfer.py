@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from storage_harness import ALICE, ALL, BACKENDS, BOB, Harness, add, row_of, say, vec
 
-from memory.errors import NotFoundError
+from memory.errors import NotFoundError, UsageError
 from memory.storage import (
     Document,
     DocumentInfo,
@@ -151,3 +151,12 @@ def test_a_batch_of_messages_is_what_one_by_one_would_write(db: StorageBackend) 
     assert db.add_messages(ALICE, []) == []
     with pytest.raises(NotFoundError):
         db.add_messages(ALICE, [(NewMessage("b", "user", "into bob's"), None, vec("x"))])
+    # A memory every backend refuses alone is refused in a batch, in the same
+    # words, and the batch writes nothing.
+    for bad, words in (
+        (NewMemory("  "), "Nothing to remember"),
+        (NewMemory("x", kind="odd"), "Unknown kind"),
+    ):
+        with pytest.raises(UsageError, match=words):
+            db.add_messages(ALICE, [(NewMessage("a", "user", "line 4"), bad, vec("x"))])
+    assert [m.id for m in db.iter_messages(ALICE)] == ids

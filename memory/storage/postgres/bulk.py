@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 
 from ... import timeutil
-from ...errors import NotFoundError, UsageError
-from ..records import KINDS, NEW_MEMORY_COLUMNS, NEW_MESSAGE_COLUMNS, NewMemory, NewMessage
+from ...errors import NotFoundError
+from ..records import NEW_MEMORY_COLUMNS, NEW_MESSAGE_COLUMNS, NewMemory, NewMessage
 from ..scope import Scope
 from .base import word_count
 from .search import SearchMixin
@@ -32,8 +32,7 @@ class BulkMixin(SearchMixin):
         for _, memory, vector in batch:
             if memory is not None:
                 self._query_vector(vector)
-                if memory.kind not in KINDS or not memory.content.strip():
-                    raise UsageError(f"Not a memory to store: {memory.content[:40]!r}.")
+                memory.check()
         now = timeutil.now_iso()
         stamps = [m.created_at or now for m, _, _ in batch]
         with self.transaction(scope):
