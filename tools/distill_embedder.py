@@ -86,8 +86,9 @@ def _gelu(x: Any) -> Any:
     return 0.5 * x * (1 + np.tanh(0.7978845608 * (x + 0.044715 * x**3)))
 
 
-def encode(w: dict[str, Any], ids: Any) -> Any:
-    """BERT encoder outputs for a batch of equal-length id sequences (no padding)."""
+def encode(w: dict[str, Any], ids: Any, mask: Any = None) -> Any:
+    """BERT encoder outputs for a batch of equal-length id sequences; ``mask`` (batch x
+    length, 1 for a real token, 0 for padding) keeps padding out of attention."""
     batch, length = ids.shape
     x = (
         w["embeddings.word_embeddings.weight"][ids]
@@ -109,6 +110,8 @@ def encode(w: dict[str, Any], ids: Any) -> Any:
         k = split(lin(x, "attention.self.key"))
         v = split(lin(x, "attention.self.value"))
         att = q @ k.transpose(0, 1, 3, 2) / np.sqrt(size)
+        if mask is not None:
+            att = att + (1.0 - mask)[:, None, None, :] * -1e9
         att = np.exp(att - att.max(-1, keepdims=True))
         att /= att.sum(-1, keepdims=True)
         ctx = (att @ v).transpose(0, 2, 1, 3).reshape(batch, length, heads * size)
