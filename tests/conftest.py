@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     outcome = yield
     _fail_skip(outcome.get_result())  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Close the two files llama_cpp opens on /dev/null when it is imported and never
+    closes: under pytest's warning filters each would print "Exception ignored ...
+    ResourceWarning: unclosed file" at exit, noise that hides a real warning of ours."""
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        quiet = getattr(utils, name, None)
+        if quiet is not None:
+            quiet.close()
 
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
