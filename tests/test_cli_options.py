@@ -18,6 +18,7 @@ import click
 import pexpect
 import pytest
 import typer
+from repl_harness import spawn
 
 from cli.app import GLOBAL_OPTIONS, Bounded
 from cli.main import app
@@ -261,18 +262,7 @@ def test_chat_takes_db_and_profile(fake_llm: Any, cli: Any, world: World, positi
     where = ["--db", str(world.db), "--profile", "alice"]
     chat = ["chat", "--model", "openai/x"]
     args = [*where, *chat] if position == "before" else [*chat, *where]
-    env = dict(
-        os.environ,
-        **fake_llm.env(),
-        MEM_HOME=str(world.home),
-        NO_COLOR="1",
-        TERM="xterm",
-        PROMPT_TOOLKIT_NO_CPR="1",
-    )
-    child = pexpect.spawn(
-        sys.executable, ["-m", "cli.main", *args], env=env, encoding="utf-8", timeout=60
-    )
-    child.expect_exact("you>")
+    child = spawn(world.home, fake_llm.env(), *args)
     child.sendline("/remember the wombat sleeps")
     child.expect_exact("+ remembered: the wombat sleeps")
     child.expect_exact("you>")

@@ -196,24 +196,9 @@ def test_a_members_forget_names_the_owners_scrub(cli: Any, pg_url: str) -> None:
 
 def test_the_repl_chats_on_a_server(fake_llm: Any, url: str, mem_home: Path, cli: Any) -> None:
     pexpect = pytest.importorskip("pexpect")
-    env = dict(
-        os.environ,
-        **fake_llm.env(),
-        MEM_HOME=str(mem_home),
-        MEM_DB=url,
-        NO_COLOR="1",
-        TERM="xterm",
-        PROMPT_TOOLKIT_NO_CPR="1",
-    )
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli.main", "chat", "--model", MODEL],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
-    child.expect_exact("you>")
+    from repl_harness import spawn
+
+    child = spawn(mem_home, {**fake_llm.env(), "MEM_DB": url}, "chat", "--model", MODEL)
     child.sendline("/remember My dog is called Rex")
     child.expect_exact("+ remembered: My dog is called Rex")
     child.expect_exact("you>")

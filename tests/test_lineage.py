@@ -4,15 +4,14 @@ history and the WAL lose the forgotten text too (issue 11, items 4, 5, 10)."""
 from __future__ import annotations
 
 import json
-import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
 import pexpect
 import pytest
 import sqlean
+from repl_harness import spawn
 
 from memory import MemoryStore
 from memory.lifecycle.forgetting import forget
@@ -38,26 +37,6 @@ def _hits(root: Path, needles: list[bytes]) -> list[str]:
 
 def _needles(word: str) -> list[bytes]:
     return sorted({word.encode(), word.lower().encode(), stem(word.lower()).encode()})
-
-
-def _spawn(mem_home: Path, env: dict[str, str], *args: str) -> Any:
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli.main", *args],
-        env=dict(
-            os.environ,
-            MEM_HOME=str(mem_home),
-            NO_COLOR="1",
-            TERM="xterm",
-            PROMPT_TOOLKIT_NO_CPR="1",
-            **env,
-        ),
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
-    child.expect_exact("you>")
-    return child
 
 
 def _chat_with_summary(fake_llm: Any, cli: Any, text: str) -> None:
@@ -145,7 +124,7 @@ def test_forget_report_is_rendered(cli: Any, tmp_path: Path) -> None:
 def test_repl_history_is_private_gated_and_forgotten(
     fake_llm: Any, cli: Any, mem_home: Path
 ) -> None:
-    child = _spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x")
+    child = spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x")
     child.sendline("/remember my bank PIN is 4921")
     child.expect_exact("+ remembered")
     child.expect_exact("you>")
@@ -176,7 +155,7 @@ def test_history_of_an_encrypted_database_is_off(
     cli("list")
     assert not (mem_home / "history").exists()
     assert (mem_home / "history-notes.txt").exists()
-    child = _spawn(mem_home, {**fake_llm.env(), "MEM_PASSPHRASE": "correct horse"}, "chat")
+    child = spawn(mem_home, {**fake_llm.env(), "MEM_PASSPHRASE": "correct horse"}, "chat")
     child.sendline(f"/remember {PARROT}")
     child.expect_exact("+ remembered")
     child.expect_exact("you>")
@@ -238,7 +217,7 @@ def test_forgotten_canary_leaves_no_bytes_under_mem_home(
     imported.write_text("".join(json.dumps(r) + "\n" for r in rows))
     cli("import", str(imported))
     _chat_with_summary(fake_llm, cli, PARROT)
-    child = _spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x", "-c")
+    child = spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x", "-c")
     fake_llm.enqueue("Noted.")
     fake_llm.enqueue(json.dumps({"facts": []}))
     child.sendline(f"Did I tell you {CANARY} likes seeds?")
@@ -349,7 +328,7 @@ def test_consolidation_from_a_forgotten_message_is_undone(
 
 
 def test_repl_forget_scrubs_the_session_history(fake_llm: Any, mem_home: Path) -> None:
-    child = _spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x")
+    child = spawn(mem_home, fake_llm.env(), "chat", "--model", "openai/x")
     child.sendline(f"/remember {PARROT}")
     child.expect_exact("+ remembered")
     child.expect_exact("you>")

@@ -11,29 +11,7 @@ from typing import Any
 
 import pexpect
 import pytest
-
-PROMPT = "you>"
-
-
-def spawn(mem_home: Path, extra_env: dict[str, str], *args: str) -> Any:
-    env = dict(
-        os.environ,
-        MEM_HOME=str(mem_home),
-        NO_COLOR="1",
-        TERM="xterm",
-        PROMPT_TOOLKIT_NO_CPR="1",
-        **extra_env,
-    )
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli.main", *args],
-        env=env,
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
-    child.expect_exact(PROMPT)
-    return child
+from repl_harness import PROMPT, spawn
 
 
 def test_slash_commands_stream_and_exit(fake_llm: Any, mem_home: Path, cli: Any) -> None:

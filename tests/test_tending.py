@@ -5,12 +5,12 @@ dropped summaries are folded again; a dry run changes nothing, and one undo
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 from typing import Any
 
 import pexpect
 import pytest
+from repl_harness import spawn
 
 from memory import Memory, MemoryStore
 from memory.assistant.sleep import run, tend_in_background
@@ -144,22 +144,7 @@ def test_repl_undo_restores_a_merge(cli: Any, store: MemoryStore, mem_home: Path
     b = _fact(store, "The user takes the 8:15 train to work!")
     store.close()
     cli("tend", "--yes")
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "cli.main", "chat"],
-        env={
-            **__import__("os").environ,
-            "MEM_HOME": str(mem_home),
-            "MEM_NO_LOCAL_MODEL": "1",
-            "NO_COLOR": "1",
-            "TERM": "xterm",
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-        },  # fmt: skip
-        encoding="utf-8",
-        timeout=60,
-        dimensions=(40, 160),
-    )
-    child.expect_exact("you>")
+    child = spawn(mem_home, {"MEM_NO_LOCAL_MODEL": "1"}, "chat")
     child.sendline("/undo")
     child.expect_exact("~ restored: The user takes the 8:15 train to work")
     child.sendline("/exit")
